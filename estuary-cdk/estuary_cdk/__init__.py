@@ -1,0 +1,1 @@
+"""Estuary connector development kit (placeholder until the process framework lands)."""
