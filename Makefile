@@ -1,0 +1,114 @@
+# The hub of the repository: every package, connector and benchmark is discovered by wildcard,
+# so adding `source-foo/pyproject.toml` or `bench/foo.py` needs no edit here.
+#
+#   make demo    - install what is needed and preview source-hello-world offline
+#   make test    - tools + install + lint + every package's tests + repo-level tests
+#   make help    - everything else
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+PYTHON ?= python3
+TOOLS_VENV := $(ROOT)/.tools/venv
+TOOLS_BIN := $(TOOLS_VENV)/bin
+TOOLS_STAMP := $(TOOLS_VENV)/.requirements.stamp
+
+export PATH := $(TOOLS_BIN):$(PATH)
+export POETRY_VIRTUALENVS_IN_PROJECT := true
+export POETRY_NO_INTERACTION := 1
+export SOPS_DISABLE_VERSION_CHECK := 1
+
+# Kit first, then the runtime, then every connector (they depend on both through path deps).
+CONNECTORS := $(sort $(patsubst %/pyproject.toml,%,$(wildcard source-*/pyproject.toml materialize-*/pyproject.toml)))
+PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard estuary-cdk/pyproject.toml flowctl/pyproject.toml)) $(CONNECTORS)
+TYPED_PACKAGES := $(filter estuary-cdk flowctl,$(PACKAGES))
+DOCKERFILES = $(shell find $(ROOT) \( -name .venv -o -name .git -o -name .tools -o -name node_modules \) -prune -o \
+	-type f \( -name Dockerfile -o -name '*.Dockerfile' \) -print | sort)
+BENCHMARKS := $(sort $(wildcard bench/*.py))
+
+DEMO_CONNECTOR := source-hello-world
+DEMO_FLAGS ?= --sessions -1 --timeout 60s --output-state
+
+.PHONY: help tools install lint test test-packages test-repo demo bench new-connector encrypt-config \
+	decrypt-config docker-check clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 28
+
+# --------------------------------------------------------------------------------------------
+# Tools: one shared virtualenv with poetry, ruff, hadolint, sops, pytest (pinned).
+
+tools: $(TOOLS_STAMP) ## Create .tools/venv from tools/requirements.txt
+
+$(TOOLS_STAMP): $(ROOT)/tools/requirements.txt
+	@test -x $(TOOLS_BIN)/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_BIN)/python -m pip install --quiet --disable-pip-version-check -r $(ROOT)/tools/requirements.txt
+	@touch $@
+
+# --------------------------------------------------------------------------------------------
+# Install: `poetry install` in every package (in-project .venv).
+
+install: tools ## poetry install every package (estuary-cdk, flowctl, source-*, materialize-*)
+	@for pkg in $(PACKAGES); do $(ROOT)/tools/poetry_install.sh "$(ROOT)/$$pkg"; done
+
+# --------------------------------------------------------------------------------------------
+# Lint: ruff over the repository, mypy on the kit and flowctl, hadolint on every Dockerfile.
+
+lint: tools ## ruff check + format check, mypy (estuary-cdk, flowctl), hadolint
+	cd $(ROOT) && ruff check .
+	cd $(ROOT) && ruff format --check .
+	@for pkg in $(TYPED_PACKAGES); do \
+		echo "mypy: $$pkg"; \
+		if [ ! -x "$(ROOT)/$$pkg/.venv/bin/mypy" ]; then echo "mypy: $$pkg has no mypy in its .venv (run make install)" >&2; exit 1; fi; \
+		(cd "$(ROOT)/$$pkg" && if grep -Eq '^(packages|files) *=' pyproject.toml; then poetry run mypy; \
+			else poetry run mypy -p "$$(echo $$pkg | tr - _)"; fi); \
+	done
+	@files="$(DOCKERFILES)"; if [ -n "$$files" ]; then echo "hadolint: $$files"; hadolint $$files; fi
+
+# --------------------------------------------------------------------------------------------
+# Tests: sequential, one suite per package, then the repository's own tests.
+
+test: tools install lint ## Everything CI runs: install, lint, every package's pytest, repo tests
+	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py $(PACKAGES) --repo-tests tests
+
+test-packages: tools ## Only the packages' pytest suites (assumes make install)
+	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py $(PACKAGES)
+
+test-repo: tools ## Only the repository-level tests in tests/
+	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py --repo-tests tests
+
+docker-check: tools ## hadolint + check every connector image copies what it needs
+	cd $(ROOT) && $(TOOLS_BIN)/python tools/check_docker_copies.py
+
+# --------------------------------------------------------------------------------------------
+# Demo: the quickstart. Offline, ends on its own.
+
+demo: tools ## Preview source-hello-world offline (documents, checkpoints, summary)
+	@for pkg in estuary-cdk flowctl $(DEMO_CONNECTOR); do $(ROOT)/tools/poetry_install.sh "$(ROOT)/$$pkg"; done
+	cd $(ROOT)/$(DEMO_CONNECTOR) && poetry run flowctl preview --source test.flow.yaml $(DEMO_FLAGS) \
+		| $(TOOLS_BIN)/python $(ROOT)/tools/demo_summary.py
+
+# --------------------------------------------------------------------------------------------
+# Benchmarks: every bench/*.py in quick mode, figures printed.
+
+bench: tools ## Run every bench/*.py in quick mode and print their figures
+	cd $(ROOT) && $(TOOLS_BIN)/python bench/run_all.py --quick $(BENCH_ARGS)
+
+# --------------------------------------------------------------------------------------------
+# Scaffolding and secrets.
+
+new-connector: tools ## Create a connector skeleton: make new-connector NAME=source-foo
+	cd $(ROOT) && $(TOOLS_BIN)/python tools/new_connector.py "$(NAME)"
+
+encrypt-config: tools ## sops-encrypt CONNECTOR's config.yaml in place (age, *_sops fields)
+	cd $(ROOT) && $(TOOLS_BIN)/python tools/sops_config.py encrypt "$(CONNECTOR)"
+
+decrypt-config: tools ## Print CONNECTOR's decrypted config.yaml (needs its age key)
+	cd $(ROOT) && $(TOOLS_BIN)/python tools/sops_config.py decrypt "$(CONNECTOR)"
+
+clean: ## Remove caches (keeps virtualenvs)
+	find $(ROOT) \( -name .venv -o -name .tools -o -name .git \) -prune -o \
+		\( -name __pycache__ -o -name .pytest_cache -o -name .mypy_cache -o -name .ruff_cache \) -type d -print \
+		| xargs rm -rf
