@@ -1,0 +1,82 @@
+"""Test helpers for connectors: local HTTP servers with fault injection, a request log and a
+fake clock. Everything binds to 127.0.0.1 on a random free port.
+
+Serving an app
+--------------
+* `serve_app(app, *, faults=None, requests=None)` — async context manager; serves `app` in the
+  running event loop and yields a `LocalServer`:
+
+      async with serve_app(app) as server:
+          body = await http.request(log, server.url_for("/v0/items"))
+
+* `serve_app_in_thread(app_or_factory, *, faults=None, requests=None)` — sync context manager;
+  serves from a daemon thread with its own loop, for blocking test code and connectors run as
+  subprocesses (e.g. through `flowctl preview`). Pass a zero-argument factory if the app builds
+  loop-bound objects: it is called inside the server's loop.
+
+      with serve_app_in_thread(make_fake_api) as server:
+          subprocess.run(["flowctl", "preview", ...], env={..., "API_URL": server.url}, check=True)
+
+`LocalServer` has `url` (`http://127.0.0.1:<port>`, no trailing slash), `url_for(path)`, `host`,
+`port`, `app`, `faults` (the live `FaultPlan`) and `requests` (the `RequestLog`). The fault and
+logging middleware is inserted as the app's outermost middleware.
+
+Fault injection (`FaultPlan`, thread-safe; edit it while the server runs)
+-----------------------------------------------------------------------
+Every helper takes `path=` (exact path string, a compiled regex matched with `fullmatch`, or
+`None` for any path), `method=` (or `None`) and `times=` (how many matching requests it applies
+to; `None` = all of them) and returns the `FaultRule` (see `.fired`, `.remaining`).
+
+* `rate_limit(retry_after=None | seconds | datetime | "raw header", headers=...)` — 429s; a
+  datetime is rendered as an HTTP date. Extra headers such as `X-RateLimit-Reset` go in `headers`.
+* `status(code, headers=..., body=...)` — any canned status, the app is not called.
+* `server_errors((500, 502, 503))` — a burst: the next matching requests get these in order.
+* `drop_connection(keep_bytes=16)` — the app answers, the client gets the headers and
+  `keep_bytes` of the body, then the connection is reset.
+* `truncate_body(keep_bytes=16)` — same, but the connection is closed cleanly (FIN).
+* `latency(seconds)` — delay before the app answers; stacks with any other matching rule. Use
+  a delay longer than the client timeout for a "slow response past the timeout".
+* `slow_body(delay, chunk_bytes=1024)` — body trickles out in chunks `delay` apart.
+* `add(fault, ...)` with a `Status`, `CutBody`, `Latency` or `SlowBody` for full control;
+  `clear()`; `pending()`.
+
+Body faults (`drop_connection`, `truncate_body`, `slow_body`) require the handler to return a
+`web.Response` with a bytes body (`web.json_response` does).
+
+Request log (`RequestLog`)
+--------------------------
+Every request (including faulted ones) is recorded as a `RecordedRequest` with `method`,
+`path`, `query`, `headers`, `body`, `at` (monotonic arrival time) and `fault` (name of the
+injected fault, e.g. `"status:429"`, `"drop"`, `"latency:0.5,truncate"`, or `None`). Use
+`matching(path, method)`, `count(...)`, `paths()` (path + query string, in order), `faults()`,
+`snapshot()`, `clear()`, `len()` and iteration.
+
+Fake time (`FakeClock`)
+-----------------------
+Implements the HTTP layer's clock protocol (`monotonic()`, `time()`, `async sleep(s)`): sleeps
+return at once, advance the clock and are recorded in `clock.sleeps`, so tests can assert the
+backoffs and rate-limit waits that happened without ever waiting for them. Give it to an
+`HTTPSession`/`HTTPMixin` through its `clock` attribute.
+"""
+
+from ._clock import FakeClock
+from ._faults import CutBody, Fault, FaultPlan, FaultRule, Latency, SlowBody, Status, retry_after_value
+from ._requests import RecordedRequest, RequestLog
+from ._server import LocalServer, serve_app, serve_app_in_thread
+
+__all__ = [
+    "CutBody",
+    "FakeClock",
+    "Fault",
+    "FaultPlan",
+    "FaultRule",
+    "Latency",
+    "LocalServer",
+    "RecordedRequest",
+    "RequestLog",
+    "SlowBody",
+    "Status",
+    "retry_after_value",
+    "serve_app",
+    "serve_app_in_thread",
+]

@@ -1,0 +1,287 @@
+"""Fault injection for local test servers: a plan of rules and the aiohttp middleware that
+applies them."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Literal
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from multidict import CIMultiDict, MultiDict
+
+from ._requests import RecordedRequest, RequestLog, _matches
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PathMatcher = str | re.Pattern[str] | None
+BodyCut = Literal["abort", "close"]
+
+
+@dataclass(frozen=True)
+class Status:
+    """Answer with `status` without calling the application (e.g. a 429 or a 5xx)."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def name(self) -> str:
+        return f"status:{self.status}"
+
+
+@dataclass(frozen=True)
+class CutBody:
+    """Let the application answer, send its headers (with the full Content-Length) and only
+    the first `keep_bytes` of its body, then end the connection: `"abort"` resets it (a dropped
+    connection), `"close"` closes it cleanly (a truncated body). Either way the client sees an
+    incomplete payload."""
+
+    keep_bytes: int = 16
+    how: BodyCut = "abort"
+
+    @property
+    def name(self) -> str:
+        return "drop" if self.how == "abort" else "truncate"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Wait `seconds` before the application answers (stacks with every other matching rule).
+    A latency longer than the client's timeout makes a slow response that times out."""
+
+    seconds: float
+
+    @property
+    def name(self) -> str:
+        return f"latency:{self.seconds:g}"
+
+
+@dataclass(frozen=True)
+class SlowBody:
+    """Let the application answer, then send its body in `chunk_bytes` pieces with `delay`
+    seconds between them (a response that starts promptly but trickles)."""
+
+    delay: float
+    chunk_bytes: int = 1024
+
+    @property
+    def name(self) -> str:
+        return f"slow-body:{self.delay:g}"
+
+
+Fault = Status | CutBody | Latency | SlowBody
+
+
+@dataclass
+class FaultRule:
+    """`fault` applies to the next `remaining` requests that match `path`/`method`
+    (`remaining=None`: every matching request). `fired` counts how often it applied."""
+
+    fault: Fault
+    path: PathMatcher = None
+    method: str | None = None
+    remaining: int | None = 1
+    fired: int = 0
+
+    def _take(self, path: str, method: str) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        if not _matches(path, method, self.path, self.method):
+            return False
+        if self.remaining is not None:
+            self.remaining -= 1
+        self.fired += 1
+        return True
+
+
+def retry_after_value(value: float | datetime | str) -> str:
+    """Render a `Retry-After` header: delay-seconds for numbers, an IMF-fixdate for datetimes."""
+    if isinstance(value, datetime):
+        return format_datetime(value, usegmt=True)
+    if isinstance(value, str):
+        return value
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+class FaultPlan:
+    """An ordered list of fault rules, safe to edit from a test while the server runs (also from
+    another thread). For each request every matching `Latency` rule adds its delay, then the
+    first matching rule of any other kind decides the response."""
+
+    def __init__(self) -> None:
+        self._rules: list[FaultRule] = []
+        self._lock = threading.Lock()
+
+    def add(
+        self, fault: Fault, *, path: PathMatcher = None, method: str | None = None, times: int | None = 1
+    ) -> FaultRule:
+        rule = FaultRule(fault=fault, path=path, method=method, remaining=times)
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def status(
+        self,
+        status: int,
+        *,
+        path: PathMatcher = None,
+        times: int | None = 1,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        method: str | None = None,
+    ) -> FaultRule:
+        return self.add(Status(status, dict(headers or {}), body), path=path, method=method, times=times)
+
+    def rate_limit(
+        self,
+        *,
+        path: PathMatcher = None,
+        times: int | None = 1,
+        retry_after: float | datetime | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        method: str | None = None,
+    ) -> FaultRule:
+        """429 responses, with a `Retry-After` header when `retry_after` is given."""
+        all_headers = dict(headers or {})
+        if retry_after is not None:
+            all_headers["Retry-After"] = retry_after_value(retry_after)
+        return self.status(
+            429, path=path, times=times, headers=all_headers, body=b'{"error":"rate limited"}', method=method
+        )
+
+    def server_errors(
+        self,
+        statuses: Iterable[int] = (500, 502, 503),
+        *,
+        path: PathMatcher = None,
+        method: str | None = None,
+    ) -> list[FaultRule]:
+        """A burst: the next matching requests get each of `statuses`, in order."""
+        return [
+            self.status(s, path=path, times=1, body=f"upstream error {s}".encode(), method=method)
+            for s in statuses
+        ]
+
+    def drop_connection(
+        self,
+        *,
+        path: PathMatcher = None,
+        times: int | None = 1,
+        keep_bytes: int = 16,
+        method: str | None = None,
+    ) -> FaultRule:
+        return self.add(CutBody(keep_bytes, "abort"), path=path, method=method, times=times)
+
+    def truncate_body(
+        self,
+        *,
+        path: PathMatcher = None,
+        times: int | None = 1,
+        keep_bytes: int = 16,
+        method: str | None = None,
+    ) -> FaultRule:
+        return self.add(CutBody(keep_bytes, "close"), path=path, method=method, times=times)
+
+    def latency(
+        self, seconds: float, *, path: PathMatcher = None, times: int | None = None, method: str | None = None
+    ) -> FaultRule:
+        return self.add(Latency(seconds), path=path, method=method, times=times)
+
+    def slow_body(
+        self,
+        delay: float,
+        *,
+        chunk_bytes: int = 1024,
+        path: PathMatcher = None,
+        times: int | None = 1,
+        method: str | None = None,
+    ) -> FaultRule:
+        return self.add(SlowBody(delay, chunk_bytes), path=path, method=method, times=times)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def pending(self) -> int:
+        """How many more requests the counted rules will still fault."""
+        with self._lock:
+            return sum(r.remaining or 0 for r in self._rules if r.remaining is not None)
+
+    def _select(self, path: str, method: str) -> tuple[float, Fault | None]:
+        delay = 0.0
+        chosen: Fault | None = None
+        with self._lock:
+            for rule in self._rules:
+                if isinstance(rule.fault, Latency):
+                    if rule._take(path, method):
+                        delay += rule.fault.seconds
+                elif chosen is None and rule._take(path, method):
+                    chosen = rule.fault
+        return delay, chosen
+
+
+def make_middleware(plan: FaultPlan, log: RequestLog) -> Middleware:
+    """An aiohttp middleware recording every request into `log` and applying `plan`."""
+
+    @web.middleware
+    async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        body = await request.read() if request.can_read_body else b""
+        delay, fault = plan._select(request.path, request.method)
+        names = [f"latency:{delay:g}"] if delay else []
+        if fault is not None:
+            names.append(fault.name)
+        log.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=MultiDict(request.query),
+                headers=CIMultiDict(request.headers),
+                body=body,
+                at=time.monotonic(),
+                fault=",".join(names) or None,
+            )
+        )
+        if delay:
+            await asyncio.sleep(delay)
+        if isinstance(fault, Status):
+            return web.Response(status=fault.status, headers=dict(fault.headers), body=fault.body)
+        if fault is None or isinstance(fault, Latency):
+            return await handler(request)
+        return await _rewrite_body(request, await handler(request), fault)
+
+    return fault_middleware
+
+
+async def _rewrite_body(
+    request: web.Request, response: web.StreamResponse, fault: CutBody | SlowBody
+) -> web.StreamResponse:
+    if not isinstance(response, web.Response) or response.body is None:
+        raise TypeError("body faults need a handler that returns a web.Response with a bytes body")
+    raw = response.body
+    payload = raw if isinstance(raw, bytes | bytearray) else bytes(raw._value)
+    out = web.StreamResponse(status=response.status, headers=response.headers)
+    out.content_length = len(payload)
+    await out.prepare(request)
+    if isinstance(fault, SlowBody):
+        for start in range(0, len(payload), fault.chunk_bytes):
+            await out.write(payload[start : start + fault.chunk_bytes])
+            await asyncio.sleep(fault.delay)
+        await out.write_eof()
+        return out
+    await out.write(payload[: fault.keep_bytes])
+    transport = request.transport
+    if transport is not None:
+        if fault.how == "abort":
+            transport.abort()
+        else:
+            transport.close()
+    # The connection is gone; tell aiohttp so it neither writes nor reuses it.
+    raise asyncio.CancelledError

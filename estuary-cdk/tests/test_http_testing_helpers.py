@@ -1,0 +1,124 @@
+"""The local test server and fault injection (estuary_cdk.testing) behave as documented."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+import pytest
+from aiohttp import web
+from estuary_cdk.testing import FakeClock, serve_app, serve_app_in_thread
+
+
+async def _items(request: web.Request) -> web.Response:
+    return web.json_response({"items": list(range(500)), "q": request.query.get("q")})
+
+
+def _app() -> web.Application:
+    app = web.Application()
+    app.router.add_get("/items", _items)
+    app.router.add_post("/echo", _echo)
+    return app
+
+
+async def _echo(request: web.Request) -> web.Response:
+    return web.Response(body=await request.read())
+
+
+async def test_in_loop_server_logs_requests_and_applies_faults_in_order() -> None:
+    async with serve_app(_app()) as server:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", server.url)
+        server.faults.rate_limit(path="/items", retry_after=3)
+        when = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+        server.faults.rate_limit(path="/items", retry_after=when)
+        server.faults.server_errors(path="/items")
+        async with aiohttp.ClientSession() as client:
+            seen = []
+            for _ in range(6):
+                async with client.get(server.url_for("/items"), params={"q": "x"}) as resp:
+                    seen.append((resp.status, resp.headers.get("Retry-After")))
+                    body = await resp.read()
+            assert seen[:5] == [
+                (429, "3"),
+                (429, "Tue, 01 Jan 2030 12:00:00 GMT"),
+                (500, None),
+                (502, None),
+                (503, None),
+            ]
+            assert parsedate_to_datetime(seen[1][1] or "") == when
+            assert seen[5] == (200, None)
+            assert b'"q": "x"' in body
+            async with client.post(server.url_for("/echo"), data=b"hello") as resp:
+                assert await resp.read() == b"hello"
+    assert server.requests.faults() == [
+        "status:429",
+        "status:429",
+        "status:500",
+        "status:502",
+        "status:503",
+        None,
+        None,
+    ]
+    assert server.requests.paths()[0] == "/items?q=x"
+    assert server.requests.count("/items") == 6
+    assert server.requests.matching("/echo", "POST")[0].body == b"hello"
+    assert server.faults.pending() == 0
+
+
+async def test_body_faults_break_the_payload() -> None:
+    async with serve_app(_app()) as server:
+        drop = server.faults.drop_connection(path="/items", keep_bytes=10)
+        server.faults.truncate_body(path=re.compile(r"/it.*"), keep_bytes=20)
+        async with aiohttp.ClientSession() as client:
+            for _ in range(2):
+                with pytest.raises(aiohttp.ClientPayloadError):
+                    async with client.get(server.url_for("/items")) as resp:
+                        assert resp.status == 200
+                        await resp.read()
+            async with client.get(server.url_for("/items")) as resp:
+                assert len(await resp.read()) > 1000
+        assert drop.fired == 1 and drop.remaining == 0
+    assert server.requests.faults() == ["drop", "truncate", None]
+
+
+async def test_latency_past_client_timeout_then_recovers() -> None:
+    async with serve_app(_app()) as server:
+        server.faults.latency(30, path="/items", times=1)
+        async with aiohttp.ClientSession() as client:
+            with pytest.raises(TimeoutError):
+                async with client.get(
+                    server.url_for("/items"), timeout=aiohttp.ClientTimeout(total=0.2)
+                ) as resp:
+                    await resp.read()
+            server.faults.slow_body(0.001, chunk_bytes=512, path="/items")
+            async with client.get(server.url_for("/items")) as resp:
+                assert (await resp.json())["items"][-1] == 499
+    assert server.requests.faults() == ["latency:30", "slow-body:0.001"]
+
+
+def test_threaded_server_for_blocking_clients() -> None:
+    with serve_app_in_thread(_app) as server:
+        server.faults.status(503, path="/items", times=1)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(server.url_for("/items"))
+        assert err.value.code == 503
+        err.value.close()
+        with urllib.request.urlopen(server.url_for("/items")) as resp:
+            assert resp.status == 200
+        assert len(server.requests) == 2
+
+
+async def test_fake_clock_records_sleeps() -> None:
+    clock = FakeClock()
+    start_mono, start_wall = clock.monotonic(), clock.time()
+    await clock.sleep(1.5)
+    await clock.sleep(-1)
+    clock.advance(10)
+    assert clock.sleeps == [1.5, 0.0]
+    assert clock.monotonic() - start_mono == pytest.approx(11.5)
+    assert clock.time() - start_wall == pytest.approx(11.5)
+    assert clock.now().tzinfo is UTC
