@@ -99,7 +99,9 @@ def _package_suite(package: str) -> SuiteResult:
 
 def _repo_suite(tests_dir: str) -> SuiteResult:
     python = TOOLS_PYTHON if TOOLS_PYTHON.exists() else Path(sys.executable)
-    return _run(f"repository ({tests_dir}/)", [str(python), "-m", "pytest", tests_dir], ROOT, dict(os.environ))
+    return _run(
+        f"repository ({tests_dir}/)", [str(python), "-m", "pytest", tests_dir], ROOT, dict(os.environ)
+    )
 
 
 def _summary(results: list[SuiteResult]) -> int:
