@@ -1,0 +1,103 @@
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable
+
+import pytest
+from estuary_cdk.buffer_ordered import buffer_ordered
+
+
+class Tracker:
+    def __init__(self) -> None:
+        self.running = 0
+        self.max_running = 0
+        self.pulled = 0
+        self.cancelled = 0
+
+    async def work(self, value: int, delay: float, fail: bool = False) -> int:
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            await asyncio.sleep(delay)
+            if fail:
+                raise ValueError(f"boom {value}")
+            return value
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.running -= 1
+
+
+async def test_results_in_input_order_with_bounded_concurrency() -> None:
+    t = Tracker()
+    delays = [0.02, 0.0, 0.01, 0.0, 0.015, 0.0, 0.005, 0.0]
+
+    async def gen() -> AsyncGenerator[Awaitable[int], None]:
+        for i, d in enumerate(delays):
+            t.pulled += 1
+            yield t.work(i, d)
+
+    out = [r async for r in buffer_ordered(gen(), 3)]
+    assert out == list(range(len(delays)))
+    assert 1 < t.max_running <= 3
+
+
+async def test_max_concurrent_keyword_alias() -> None:
+    async def gen() -> AsyncGenerator[Awaitable[int], None]:
+        for i in range(5):
+            yield asyncio.sleep(0, result=i)
+
+    assert [r async for r in buffer_ordered(gen(), max_concurrent=2)] == [0, 1, 2, 3, 4]
+
+
+async def test_memory_is_bounded_by_a_slow_consumer() -> None:
+    t = Tracker()
+
+    async def gen() -> AsyncGenerator[Awaitable[int], None]:
+        for i in range(100):
+            t.pulled += 1
+            yield t.work(i, 0)
+
+    it = buffer_ordered(gen(), 4)
+    first = await anext(it)
+    await asyncio.sleep(0.01)  # the consumer stalls; the producer must not run ahead
+    assert first == 0
+    assert t.pulled <= 5
+    await it.aclose()
+
+
+async def test_first_error_is_raised_unwrapped_and_others_cancelled() -> None:
+    t = Tracker()
+
+    async def gen() -> AsyncGenerator[Awaitable[int], None]:
+        yield t.work(0, 0.5)  # slow head
+        yield t.work(1, 0.0, fail=True)  # fails first, behind the head
+        yield t.work(2, 0.5)
+
+    with pytest.raises(ValueError, match="boom 1"):
+        async with asyncio.timeout(0.3):  # the error must not wait for the slow head
+            async for _ in buffer_ordered(gen(), 3):
+                pass
+    assert t.running == 0
+    assert t.cancelled == 2
+
+
+async def test_producer_error_is_raised() -> None:
+    async def gen() -> AsyncGenerator[Awaitable[int], None]:
+        yield asyncio.sleep(0, result=1)
+        raise KeyError("producer")
+
+    seen = []
+    with pytest.raises(KeyError):
+        async for r in buffer_ordered(gen(), 1):
+            seen.append(r)
+    assert seen == [1]
+
+
+async def test_rejects_bad_concurrency() -> None:
+    async def gen() -> AsyncGenerator[Awaitable[int], None]:
+        yield asyncio.sleep(0, result=1)
+
+    with pytest.raises(ValueError):
+        [r async for r in buffer_ordered(gen(), 0)]
+    with pytest.raises(TypeError):
+        [r async for r in buffer_ordered(gen())]
