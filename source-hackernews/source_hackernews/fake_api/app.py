@@ -55,7 +55,8 @@ def _list_handler(name: str) -> Handler:
 
 
 async def _advance(request: web.Request) -> web.Response:
-    body = await request.json() if request.can_read_body else {}
+    raw = await request.read()
+    body = orjson.loads(raw) if raw else {}
     data = request.app[DATA_KEY]
     result = data.advance(
         new_items=int(body.get("new_items", 0)),

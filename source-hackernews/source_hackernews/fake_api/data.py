@@ -16,7 +16,7 @@ T0 = 1_700_000_000
 SECONDS_PER_ITEM = 7
 
 STORY_LISTS = ("topstories", "newstories", "beststories", "askstories", "showstories", "jobstories")
-_LIST_WINDOW = 3000
+_LIST_WINDOW = 4000
 _BIG_LIST = 500
 _SMALL_LIST = 200
 _MAX_KID_DISTANCE = 20
