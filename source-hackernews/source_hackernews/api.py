@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 from logging import Logger
 from typing import Any
 
+import estuary_cdk.emitted_changes_cache as cache
 import orjson
 import xxhash
-
-import estuary_cdk.emitted_changes_cache as cache
 from estuary_cdk.buffer_ordered import buffer_ordered
 from estuary_cdk.capture.common import AssociatedDocument, LogCursor, PageCursor
 from estuary_cdk.http import HTTPSession

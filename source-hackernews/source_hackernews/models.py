@@ -3,14 +3,17 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from estuary_cdk.capture.common import (
     BaseDocument,
-    ConnectorState as GenericConnectorState,
-    ResourceConfig as BaseResourceConfig,
     ResourceState,
 )
+from estuary_cdk.capture.common import (
+    ConnectorState as GenericConnectorState,
+)
+from estuary_cdk.capture.common import (
+    ResourceConfig as BaseResourceConfig,
+)
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 PUBLIC_API = "https://hacker-news.firebaseio.com"
 
@@ -125,7 +128,7 @@ class UpdatesFeed(BaseDocument, extra="allow"):
 
 
 class StoryRank(BaseDocument):
-    """One entry of a story list. The collection is keyed on `/_meta/row_id` (the rank − 1),
+    """One entry of a story list. The collection is keyed on `/_meta/row_id` (the rank - 1),
     so a tombstone is emitted for every rank that disappears when a list gets shorter."""
 
     rank: Annotated[int | None, Field(ge=1)] = None

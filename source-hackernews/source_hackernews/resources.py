@@ -109,7 +109,7 @@ def _incremental_resource(
 def story_list_resource(
     http: HTTPSession, config: EndpointConfig, name: str
 ) -> Resource[StoryRank, ResourceConfig, ResourceState]:
-    """One of the six story lists, re-read every interval. Keyed on `/_meta/row_id` (rank − 1):
+    """One of the six story lists, re-read every interval. Keyed on `/_meta/row_id` (rank - 1):
     when a list gets shorter, the ranks past its new end are tombstoned."""
 
     def open(

@@ -3,7 +3,6 @@
 from collections import Counter
 
 import aiohttp
-
 from estuary_cdk.testing import serve_app
 from source_hackernews.fake_api import STORY_LISTS, FakeHackerNews, make_app
 
