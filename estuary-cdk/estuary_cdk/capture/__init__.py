@@ -1,0 +1,10 @@
+"""The capture side of the kit. `common` (the capture engine) is imported on first use, e.g.
+`from estuary_cdk.capture import common`."""
+
+from . import request, response
+from .base_capture_connector import BaseCaptureConnector
+from .request import Request
+from .response import Response
+from .task import Task
+
+__all__ = ["BaseCaptureConnector", "Request", "Response", "Task", "request", "response"]

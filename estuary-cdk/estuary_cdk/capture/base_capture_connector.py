@@ -1,0 +1,346 @@
+"""`BaseCaptureConnector`: dispatches capture requests to a connector's methods and runs the
+capture session of an `open` request."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO, Generic
+
+import aiohttp
+from pydantic import BaseModel
+
+from .. import BaseConnector, Stopped
+from ..flow import (
+    PROTOCOL_VERSION,
+    ConnectorSpec,
+    ConnectorState,
+    EndpointConfig,
+    ResourceConfig,
+    RotatingOAuth2Credentials,
+)
+from ..logger import FlowLogger, register_secrets_in
+from ..utils import format_error_message, get_running_tasks_info, sort_dict
+from . import request, response
+from ._emit import drain_all, writer_for
+from .connector_status import ConnectorStatus
+from .request import Request
+from .response import Response
+from .task import Stopping, Task
+from .transactor import Transactor
+
+__all__ = [
+    "DEFAULT_ENCRYPTION_URL",
+    "ENCRYPTION_URL",
+    "GRACEFUL_SHUTDOWN_TIMEOUT",
+    "PERIODIC_RESTART_INTERVAL",
+    "TASK_CANCELLATION_TIMEOUT",
+    "BaseCaptureConnector",
+    "ConfigEncryptionError",
+    "TerminateTaskGroup",
+]
+
+DEFAULT_ENCRYPTION_URL = "https://config-encryption.estuary.dev/v1/encrypt-config"
+ENCRYPTION_URL = os.getenv("ENCRYPTION_URL") or DEFAULT_ENCRYPTION_URL
+
+PERIODIC_RESTART_INTERVAL = timedelta(hours=24)
+"""A capture stops gracefully after this long so the runtime restarts it (fresh process, fresh
+state reduction). Override per connector with `periodic_restart_interval`, or for a whole
+process with the environment variable `ESTUARY_CDK_PERIODIC_RESTART_SECONDS`."""
+
+GRACEFUL_SHUTDOWN_TIMEOUT = timedelta(minutes=30)
+TASK_CANCELLATION_TIMEOUT = timedelta(minutes=5)
+
+_RESTART_ENV = "ESTUARY_CDK_PERIODIC_RESTART_SECONDS"
+_ROTATE_BEFORE_EXPIRY = timedelta(minutes=5)
+
+
+class TerminateTaskGroup(Exception):
+    """Capture tasks did not stop within the graceful-shutdown timeout and were cancelled."""
+
+
+class ConfigEncryptionError(RuntimeError):
+    """The updated endpoint config could not be encrypted, so it cannot be published."""
+
+
+Runner = Callable[[Task], Awaitable[None]]
+
+
+class BaseCaptureConnector(
+    BaseConnector[Request[EndpointConfig, ResourceConfig, ConnectorState]],
+    Generic[EndpointConfig, ResourceConfig, ConnectorState],
+):
+    output: BinaryIO = sys.stdout.buffer
+    periodic_restart_interval: timedelta | None = None
+    graceful_shutdown_timeout: timedelta = GRACEFUL_SHUTDOWN_TIMEOUT
+    task_cancellation_timeout: timedelta = TASK_CANCELLATION_TIMEOUT
+
+    _transactor: Transactor | None = None
+
+    # -- the connector's part ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def spec(self, log: FlowLogger, _: request.Spec) -> ConnectorSpec:
+        raise NotImplementedError()
+
+    @abc.abstractmethod
+    async def discover(
+        self, log: FlowLogger, discover: request.Discover[EndpointConfig]
+    ) -> response.Discovered[ResourceConfig]:
+        raise NotImplementedError()
+
+    @abc.abstractmethod
+    async def validate(
+        self, log: FlowLogger, validate: request.Validate[EndpointConfig, ResourceConfig]
+    ) -> response.Validated:
+        raise NotImplementedError()
+
+    async def apply(
+        self, log: FlowLogger, apply: request.Apply[EndpointConfig, ResourceConfig]
+    ) -> response.Applied:
+        return response.Applied(actionDescription="")
+
+    @abc.abstractmethod
+    async def open(
+        self, log: FlowLogger, open: request.Open[EndpointConfig, ResourceConfig, ConnectorState]
+    ) -> tuple[response.Opened, Runner]:
+        raise NotImplementedError()
+
+    async def update_config(
+        self, log: FlowLogger, config: EndpointConfig
+    ) -> tuple[str, EndpointConfig] | None:
+        """Return `(message, new_config)` to replace the endpoint config before the capture
+        opens (e.g. a migration); the new config is encrypted and published via a configUpdate
+        event. The default changes nothing."""
+        return None
+
+    async def acknowledge(self, acknowledge: request.Acknowledge) -> None:
+        if self._transactor is not None:
+            self._transactor.deliver_ack(acknowledge.checkpoints)
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def _handle_concurrently(self, request: Request[EndpointConfig, ResourceConfig, ConnectorState]) -> bool:
+        # Only a capture session runs alongside later lines (acknowledgements); unary requests
+        # are answered one at a time so responses come out in request order.
+        return request.open is not None
+
+    async def handle(
+        self, log: FlowLogger, request: Request[EndpointConfig, ResourceConfig, ConnectorState]
+    ) -> None:
+        if request.spec is not None:
+            spec = await self.spec(log, request.spec)
+            spec.protocol = PROTOCOL_VERSION
+            await self._emit(Response(spec=spec))
+        elif request.discover is not None:
+            register_secrets_in(request.discover.config)
+            discovered = await self.discover(log, request.discover)
+            await self._emit(Response(discovered=discovered))
+        elif request.validate_ is not None:
+            register_secrets_in(request.validate_.config)
+            validated = await self.validate(log, request.validate_)
+            await self._emit(Response(validated=validated))
+        elif request.apply is not None:
+            register_secrets_in(request.apply.capture.config)
+            applied = await self.apply(log, request.apply)
+            await self._emit(Response(applied=applied))
+        elif request.open is not None:
+            register_secrets_in(request.open.capture.config)
+            await self._open(log, request.open)
+        elif request.acknowledge is not None:
+            await self.acknowledge(request.acknowledge)
+        else:
+            raise RuntimeError(
+                "malformed request: none of spec, discover, validate, apply, open, acknowledge"
+            )
+
+    async def _emit(self, response: Response[Any, Any, Any]) -> None:
+        """Write one response line. Each member is serialized by its own model, so a connector's
+        parametrized models (e.g. `Discovered[MyResourceConfig]`) keep their exact output."""
+        for name in response.model_fields_set:
+            value = getattr(response, name)
+            if value is None:
+                continue
+            body = value.__pydantic_serializer__.to_json(value, by_alias=True, exclude_unset=True)
+            writer = writer_for(self.output)
+            writer.write(b'{"' + name.encode() + b'":' + body + b"}\n")
+            await writer.throttle()
+            return
+        raise RuntimeError("response has no member set")
+
+    async def _checkpoint(self, state: ConnectorState, merge_patch: bool = True) -> None:
+        """Emit a checkpoint outside any task (no documents)."""
+        body = state.__pydantic_serializer__.to_json(state, by_alias=True, exclude_unset=True)
+        patch = b"true" if merge_patch else b"false"
+        writer = writer_for(self.output)
+        writer.write(b'{"checkpoint":{"state":{"updated":' + body + b',"mergePatch":' + patch + b"}}}\n")
+        await writer.throttle()
+
+    async def _drain_output(self) -> None:
+        await drain_all()
+
+    # -- the capture session -------------------------------------------------------------------
+
+    def _restart_interval(self) -> timedelta:
+        if self.periodic_restart_interval is not None:
+            return self.periodic_restart_interval
+        env = os.getenv(_RESTART_ENV)
+        if env:
+            try:
+                return timedelta(seconds=float(env))
+            except ValueError:
+                raise ValueError(f"{_RESTART_ENV} must be a number of seconds, got {env!r}") from None
+        return PERIODIC_RESTART_INTERVAL
+
+    async def _open(
+        self, log: FlowLogger, open: request.Open[EndpointConfig, ResourceConfig, ConnectorState]
+    ) -> None:
+        update = await self.update_config(log, open.capture.config)
+        if update is not None:
+            message, new_config = update
+            encrypted = await self._encrypt_config(log, new_config)
+            open.capture.config = new_config
+            register_secrets_in(new_config)
+            log.event.config_update(message, encrypted)
+
+        opened, capture = await self.open(log, open)
+        await self._emit(Response(opened=opened))
+
+        transactor = Transactor(self.output, requires_explicit_acks=opened.explicitAcknowledgements)
+        self._transactor = transactor
+
+        await self._rotate_oauth2_tokens(log, open)
+
+        stopping = Stopping()
+        status = ConnectorStatus(log, stopping)
+        session = asyncio.current_task()
+        terminated = asyncio.Event()
+        watchers = [
+            asyncio.create_task(self._periodic_restart(log, stopping), name="periodic-restart"),
+            asyncio.create_task(
+                self._enforce_shutdown(log, stopping, session, terminated), name="shutdown-enforcer"
+            ),
+        ]
+        try:
+            async with asyncio.TaskGroup() as tg:
+                task = Task(
+                    log.getChild("capture"),
+                    status,
+                    "capture",
+                    self.output,
+                    stopping,
+                    tg,
+                    transactor,
+                    catalog_task_name=open.capture.name,
+                    requires_ack=opened.explicitAcknowledgements,
+                )
+                started = "Capture started."
+                if not open.capture.bindings:
+                    started += " No bindings are enabled."
+                log.event.status(started)
+                await capture(task)
+        except asyncio.CancelledError:
+            if terminated.is_set():
+                raise Stopped(
+                    "capture tasks did not stop within "
+                    f"{self.graceful_shutdown_timeout} of being asked to and were cancelled"
+                ) from None
+            raise
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
+            status.close()
+
+        if stopping.first_error is not None:
+            raise Stopped(f"Task {stopping.first_error_task}: {format_error_message(stopping.first_error)}")
+        raise Stopped(None)
+
+    async def _periodic_restart(self, log: FlowLogger, stopping: Stopping) -> None:
+        interval = self._restart_interval()
+        await asyncio.sleep(interval.total_seconds())
+        log.info("stopping for the periodic restart", {"interval": interval})
+        stopping.event.set()
+
+    async def _enforce_shutdown(
+        self,
+        log: FlowLogger,
+        stopping: Stopping,
+        session: asyncio.Task[Any] | None,
+        terminated: asyncio.Event,
+    ) -> None:
+        await stopping.event.wait()
+        await asyncio.sleep(self.graceful_shutdown_timeout.total_seconds())
+        running = [
+            {"task_name": i.task_name, "coro_name": i.coro_name, "stack_trace": i.stack_trace}
+            for i in get_running_tasks_info(exclude_tasks=[t for t in [asyncio.current_task()] if t])
+        ]
+        log.warning(
+            f"Graceful exit has not finished in {self.graceful_shutdown_timeout}. Cancelling capture tasks.",
+            {"running_task_count": len(running), "running_tasks": running},
+        )
+        terminated.set()
+        if session is not None:
+            session.cancel()
+        await asyncio.sleep(self.task_cancellation_timeout.total_seconds())
+        log.error(f"capture tasks were not cancelled within {self.task_cancellation_timeout}; exiting")
+        await drain_all()
+        os._exit(1)
+
+    # -- config updates ------------------------------------------------------------------------
+
+    async def _encrypt_config(self, log: FlowLogger, config: EndpointConfig) -> dict[str, Any]:
+        """Encrypt `config` with Estuary's config-encryption service (`ENCRYPTION_URL`): the
+        control plane only accepts sops-encrypted replacement configs."""
+        url = os.getenv("ENCRYPTION_URL") or DEFAULT_ENCRYPTION_URL
+        if isinstance(config, BaseModel):
+            plain = config.model_dump(mode="json", by_alias=True, include=config.model_fields_set)
+            schema = type(config).model_json_schema()
+        elif isinstance(config, dict):
+            plain, schema = config, {}
+        else:
+            raise ConfigEncryptionError(f"cannot encrypt an endpoint config of type {type(config).__name__}")
+        # Keys sorted: sops' MAC depends on key order and Flow sorts keys too.
+        body = {"config": sort_dict(plain), "schema": schema}
+        try:
+            async with aiohttp.ClientSession() as session, session.post(url, json=body) as resp:
+                text = await resp.text()
+                if resp.status >= 300:
+                    raise ConfigEncryptionError(
+                        f"config encryption service at {url} answered HTTP {resp.status}: {text[:500]}"
+                    )
+                try:
+                    encrypted = await resp.json(content_type=None)
+                except ValueError as exc:
+                    raise ConfigEncryptionError(
+                        f"config encryption service at {url} returned invalid JSON: {exc}"
+                    ) from None
+        except aiohttp.ClientError as exc:
+            raise ConfigEncryptionError(
+                f"could not reach the config encryption service at {url}: {format_error_message(exc)}"
+            ) from exc
+        if not isinstance(encrypted, dict):
+            raise ConfigEncryptionError(f"config encryption service at {url} did not return a JSON object")
+        return encrypted
+
+    async def _rotate_oauth2_tokens(
+        self, log: FlowLogger, open: request.Open[EndpointConfig, ResourceConfig, ConnectorState]
+    ) -> None:
+        """Rotate the access/refresh tokens of `RotatingOAuth2Credentials` that expire within
+        five minutes, and publish the new tokens with a configUpdate event."""
+        token_source = getattr(self, "token_source", None)
+        credentials = getattr(token_source, "credentials", None)
+        if not isinstance(credentials, RotatingOAuth2Credentials):
+            return
+        if credentials.access_token_expires_at > datetime.now(tz=UTC) + _ROTATE_BEFORE_EXPIRY:
+            return
+        exchange = getattr(token_source, "rotate_tokens", None)
+        if exchange is None:
+            raise RuntimeError("the HTTP token source cannot rotate OAuth2 tokens (no rotate_tokens method)")
+        log.info("Attempting to rotate OAuth2 tokens.")
+        await exchange(log, self)
+        encrypted = await self._encrypt_config(log, open.capture.config)
+        log.event.config_update("Rotating OAuth2 tokens in endpoint config.", encrypted)

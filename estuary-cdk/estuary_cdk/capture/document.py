@@ -1,0 +1,103 @@
+"""Base class for captured documents and the `_meta` block every document may carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["AssociatedDocument", "BaseDocument", "set_document_meta"]
+
+MetaOp = Literal["c", "u", "d"]
+
+
+class BaseDocument(BaseModel):
+    """A captured document. Undeclared fields are kept (`extra="allow"`), so models only need to
+    declare what the connector reads, and `_meta` is emitted only when it was explicitly set."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    class Meta(BaseModel):
+        op: Literal["c", "u", "d"] = Field(
+            default="u",
+            description="Operation type (c: Create, u: Update, d: Delete)",
+        )
+        row_id: int = Field(
+            default=-1,
+            description="Row ID of the Document, counting up from zero, or -1 if not known",
+        )
+
+        SOURCED_SCHEMA: ClassVar[dict[str, Any]] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "op": {"type": "string", "enum": ["c", "u", "d"], "minLength": 1, "maxLength": 1},
+                "row_id": {"type": "integer", "minimum": 1, "maximum": 1},
+                # The runtime, not the connector, adds `uuid` to every captured document.
+                "uuid": {"type": "string", "minLength": 36, "maxLength": 36},
+            },
+            "required": ["uuid", "op", "row_id"],
+        }
+
+        @classmethod
+        def sourced_schema(cls) -> dict[str, Any]:
+            """The closed, tightly bounded `_meta` schema merged into every sourced schema."""
+            import copy
+
+            return copy.deepcopy(cls.SOURCED_SCHEMA)
+
+    meta_: Meta = Field(
+        default_factory=lambda: BaseDocument.Meta(op="u"),
+        alias="_meta",
+        description="Document metadata",
+    )
+
+    def with_meta(self, op: MetaOp = "u", row_id: int | None = None) -> BaseDocument:
+        """Set (and mark as set, so it is emitted) this document's `_meta`; returns self."""
+        meta = type(self).model_fields["meta_"].get_default(call_default_factory=True)
+        if not isinstance(meta, BaseDocument.Meta):
+            meta = BaseDocument.Meta()
+        meta.op = op
+        if row_id is not None:
+            meta.row_id = row_id
+        self.meta_ = meta
+        return self
+
+
+def set_document_meta(doc: Any, op: MetaOp, row_id: int | None = None) -> Any:
+    """Set `_meta.op` (and `row_id`) on a model *or* plain-dict document and return it.
+
+    Dict documents get the key `_meta` (the reference kit wrote `meta_` for them, a quirk that
+    produced a wrong field in the collection); model documents get their `meta_` field assigned,
+    which serializes as `_meta`. Existing `_meta` members (e.g. a connector's `store`) are kept.
+    """
+    if isinstance(doc, dict):
+        meta = dict(doc.get("_meta") or {})
+        meta["op"] = op
+        if row_id is not None:
+            meta["row_id"] = row_id
+        doc["_meta"] = meta
+        return doc
+    if isinstance(doc, BaseDocument):
+        current = doc.meta_ if "meta_" in doc.model_fields_set else None
+        if current is None:
+            return doc.with_meta(op, row_id)
+        current.op = op
+        if row_id is not None:
+            current.row_id = row_id
+        doc.meta_ = current
+        return doc
+    raise TypeError(f"cannot set _meta on a document of type {type(doc).__name__}")
+
+
+_D = TypeVar("_D")
+
+
+@dataclass
+class AssociatedDocument(Generic[_D]):
+    """A document a fetch function emits into *another* binding (by binding index), e.g. child
+    rows loaded together with their parent."""
+
+    doc: _D
+    binding: int

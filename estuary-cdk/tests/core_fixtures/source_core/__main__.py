@@ -1,0 +1,5 @@
+import asyncio
+
+from source_core import Connector
+
+asyncio.run(Connector().serve())
