@@ -1,0 +1,152 @@
+"""Benchmark: source-hackernews backfilling items from the local fake API.
+
+The fake API runs in its own process with a fixed latency per request (10 ms by default); the
+connector runs as a real process spoken to over the capture protocol (only `items` bound), and
+the time from its first checkpoint to the completed backfill is measured. Peak RSS is the
+connector's VmHWM. Figures printed:
+
+* items/second at concurrency 1, 8 and 32 (1 and 8 backfill a slice of the ids: at 10 ms per
+  request they are latency bound, and a slice measures the same rate in less time);
+* peak RSS at concurrency 32 for half and all of the items, to show it does not grow with them.
+
+Usage (from the repository root; re-executes itself in source-hackernews/.venv if needed):
+    python bench/hackernews_backfill.py [--items 200000] [--latency-ms 10] [--quick]
+"""
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CONNECTOR_DIR = Path(__file__).resolve().parent.parent / "source-hackernews"
+VENV_PYTHON = CONNECTOR_DIR / ".venv" / "bin" / "python"
+TARGET_ITEMS_PER_SECOND = 2000
+
+try:
+    from source_hackernews.fake_api.driver import Session, run_session
+except ImportError:  # not in the connector's venv: re-run there
+    if not VENV_PYTHON.exists() or os.environ.get("HN_BENCH_REEXEC"):
+        sys.exit(f"run `poetry install` in {CONNECTOR_DIR} first")
+    os.environ["HN_BENCH_REEXEC"] = "1"
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
+
+
+def _start_server(items: int, latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "source_hackernews.fake_api",
+            "--port",
+            "0",
+            "--items",
+            str(items),
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().decode().strip()
+    if not url.startswith("http://"):
+        proc.kill()
+        raise RuntimeError(f"fake API did not start: {url!r}")
+    return proc, url
+
+
+def _backfill_done(session: Session) -> bool:
+    items = session.state.get("bindingStateV1", {}).get("items", {})
+    return bool(session.checkpoints) and "backfill" not in items and "last_initialized" in items
+
+
+def _peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return float("nan")
+
+
+async def _backfill(url: str, maxitem: int, count: int, concurrency: int) -> tuple[int, float, float]:
+    """Backfill the last `count` ids; returns (items captured, seconds, peak RSS MiB)."""
+    config = {"base_url": url, "concurrency": concurrency, "start_id": maxitem - count + 1}
+    started: float | None = None
+    peak = float("nan")
+
+    def on_checkpoint(session: Session) -> None:
+        nonlocal started, peak
+        if started is None:
+            started = time.perf_counter()
+        if _backfill_done(session):
+            peak = _peak_rss_mb(session.pid)
+
+    session = await run_session(
+        config,
+        {},
+        _backfill_done,
+        bindings=["items"],
+        intervals={"items": "PT1H"},
+        timeout=3600,
+        python=sys.executable,
+        on_checkpoint=on_checkpoint,
+        keep_documents=False,
+    )
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    if not _backfill_done(session):
+        raise RuntimeError(
+            f"backfill did not complete (exit {session.exit_code}): {session.stderr[-2000:]!r}"
+        )
+    return session.committed_count, elapsed, peak
+
+
+async def _main(args: argparse.Namespace) -> None:
+    items = args.items or (20_000 if args.quick else 200_000)
+    server, url = _start_server(items, args.latency_ms)
+    try:
+        print(
+            f"source-hackernews backfill: fake API with {items:,} items, {args.latency_ms:g} ms latency per request"
+        )
+        plan = [
+            (1, min(items, 300 if args.quick else 1_000)),
+            (8, min(items, 2_000 if args.quick else 10_000)),
+            (32, items),
+        ]
+        rates: dict[int, float] = {}
+        for concurrency, count in plan:
+            captured, seconds, rss = await _backfill(url, items, count, concurrency)
+            rates[concurrency] = captured / seconds
+            print(
+                f"  concurrency {concurrency:>2}: {captured:>7,} items in {seconds:7.2f} s = "
+                f"{rates[concurrency]:8,.0f} items/s, peak RSS {rss:6.1f} MiB"
+            )
+        half_captured, _, half_rss = await _backfill(url, items, items // 2, 32)
+        _, _, full_rss = await _backfill(url, items, items, 32)
+        print(
+            f"  peak RSS at concurrency 32: {half_rss:.1f} MiB for {half_captured:,} items, {full_rss:.1f} MiB for {items:,} items"
+        )
+        verdict = "meets" if rates[32] >= TARGET_ITEMS_PER_SECOND else "MISSES"
+        print(
+            f"  concurrency 32 {verdict} the {TARGET_ITEMS_PER_SECOND:,} items/s target ({rates[32]:,.0f} items/s)"
+        )
+    finally:
+        server.kill()
+        server.wait()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--items", type=int, default=0, help="items in the fake API (default 200,000; 20,000 with --quick)"
+    )
+    p.add_argument("--latency-ms", type=float, default=10.0)
+    p.add_argument("--quick", action="store_true", help="smaller run for CI / make bench")
+    asyncio.run(_main(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

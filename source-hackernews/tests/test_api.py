@@ -1,0 +1,202 @@
+"""API calls and fetch functions against the local fake API (no capture engine involved)."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import estuary_cdk.emitted_changes_cache as changes_cache
+import pytest
+from estuary_cdk.capture.common import AssociatedDocument
+from estuary_cdk.http import HTTPMixin
+from estuary_cdk.testing import LocalServer
+from source_hackernews import api
+from source_hackernews.fake_api import FakeHackerNews
+from source_hackernews.models import EndpointConfig, Item, StoryRank, UpdatesFeed, User
+
+from .conftest import LOG
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The changes cache is process-wide; every test starts with an empty one."""
+    monkeypatch.setattr(changes_cache, "emitted_cache", {})
+
+
+async def _collect(gen: Any) -> list[Any]:
+    return [x async for x in gen]
+
+
+def _expected_ids(fake: FakeHackerNews, first: int, last: int) -> list[int]:
+    return [n for n in range(first, last + 1) if fake.exists(n)]
+
+
+async def test_raw_calls(http: HTTPMixin, server: LocalServer, fake: FakeHackerNews) -> None:
+    base = server.url
+    assert await api.fetch_maxitem(http, base, LOG) == 2500
+    item = await api.fetch_item(http, base, LOG, 1)
+    assert item is not None and item.id == 1 and item.type == fake.item(1)["type"]  # type: ignore[index]
+    assert item.time == datetime.fromtimestamp(fake.time(1), tz=UTC)
+    assert '"time":"2023-11-14T22:13:27Z"' in item.model_dump_json(by_alias=True, exclude_unset=True)
+    missing = next(n for n in range(1, 2500) if not fake.exists(n))
+    assert await api.fetch_item(http, base, LOG, missing) is None
+    user = await api.fetch_user(http, base, LOG, "user1")
+    assert isinstance(user, User) and user.karma == fake.user("user1")["karma"]  # type: ignore[index]
+    assert await api.fetch_user(http, base, LOG, "nobody") is None
+    ids, names = await api.fetch_updates(http, base, LOG)
+    assert ids == fake.updates()["items"] and names == fake.updates()["profiles"]
+    assert await api.fetch_story_list(http, base, LOG, "askstories") == fake.story_list("askstories")
+
+
+async def test_deleted_items_keep_their_key_and_are_marked(
+    http: HTTPMixin, server: LocalServer, fake: FakeHackerNews
+) -> None:
+    n = next(n for n in range(1, 2500) if fake.exists(n) and fake.is_deleted(n))
+    item = await api.fetch_item(http, server.url, LOG, n)
+    assert item is not None and item.id == n and item.deleted is True
+    dumped = item.model_dump(by_alias=True, exclude_unset=True)
+    assert "_meta" not in dumped  # a document, not a deletion
+
+
+async def test_find_first_id_at(http: HTTPMixin, server: LocalServer, fake: FakeHackerNews) -> None:
+    for target in (1, 2, 777, 1234, 2500):
+        when = datetime.fromtimestamp(fake.time(target), tz=UTC)
+        first = await api.find_first_id_at(http, server.url, LOG, when, 2500)
+        expected = next(n for n in range(target, 2501) if fake.exists(n))
+        assert first == expected
+
+
+async def test_backfill_yields_every_item_in_order_with_checkpoints(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "CHECKPOINT_EVERY", 500)
+    out = await _collect(api.backfill_items(http, config, LOG, None, 2500))
+    docs = [x.id for x in out if isinstance(x, Item)]
+    cursors = [x for x in out if isinstance(x, int)]
+    assert docs == _expected_ids(fake, 1, 2500)
+    assert cursors == [501, 1001, 1501, 2001]
+    # Each cursor comes right after the last id below it, so a restart re-fetches nothing.
+    for cursor in cursors:
+        at = out.index(cursor)
+        assert all(d.id < cursor for d in out[:at] if isinstance(d, Item))
+        assert all(d.id >= cursor for d in out[at:] if isinstance(d, Item))
+
+
+async def test_backfill_resumes_at_the_page_cursor(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews
+) -> None:
+    out = await _collect(api.backfill_items(http, config, LOG, 2001, 2500))
+    assert [x.id for x in out if isinstance(x, Item)] == _expected_ids(fake, 2001, 2500)
+    assert not any(isinstance(x, int) for x in out)
+
+
+async def test_backfill_starts_at_configured_id_or_date(
+    http: HTTPMixin, server: LocalServer, fake: FakeHackerNews
+) -> None:
+    by_id = EndpointConfig(base_url=server.url, start_id=2400)
+    out = await _collect(api.backfill_items(http, by_id, LOG, None, 2500))
+    assert [x.id for x in out if isinstance(x, Item)] == _expected_ids(fake, 2400, 2500)
+    by_date = EndpointConfig(base_url=server.url, start_date=datetime.fromtimestamp(fake.time(2450), tz=UTC))
+    out = await _collect(api.backfill_items(http, by_date, LOG, None, 2500))
+    assert [x.id for x in out if isinstance(x, Item)] == _expected_ids(fake, 2450, 2500)
+
+
+async def test_new_items_past_the_cursor(
+    http: HTTPMixin, config: EndpointConfig, server: LocalServer, fake: FakeHackerNews
+) -> None:
+    assert await _collect(api.fetch_new_items(http, config, None, LOG, 2500)) == []
+    fake.advance(new_items=30)
+    out = await _collect(api.fetch_new_items(http, config, None, LOG, 2500))
+    assert [x.id for x in out if isinstance(x, Item)] == _expected_ids(fake, 2501, 2530)
+    assert out[-1] == 2530
+    assert await _collect(api.fetch_new_items(http, config, None, LOG, 2530)) == []
+
+
+async def test_new_items_capture_their_authors_once(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews
+) -> None:
+    fake.advance(new_items=40)
+    out = await _collect(api.fetch_new_items(http, config, 4, LOG, 2500))
+    users = [x for x in out if isinstance(x, AssociatedDocument)]
+    authors = {fake.author(n) for n in _expected_ids(fake, 2501, 2540) if not fake.is_deleted(n)}
+    assert {u.doc.id for u in users} == authors
+    assert len(users) == len(authors) and all(u.binding == 4 for u in users)
+
+
+async def test_item_updates_emit_each_change_once(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews
+) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    first = await _collect(api.fetch_item_updates(http, config, LOG, start))
+    assert [x.id for x in first if isinstance(x, Item)] == [
+        n for n in fake.updates()["items"] if fake.exists(n)
+    ]
+    cursor = first[-1]
+    assert isinstance(cursor, datetime) and cursor > start
+    # The feed still lists the same items, unchanged: nothing is emitted again.
+    second = await _collect(api.fetch_item_updates(http, config, LOG, cursor))
+    assert [x for x in second if isinstance(x, Item)] == [] and second[-1] > cursor
+    result = fake.advance(edits=4, deletes=1)
+    third = await _collect(api.fetch_item_updates(http, config, LOG, second[-1]))
+    emitted = [x for x in third if isinstance(x, Item)]
+    assert {x.id for x in emitted} == set(result["changed"])
+    assert [x for x in emitted if x.id == result["changed"][-1]][0].deleted is True
+
+
+async def test_new_items_and_updates_do_not_duplicate_each_other(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews
+) -> None:
+    fake.advance(new_items=10)
+    new = await _collect(api.fetch_new_items(http, config, None, LOG, 2500))
+    assert [x for x in new if isinstance(x, Item)]
+    updates = await _collect(api.fetch_item_updates(http, config, LOG, datetime(2024, 1, 1, tzinfo=UTC)))
+    new_ids = {x.id for x in new if isinstance(x, Item)}
+    assert not new_ids & {x.id for x in updates if isinstance(x, Item)}
+
+
+async def test_user_updates_emit_each_change_once(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews
+) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    first = await _collect(api.fetch_user_updates(http, config, LOG, start))
+    assert [x.id for x in first if isinstance(x, User)] == fake.updates()["profiles"]
+    second = await _collect(api.fetch_user_updates(http, config, LOG, first[-1]))
+    assert [x for x in second if isinstance(x, User)] == []
+    result = fake.advance(edits=2)
+    third = await _collect(api.fetch_user_updates(http, config, LOG, second[-1]))
+    assert {x.id for x in third if isinstance(x, User)} == {fake.author(n) for n in result["changed"]}
+
+
+async def test_updates_feed_emits_only_when_it_changes(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews
+) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    first = await _collect(api.fetch_updates_feed(http, config, LOG, start))
+    assert isinstance(first[0], UpdatesFeed) and first[0].items == fake.updates()["items"]
+    assert len(first) == 2
+    second = await _collect(api.fetch_updates_feed(http, config, LOG, first[-1]))
+    assert len(second) == 1 and isinstance(second[0], datetime)
+    fake.advance(new_items=3)
+    third = await _collect(api.fetch_updates_feed(http, config, LOG, second[-1]))
+    assert isinstance(third[0], UpdatesFeed) and third[0].items[:1] == fake.updates()["items"][:1]
+
+
+async def test_story_list_snapshot_is_rank_ordered(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews
+) -> None:
+    out = await _collect(api.snapshot_story_list(http, config, "topstories", LOG))
+    assert out == [StoryRank(rank=i + 1, id=n) for i, n in enumerate(fake.story_list("topstories"))]
+    with pytest.raises(ValueError):
+        StoryRank(rank=1)
+
+
+async def test_faults_are_survived_with_nothing_missing(
+    http: HTTPMixin, config: EndpointConfig, server: LocalServer, fake: FakeHackerNews
+) -> None:
+    server.faults.rate_limit(path="/v0/item/7.json", times=3)
+    server.faults.rate_limit(path="/v0/item/8.json", retry_after=2)
+    server.faults.server_errors((500, 502, 503), path="/v0/item/100.json")
+    server.faults.drop_connection(path="/v0/item/200.json", times=2)
+    server.faults.truncate_body(path="/v0/item/300.json")
+    out = await _collect(api.backfill_items(http, config, LOG, None, 400))
+    assert [x.id for x in out if isinstance(x, Item)] == _expected_ids(fake, 1, 400)
+    assert server.faults.pending() == 0
+    assert server.requests.count("/v0/item/7.json") == 4

@@ -1,0 +1,157 @@
+"""The connector process end to end over the capture protocol, against the fake API in a thread:
+restarts, incremental capture, story-list tombstones and faults."""
+
+import re
+from collections import Counter
+from typing import Any
+
+from estuary_cdk.testing import LocalServer
+from source_hackernews.fake_api import FakeHackerNews
+from source_hackernews.fake_api.driver import Session, run_session
+
+FAST = {name: "PT0.2S" for name in ("items", "users", "updates", "askstories", "jobstories", "topstories")}
+
+
+def _items_state(session: Session) -> dict[str, Any]:
+    return session.state.get("bindingStateV1", {}).get("items", {})
+
+
+def _backfill_done(session: Session) -> bool:
+    return "last_initialized" in _items_state(session) and "backfill" not in _items_state(session)
+
+
+def _ids(session: Session, binding: str = "items") -> list[Any]:
+    return [doc["id"] for name, doc in session.committed if name == binding]
+
+
+def _expected(fake: FakeHackerNews, first: int, last: int) -> set[int]:
+    return {n for n in range(first, last + 1) if fake.exists(n)}
+
+
+async def test_restart_mid_backfill_captures_every_id_exactly_once(
+    threaded_server: LocalServer, fake: FakeHackerNews
+) -> None:
+    config = {"base_url": threaded_server.url, "concurrency": 16}
+
+    def first_page_committed(session: Session) -> bool:
+        return _items_state(session).get("backfill", {}).get("next_page") == 1001
+
+    first = await run_session(
+        config, {}, first_page_committed, bindings=["items"], intervals={"items": "PT1H"}
+    )
+    assert _items_state(first)["backfill"] == {"cutoff": 2500, "next_page": 1001}
+    assert set(_ids(first)) == _expected(fake, 1, 1000)
+
+    second = await run_session(
+        config, first.state, _backfill_done, bindings=["items"], intervals={"items": "PT1H"}
+    )
+    assert _backfill_done(second)
+    all_ids = _ids(first) + _ids(second)
+    assert Counter(all_ids).most_common(1)[0][1] == 1, "an id was captured twice"
+    assert set(all_ids) == _expected(fake, 1, 2500)
+    assert _items_state(second)["inc"]["new"] == {"cursor": 2500}
+
+
+async def test_incremental_capture_picks_up_new_items_and_updates(
+    threaded_server: LocalServer, fake: FakeHackerNews
+) -> None:
+    config = {"base_url": threaded_server.url, "concurrency": 16, "start_id": 2400}
+    bindings = ["items", "users", "updates"]
+    first = await run_session(config, {}, _backfill_done, bindings=bindings, intervals=FAST)
+    assert set(_ids(first)) >= _expected(fake, 2400, 2500)
+
+    result = fake.advance(new_items=25, edits=4, deletes=1)
+    new_ids = _expected(fake, 2501, 2525)
+    changed = set(result["changed"])
+    authors = {fake.author(n) for n in changed}
+
+    def caught_up(session: Session) -> bool:
+        items = {doc["id"]: doc for name, doc in session.committed if name == "items"}
+        users = {doc["id"] for name, doc in session.committed if name == "users"}
+        feeds = [doc for name, doc in session.committed if name == "updates"]
+        return (
+            new_ids <= items.keys()
+            and all(items.get(n) == _expected_doc(fake, n) for n in changed)
+            and authors <= users
+            and any(feed["items"][: len(result["changed"])] for feed in feeds)
+            and session.state["bindingStateV1"]["items"]["inc"]["new"]["cursor"] == 2525
+        )
+
+    second = await run_session(config, first.state, caught_up, bindings=bindings, intervals=FAST, timeout=30)
+    assert caught_up(second)
+    counts = Counter(_ids(second))
+    assert all(counts[n] == 1 for n in new_ids), "a new item was emitted twice"
+    deleted = result["changed"][-1]
+    assert [doc for name, doc in second.committed if name == "items" and doc["id"] == deleted][-1][
+        "deleted"
+    ] is True
+    assert not any(
+        name == "items" and doc["id"] <= 2500 and doc["id"] not in changed | set(fake.updates()["items"])
+        for name, doc in second.committed
+    ), "the backfill ran again"
+
+
+def _expected_doc(fake: FakeHackerNews, n: int) -> dict[str, Any]:
+    """The document the connector should emit for the fake's current item `n`."""
+    from source_hackernews.models import Item
+
+    raw = fake.item(n)
+    assert raw is not None
+    return Item.model_validate(raw).model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+async def test_a_story_leaving_a_list_is_tombstoned(
+    threaded_server: LocalServer, fake: FakeHackerNews
+) -> None:
+    config = {"base_url": threaded_server.url}
+    lists = ["askstories", "jobstories"]
+
+    def snapshotted(session: Session) -> bool:
+        states = session.state.get("bindingStateV1", {})
+        return all("snapshot" in states.get(name, {}) for name in lists)
+
+    first = await run_session(config, {}, snapshotted, bindings=lists, intervals=FAST)
+    before = {name: fake.story_list(name) for name in lists}
+    for name in lists:
+        docs = [doc for b, doc in first.committed if b == name]
+        assert [(d["rank"], d["id"]) for d in docs] == [(i + 1, n) for i, n in enumerate(before[name])]
+        assert {d["_meta"]["op"] for d in docs} == {"c"}
+
+    result = fake.advance(delist=2)
+    after = {name: fake.story_list(name) for name in lists}
+    assert all(len(after[name]) < len(before[name]) for name in lists)
+
+    def tombstoned(session: Session) -> bool:
+        return all(
+            any(d.get("_meta", {}).get("op") == "d" for b, d in session.committed if b == name)
+            for name in lists
+        )
+
+    second = await run_session(config, first.state, tombstoned, bindings=lists, intervals=FAST, timeout=30)
+    for name in lists:
+        docs = [doc for b, doc in second.committed if b == name]
+        live = [d for d in docs if d["_meta"]["op"] != "d"]
+        gone = [d for d in docs if d["_meta"]["op"] == "d"]
+        assert [(d["rank"], d["id"]) for d in live] == [(i + 1, n) for i, n in enumerate(after[name])]
+        assert [d["_meta"]["row_id"] for d in gone] == list(range(len(after[name]), len(before[name])))
+        assert not {d["id"] for d in live} & set(result["delisted"])
+
+
+async def test_faults_are_survived_with_nothing_missing(
+    threaded_server: LocalServer, fake: FakeHackerNews
+) -> None:
+    faults = threaded_server.faults
+    faults.rate_limit(path=re.compile(r"/v0/item/\d*3\.json"), times=15)
+    faults.rate_limit(path="/v0/maxitem.json", retry_after=1)
+    faults.server_errors((500, 502, 503, 504), path=re.compile(r"/v0/item/\d*5\.json"))
+    faults.drop_connection(path=re.compile(r"/v0/item/\d*7\.json"), times=8)
+    faults.truncate_body(path=re.compile(r"/v0/item/\d*9\.json"), times=4)
+    config = {"base_url": threaded_server.url, "concurrency": 16, "start_id": 1500}
+    session = await run_session(
+        config, {}, _backfill_done, bindings=["items"], intervals={"items": "PT1H"}, timeout=60
+    )
+    assert _backfill_done(session)
+    assert set(_ids(session)) == _expected(fake, 1500, 2500)
+    assert faults.pending() == 0
+    injected = Counter((f or "").split(":")[0] for f in threaded_server.requests.faults() if f)
+    assert injected["status"] == 20 and injected["drop"] == 8 and injected["truncate"] == 4
