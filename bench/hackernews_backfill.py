@@ -91,7 +91,7 @@ async def _backfill(url: str, maxitem: int, count: int, concurrency: int) -> tup
         _backfill_done,
         bindings=["items"],
         intervals={"items": "PT1H"},
-        timeout=3600,
+        max_seconds=3600,
         python=sys.executable,
         on_checkpoint=on_checkpoint,
         keep_documents=False,

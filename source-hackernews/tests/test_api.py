@@ -138,7 +138,7 @@ async def test_item_updates_emit_each_change_once(
     third = await _collect(api.fetch_item_updates(http, config, LOG, second[-1]))
     emitted = [x for x in third if isinstance(x, Item)]
     assert {x.id for x in emitted} == set(result["changed"])
-    assert [x for x in emitted if x.id == result["changed"][-1]][0].deleted is True
+    assert next(x for x in emitted if x.id == result["changed"][-1]).deleted is True
 
 
 async def test_new_items_and_updates_do_not_duplicate_each_other(

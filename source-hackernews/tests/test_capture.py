@@ -77,7 +77,9 @@ async def test_incremental_capture_picks_up_new_items_and_updates(
             and session.state["bindingStateV1"]["items"]["inc"]["new"]["cursor"] == 2525
         )
 
-    second = await run_session(config, first.state, caught_up, bindings=bindings, intervals=FAST, timeout=30)
+    second = await run_session(
+        config, first.state, caught_up, bindings=bindings, intervals=FAST, max_seconds=30
+    )
     assert caught_up(second)
     counts = Counter(_ids(second))
     assert all(counts[n] == 1 for n in new_ids), "a new item was emitted twice"
@@ -127,7 +129,9 @@ async def test_a_story_leaving_a_list_is_tombstoned(
             for name in lists
         )
 
-    second = await run_session(config, first.state, tombstoned, bindings=lists, intervals=FAST, timeout=30)
+    second = await run_session(
+        config, first.state, tombstoned, bindings=lists, intervals=FAST, max_seconds=30
+    )
     for name in lists:
         docs = [doc for b, doc in second.committed if b == name]
         live = [d for d in docs if d["_meta"]["op"] != "d"]
@@ -140,18 +144,21 @@ async def test_a_story_leaving_a_list_is_tombstoned(
 async def test_faults_are_survived_with_nothing_missing(
     threaded_server: LocalServer, fake: FakeHackerNews
 ) -> None:
+    """Every kind of fault reaches the real connector process. The thorough (and backoff-heavy)
+    fault matrix runs in test_api.py on a fake clock; here the waits are kept to about a second:
+    429s carry `Retry-After: 0`, and the other faults hit once each."""
     faults = threaded_server.faults
-    faults.rate_limit(path=re.compile(r"/v0/item/\d*3\.json"), times=15)
-    faults.rate_limit(path="/v0/maxitem.json", retry_after=1)
-    faults.server_errors((500, 502, 503, 504), path=re.compile(r"/v0/item/\d*5\.json"))
-    faults.drop_connection(path=re.compile(r"/v0/item/\d*7\.json"), times=8)
-    faults.truncate_body(path=re.compile(r"/v0/item/\d*9\.json"), times=4)
+    faults.rate_limit(path=re.compile(r"/v0/item/\d*3\.json"), times=15, retry_after=0)
+    faults.rate_limit(path="/v0/maxitem.json", retry_after=0)
+    faults.server_errors((503,), path=re.compile(r"/v0/item/\d*5\.json"))
+    faults.drop_connection(path=re.compile(r"/v0/item/\d*7\.json"))
+    faults.truncate_body(path=re.compile(r"/v0/item/\d*9\.json"))
     config = {"base_url": threaded_server.url, "concurrency": 16, "start_id": 1500}
     session = await run_session(
-        config, {}, _backfill_done, bindings=["items"], intervals={"items": "PT1H"}, timeout=60
+        config, {}, _backfill_done, bindings=["items"], intervals={"items": "PT1H"}, max_seconds=60
     )
     assert _backfill_done(session)
     assert set(_ids(session)) == _expected(fake, 1500, 2500)
     assert faults.pending() == 0
     injected = Counter((f or "").split(":")[0] for f in threaded_server.requests.faults() if f)
-    assert injected["status"] == 20 and injected["drop"] == 8 and injected["truncate"] == 4
+    assert injected == {"status": 17, "drop": 1, "truncate": 1}

@@ -109,7 +109,7 @@ async def run_session(
     *,
     bindings: Sequence[str] = ALL_BINDINGS,
     intervals: dict[str, str] | None = None,
-    timeout: float = 60.0,
+    max_seconds: float = 60.0,
     python: str = sys.executable,
     on_checkpoint: Callable[[Session], Any] | None = None,
     keep_documents: bool = True,
@@ -165,7 +165,7 @@ async def run_session(
                     return
 
     try:
-        await asyncio.wait_for(pump(), timeout)
+        await asyncio.wait_for(pump(), max_seconds)
     finally:
         session.uncommitted = pending_count
         if proc.returncode is None:
