@@ -7,7 +7,7 @@ entirely in ``pycron``.
 
 from datetime import UTC, datetime, timedelta
 
-import pycron
+import pycron  # type: ignore[import-untyped]
 
 CONNECTOR_RESTART_INTERVAL = timedelta(hours=24)
 SMALLEST_CRON_INCREMENT = timedelta(minutes=1)

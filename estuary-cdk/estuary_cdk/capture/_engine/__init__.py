@@ -1,0 +1,1 @@
+"""Internals of the capture engine; the public surface is ``estuary_cdk.capture.common``."""

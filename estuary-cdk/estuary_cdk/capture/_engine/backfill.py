@@ -1,0 +1,153 @@
+"""The backfill task: pages through a FetchPageFn from a page cursor up to the cutoff."""
+
+import asyncio
+import copy
+from datetime import datetime
+from typing import Any
+
+from ...cron import next_fire
+from ..document import AssociatedDocument, BaseDocument
+from ..task import Task
+from . import clock
+from .config import ResourceConfigWithSchedule
+from .cursors import CURSOR_MARKER, merge_patch, pop_cursor_marker
+from .state import ConnectorState, ResourceState
+from .stop import scheduled_stop
+from .types import FetchPageFn, RecurringFetchPageFn, aclose, is_recurring_fetch_page_fn
+
+_DOCUMENT_TYPES = (BaseDocument, dict)
+
+
+def _wrap(state_key: str, backfill: Any, subtask_id: str | None) -> ConnectorState[ResourceState]:
+    value = backfill if subtask_id is None else {subtask_id: backfill}
+    return ConnectorState(bindingStateV1={state_key: ResourceState(backfill=value)})
+
+
+async def binding_backfill_task(
+    binding: Any,
+    binding_index: int,
+    fetch_page: FetchPageFn | RecurringFetchPageFn,
+    state: ResourceState.Backfill,
+    is_connector_initiated: bool,
+    last_initialized: datetime | None,
+    task: Task,
+    subtask_id: str | None = None,
+) -> None:
+    state_key: str = binding.stateKey
+    connector_state = _wrap(state_key, state, subtask_id)
+    log_args = {"state": state.model_dump(mode="json"), "subtask_id": subtask_id}
+    if state.next_page is not None:
+        task.log.info("resuming backfill", log_args)
+    else:
+        task.log.info(
+            "beginning backfill",
+            log_args,
+            extra={"observable": True, "catalog_task_name": task.catalog_task_name},
+        )
+
+    recurring = is_recurring_fetch_page_fn(
+        fetch_page, task.log, state.next_page, state.cutoff, is_connector_initiated
+    )
+    stopping = task.stopping.event
+    captured = task.captured
+    checkpoint = task.checkpoint
+
+    task.connector_status.inc_backfilling(binding_index)
+    try:
+        while True:
+            await asyncio.sleep(0)
+            if stopping.is_set():
+                task.log.debug("backfill is yielding to stop", {"subtask_id": subtask_id})
+                return
+
+            # Dict cursors are patched in place as the fetch yields; it gets its own copy.
+            page = copy.deepcopy(state.next_page) if type(state.next_page) is dict else state.next_page
+            if recurring:
+                gen: Any = fetch_page(task.log, page, state.cutoff, is_connector_initiated)  # type: ignore[call-arg]
+            else:
+                gen = fetch_page(task.log, page, state.cutoff)  # type: ignore[call-arg]
+
+            last_was_cursor = False
+            try:
+                async for item in gen:
+                    cls = type(item)
+                    if cls is dict:
+                        if item.get(CURSOR_MARKER) is True:
+                            await _checkpoint_dict_cursor(task, state, item, connector_state, subtask_id)
+                            last_was_cursor = True
+                        else:
+                            captured(binding_index, item)
+                            last_was_cursor = False
+                    elif isinstance(item, _DOCUMENT_TYPES):
+                        captured(binding_index, item)
+                        last_was_cursor = False
+                    elif isinstance(item, AssociatedDocument):
+                        captured(item.binding, item.doc)
+                        last_was_cursor = False
+                    elif cls is str or cls is int:
+                        state.next_page = item
+                        await checkpoint(connector_state)
+                        last_was_cursor = True
+                    elif item is None:
+                        raise RuntimeError(
+                            "Implementation error: FetchPageFn yielded PageCursor None. To represent "
+                            "end-of-sequence, yield documents and return without a final PageCursor."
+                        )
+                    else:
+                        raise RuntimeError(
+                            f"Implementation error: FetchPageFn yielded {item!r}, which is neither a "
+                            "document nor a PageCursor (str, int, or a dict from make_cursor_dict)."
+                        )
+            finally:
+                await aclose(gen)
+
+            if not last_was_cursor:
+                break
+
+        await checkpoint(_wrap(state_key, None, subtask_id))
+        task.log.info("completed backfill", {"subtask_id": subtask_id})
+    finally:
+        task.connector_status.dec_backfilling(binding_index)
+
+    config = binding.resourceConfig
+    if isinstance(config, ResourceConfigWithSchedule) and config.schedule and last_initialized:
+        now = clock.now()
+        if next_fire(config.schedule, last_initialized, now):
+            task.log.info(
+                "Backfill completed after the next backfill was scheduled. "
+                "Resetting the connector to keep adherence to the schedule."
+            )
+            stopping.set()
+            return
+        future = next_fire(config.schedule, now)
+        if future is not None:
+            await scheduled_stop(task, future)
+
+
+async def _checkpoint_dict_cursor(
+    task: Task,
+    state: ResourceState.Backfill,
+    item: dict[str, Any],
+    connector_state: ConnectorState[ResourceState],
+    subtask_id: str | None,
+) -> None:
+    """Checkpoint a dict page cursor. The first one is the whole cursor; later ones are merge
+    patches of it, applied in memory and checkpointed as patches (so a large cursor map with a
+    small change costs a small checkpoint)."""
+    patch = pop_cursor_marker(item)
+    previous = state.next_page
+    if previous is None:
+        whole: dict[str, Any] = {}
+        merge_patch(whole, patch)
+        state.next_page = whole
+        await task.checkpoint(connector_state)
+    elif type(previous) is dict:
+        merge_patch(previous, patch)
+        partial = ResourceState.Backfill.model_construct(cutoff=state.cutoff, next_page=patch)
+        key = next(iter(connector_state.bindingStateV1))
+        await task.checkpoint(_wrap(key, partial, subtask_id))
+    else:
+        raise RuntimeError(
+            f"Implementation error: FetchPageFn yielded a dict PageCursor after the non-dict "
+            f"PageCursor {previous!r}"
+        )

@@ -1,0 +1,118 @@
+"""The incremental task: polls a FetchChangesFn and checkpoints every yielded LogCursor."""
+
+from collections.abc import AsyncGenerator
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..document import AssociatedDocument, BaseDocument
+from ..task import Task
+from . import clock
+from .cursors import LogCursor, Triggers
+from .state import ConnectorState, ResourceState
+from .types import FetchChangesFn, aclose, binding_interval
+
+_DOCUMENT_TYPES = (BaseDocument, dict)
+
+
+def check_log_cursor(last: LogCursor, new: Any) -> None:
+    """Enforce the FetchChangesFn contract: cursors keep their type, and int and datetime
+    cursors strictly increase (so a checkpoint can never move capture backwards)."""
+    last_type = type(last)
+    new_type = type(new)
+    same_kind = (
+        (new_type is int and last_type is int)
+        or (isinstance(new, datetime) and isinstance(last, datetime) and new.tzinfo is not None)
+        or (new_type is tuple and last_type is tuple)
+    )
+    if not same_kind:
+        raise RuntimeError(
+            f"Implementation error: FetchChangesFn yielded LogCursor {new!r} "
+            f"of a different type than the last LogCursor {last!r}"
+        )
+    if new_type is not tuple and not new > last:
+        raise RuntimeError(
+            f"Implementation error: FetchChangesFn yielded LogCursor {new!r} "
+            f"which is not greater than the last LogCursor {last!r}"
+        )
+
+
+def _sleep_after(cursor: LogCursor, interval: timedelta) -> timedelta:
+    """How long to wait before the next poll, given a datetime cursor's lag behind now."""
+    if isinstance(cursor, datetime):
+        lag = clock.now() - cursor
+        return timedelta() if lag > interval else interval - lag
+    return timedelta()
+
+
+async def binding_incremental_task(
+    binding: Any,
+    binding_index: int,
+    fetch_changes: FetchChangesFn,
+    state: ResourceState.Incremental,
+    task: Task,
+    subtask_id: str | None = None,
+) -> None:
+    state_key: str = binding.stateKey
+    # One state object, mutated in place: each checkpoint serializes only `inc` (exclude_unset).
+    inc: Any = state if subtask_id is None else {subtask_id: state}
+    connector_state: ConnectorState[ResourceState] = ConnectorState(
+        bindingStateV1={state_key: ResourceState(inc=inc)}
+    )
+
+    task.log.info(
+        "resuming incremental replication",
+        {"state": state.model_dump(mode="json"), "subtask_id": subtask_id},
+    )
+
+    interval = binding_interval(binding)
+    stopping = task.stopping.event
+    captured = task.captured
+    checkpoint = task.checkpoint
+    sleep_for = timedelta()
+    if isinstance(state.cursor, datetime):
+        lag = clock.now() - state.cursor
+        if lag < interval:
+            sleep_for = interval - lag
+
+    while True:
+        if await clock.wait_for_stop(stopping, sleep_for):
+            task.log.debug("incremental replication is idle and is yielding to stop")
+            return
+
+        checkpoints = 0
+        pending = False
+        gen: AsyncGenerator[Any, None] = fetch_changes(task.log, state.cursor)
+        try:
+            async for item in gen:
+                cls = type(item)
+                if cls is dict or isinstance(item, _DOCUMENT_TYPES):
+                    captured(binding_index, item)
+                    pending = True
+                elif cls is AssociatedDocument or isinstance(item, AssociatedDocument):
+                    captured(item.binding, item.doc)
+                    pending = True
+                elif item is Triggers.BACKFILL:
+                    task.log.info("incremental task triggered backfill", {"subtask_id": subtask_id})
+                    stopping.set()
+                    await checkpoint(ConnectorState(backfillRequests={state_key: True}))
+                    return
+                else:
+                    check_log_cursor(state.cursor, item)
+                    state.cursor = item
+                    await checkpoint(connector_state)
+                    checkpoints += 1
+                    pending = False
+        finally:
+            await aclose(gen)
+
+        if pending:
+            raise RuntimeError(
+                "Implementation error: FetchChangesFn yielded documents without a final LogCursor"
+            )
+
+        sleep_for = interval if checkpoints == 0 else _sleep_after(state.cursor, interval)
+        if sleep_for:
+            task.log.debug(
+                "incremental task is idle",
+                {"sleep_for": sleep_for, "cursor": state.cursor, "subtask_id": subtask_id},
+            )

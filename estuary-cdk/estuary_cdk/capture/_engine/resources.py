@@ -1,0 +1,168 @@
+"""Resources (what a connector can capture), discovery and binding resolution."""
+
+import copy
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from ...flow import CaptureBinding, ValidationError
+from .. import response
+from ..document import BaseDocument
+from ..task import Task
+from .config import BaseResourceConfig
+from .state import BaseResourceState, ResourceState
+
+_Doc = TypeVar("_Doc", bound=BaseDocument)
+_RC = TypeVar("_RC", bound=BaseResourceConfig)
+_RS = TypeVar("_RS", bound=BaseResourceState)
+_Binding = TypeVar("_Binding")
+
+ROW_ID_POINTER = "/_meta/row_id"
+
+
+class ReductionStrategy(StrEnum):
+    """Reduction strategies a resource may ask the runtime to apply to its documents."""
+
+    APPEND = "append"
+    FIRST_WRITE_WINS = "firstWriteWins"
+    LAST_WRITE_WINS = "lastWriteWins"
+    MERGE = "merge"
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+    SET = "set"
+    SUM = "sum"
+
+
+@dataclass
+class SourcedSchema:
+    """A source-declared JSON schema (kept for compatibility; not used by the engine)."""
+
+    value: dict[str, Any]
+
+
+@dataclass
+class Resource(Generic[_Doc, _RC, _RS]):
+    """A capturable resource: metadata for discovery plus an ``open`` callback that starts
+    its capture (typically by calling ``open_binding``)."""
+
+    @dataclass
+    class FixedSchema:
+        """A prepared JSON schema used instead of the model's generated one."""
+
+        value: dict[str, Any]
+
+    name: str
+    key: list[str]
+    model: "type[_Doc] | Resource.FixedSchema"
+    open: Callable[
+        [CaptureBinding[_RC], int, _RS, Task, list[tuple[CaptureBinding[_RC], "Resource[_Doc, _RC, _RS]"]]],
+        Awaitable[None] | None,
+    ]
+    initial_state: _RS
+    initial_config: _RC
+    schema_inference: bool
+    reduction_strategy: ReductionStrategy | None = None
+    disable: bool = False
+    requires_explicit_acks: bool = False
+
+
+@dataclass(kw_only=True)
+class SnapshotResource(Resource[_Doc, _RC, _RS]):
+    """A resource captured by periodic full snapshots, keyed on the snapshot row id."""
+
+    key: list[str] = field(default_factory=lambda: [ROW_ID_POINTER])
+    model: "type[_Doc] | Resource.FixedSchema" = BaseDocument  # type: ignore[assignment]
+    initial_state: _RS = field(default_factory=ResourceState)  # type: ignore[assignment]
+    schema_inference: bool = True
+
+    def __post_init__(self) -> None:
+        if ROW_ID_POINTER not in self.key:
+            raise ValueError(
+                f"SnapshotResource {self.name!r} must be keyed on {ROW_ID_POINTER}, but its key is {self.key}"
+            )
+
+
+_DELETE_IF = {
+    "required": ["_meta"],
+    "properties": {"_meta": {"required": ["op"], "properties": {"op": {"const": "d"}}}},
+}
+
+
+def _document_schema(resource: Resource[Any, Any, Any]) -> dict[str, Any]:
+    if isinstance(resource.model, Resource.FixedSchema):
+        schema = copy.deepcopy(resource.model.value)
+    else:
+        schema = resource.model.model_json_schema(mode="serialization")
+
+    strategy = resource.reduction_strategy
+    if resource.schema_inference:
+        schema["x-infer-schema"] = True
+        # Deletions (op "d") are reduced as merge-deletes; everything else per the strategy.
+        schema["if"] = copy.deepcopy(_DELETE_IF)
+        schema["then"] = {"reduce": {"strategy": "merge", "delete": True}}
+        if strategy is not None:
+            schema["else"] = {"reduce": {"strategy": str(strategy)}}
+    elif strategy is not None:
+        schema["reduce"] = {"strategy": str(strategy)}
+    return schema
+
+
+def discovered(resources: Sequence[Resource[Any, Any, Any]]) -> response.Discovered[Any]:
+    """The ``discovered`` response for ``resources`` (one binding each, in order)."""
+    return response.Discovered(
+        bindings=[
+            response.DiscoveredBinding(
+                recommendedName=resource.name,
+                resourceConfig=resource.initial_config,
+                documentSchema=_document_schema(resource),
+                key=resource.key,
+                disable=resource.disable,
+            )
+            for resource in resources
+        ]
+    )
+
+
+def resolve_bindings(
+    bindings: Sequence[_Binding],
+    resources: Sequence[Resource[Any, Any, Any]],
+    resource_term: str = "Resource",
+) -> list[tuple[_Binding, Resource[Any, Any, Any]]]:
+    """Pair every binding (of ``validate`` or ``open``) with the resource of the same path, in
+    binding order. All problems are reported together in one ``ValidationError``."""
+    by_path: dict[tuple[str, ...], Resource[Any, Any, Any]] = {}
+    for resource in resources:
+        by_path.setdefault(tuple(resource.initial_config.path()), resource)
+
+    resolved: list[tuple[_Binding, Resource[Any, Any, Any]]] = []
+    errors: list[str] = []
+    for binding in bindings:
+        path: list[str] = binding.resourceConfig.path()  # type: ignore[attr-defined]
+        found = by_path.get(tuple(path))
+        if found is None:
+            errors.append(f"{resource_term} '{'.'.join(path)}' was not found.")
+            continue
+        if isinstance(found, SnapshotResource):
+            collection = binding.collection  # type: ignore[attr-defined]
+            if ROW_ID_POINTER not in collection.key:
+                errors.append(
+                    f"Collection '{collection.name}' is bound to snapshot resource '{'.'.join(path)}' "
+                    f"and so must be keyed on {ROW_ID_POINTER}, but its key is {collection.key}."
+                )
+                continue
+        resolved.append((binding, found))
+
+    if errors:
+        raise ValidationError(errors)
+    return resolved
+
+
+def validated(resolved_bindings: Sequence[tuple[Any, Resource[Any, Any, Any]]]) -> response.Validated:
+    """The ``validated`` response: each binding's resource path, in binding order."""
+    return response.Validated(
+        bindings=[
+            response.ValidatedBinding(resourcePath=binding.resourceConfig.path())
+            for binding, _ in resolved_bindings
+        ]
+    )

@@ -1,0 +1,92 @@
+"""The snapshot task: periodically captures a whole (small) resource, emitting it only if it
+changed, and deleting rows that vanished with tombstones."""
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from ..document import BaseDocument
+from ..task import Task
+from . import clock
+from .state import ConnectorState, ResourceState
+from .types import FetchSnapshotFn, aclose, binding_interval
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def with_snapshot_meta(doc: Any, op: str, row_id: int) -> Any:
+    """Set ``_meta.op`` and ``_meta.row_id`` on a model or dict document, keeping any other
+    ``_meta`` fields. Dict documents get them under ``_meta`` (the reference wrote ``meta_``)."""
+    if isinstance(doc, dict):
+        current = doc.get("_meta")
+        if isinstance(current, dict):
+            doc["_meta"] = {**current, "op": op, "row_id": row_id}
+        else:
+            doc["_meta"] = {"op": op, "row_id": row_id}
+        return doc
+    if isinstance(doc, BaseDocument):
+        # A copy (not in-place mutation): documents may share one Meta instance. Assigning
+        # marks `_meta` as set, so exclude_unset serialization includes it.
+        doc.meta_ = doc.meta_.model_copy(update={"op": op, "row_id": row_id})
+        return doc
+    raise RuntimeError(
+        f"Implementation error: FetchSnapshotFn yielded {type(doc).__name__}, "
+        "which is neither a BaseDocument nor a dict"
+    )
+
+
+def tombstone_for_row(tombstone: Any, row_id: int) -> Any:
+    """A deletion document for snapshot row ``row_id``, built from ``tombstone``."""
+    copy = dict(tombstone) if isinstance(tombstone, dict) else tombstone.model_copy()
+    return with_snapshot_meta(copy, "d", row_id)
+
+
+async def binding_snapshot_task(
+    binding: Any,
+    binding_index: int,
+    fetch_snapshot: FetchSnapshotFn,
+    state: ResourceState.Snapshot | None,
+    task: Task,
+    tombstone: Any,
+    subtask_id: str | None = None,
+) -> None:
+    if state is None:
+        state = ResourceState.Snapshot(updated_at=EPOCH, last_count=0, last_digest="")
+    value: Any = state if subtask_id is None else {subtask_id: state}
+    connector_state: ConnectorState[ResourceState] = ConnectorState(
+        bindingStateV1={binding.stateKey: ResourceState(snapshot=value)}
+    )
+
+    interval = binding_interval(binding)
+    stopping = task.stopping.event
+    captured = task.captured
+
+    while True:
+        await asyncio.sleep(0)
+        next_sync = state.updated_at + interval
+        if await clock.wait_for_stop(stopping, next_sync - clock.now()):
+            task.log.debug("periodic snapshot is idle and is yielding to stop", {"subtask_id": subtask_id})
+            return
+
+        state.updated_at = clock.now()
+        last_count = state.last_count
+        count = 0
+        gen: Any = fetch_snapshot(task.log)
+        try:
+            async for doc in gen:
+                captured(binding_index, with_snapshot_meta(doc, "u" if count < last_count else "c", count))
+                count += 1
+        finally:
+            await aclose(gen)
+
+        digest = task.pending_digest()
+        if digest != state.last_digest:
+            for row_id in range(count, last_count):
+                captured(binding_index, tombstone_for_row(tombstone, row_id))
+            state.last_count = count
+            state.last_digest = digest
+        else:
+            task.reset()
+            task.log.debug("snapshot is unchanged; its documents were not emitted", {"count": count})
+
+        await task.checkpoint(connector_state)
