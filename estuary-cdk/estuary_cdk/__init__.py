@@ -29,6 +29,7 @@ from .utils import format_error_message, get_running_tasks_info
 __all__ = [
     "MAX_REQUEST_LINE",
     "BaseConnector",
+    "ConnectorError",
     "FlowLogger",
     "MalformedRequestError",
     "Mixin",
@@ -49,7 +50,12 @@ _READ_CHUNK = 1 << 16
 _MAX_REPORTED_ERRORS = 5
 
 
-class MalformedRequestError(Exception):
+class ConnectorError(Exception):
+    """An error whose message is the complete, user-facing reason: it is logged as the last
+    ERROR line without a traceback."""
+
+
+class MalformedRequestError(ConnectorError):
     """A request line that is not valid JSON or not a valid request. The message is one line
     that says what was wrong and where."""
 
@@ -251,7 +257,7 @@ class BaseConnector(Generic[Request], abc.ABC):
                 if err.error is not None:
                     log.error(err.error)
                     failed = True
-            elif isinstance(err, ValidationError | MalformedRequestError):
+            elif isinstance(err, ValidationError | ConnectorError):
                 log.error(str(err))
                 failed = True
             elif isinstance(err, asyncio.CancelledError):

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, Generic
 import aiohttp
 from pydantic import BaseModel
 
-from .. import BaseConnector, Stopped
+from .. import BaseConnector, ConnectorError, Stopped
 from ..flow import (
     PROTOCOL_VERSION,
     ConnectorSpec,
@@ -63,7 +63,7 @@ class TerminateTaskGroup(Exception):
     """Capture tasks did not stop within the graceful-shutdown timeout and were cancelled."""
 
 
-class ConfigEncryptionError(RuntimeError):
+class ConfigEncryptionError(ConnectorError):
     """The updated endpoint config could not be encrypted, so it cannot be published."""
 
 
