@@ -1,0 +1,224 @@
+"""The build: turning a catalog capture into protocol specs (flow-protocol §4.1, §4.2, §7.5),
+validated by the connector (internal Spec + Validate) with `stateKey`s derived from the
+returned resource paths."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .catalog import Capture, Catalog, Collection
+from .connector import Launch, unary
+from .errors import BuildError
+from .logs import OpsLog
+from .state_key import encode_state_key
+
+UUID_PLACEHOLDER = "DocUUIDPlaceholder-329Bb50aa48EAa9ef"
+FULL_RANGE = {"keyEnd": 4294967295, "rClockEnd": 4294967295}
+_JSON_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
+
+
+def _types(schema: Any) -> list[str]:
+    if not isinstance(schema, dict):
+        return list(_JSON_TYPES)
+    t = schema.get("type")
+    if isinstance(t, str):
+        return [t]
+    if isinstance(t, list):
+        return sorted(str(x) for x in t)
+    return list(_JSON_TYPES)
+
+
+def _projections(collection: Collection) -> list[dict[str, Any]]:
+    """Canonical projections of top-level properties plus the synthetic ones every collection
+    gets (flow_document, flow_published_at, _meta/flow_truncated), ordered by field."""
+    schema = collection.write_schema
+    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    required = set(schema.get("required") or [])
+    keys = {k.lstrip("/"): k for k in collection.key}
+    out: dict[str, dict[str, Any]] = {}
+    for name, sub in props.items():
+        if name == "_meta":
+            continue
+        proj: dict[str, Any] = {"ptr": "/" + name.replace("~", "~0").replace("/", "~1"), "field": name}
+        if name in keys:
+            proj["isPrimaryKey"] = True
+        proj["inference"] = {"types": _types(sub), "exists": "MUST" if name in required else "MAY"}
+        out[name] = proj
+    for field, ptr in keys.items():
+        out.setdefault(field, {"ptr": ptr, "field": field, "isPrimaryKey": True, "inference": {"exists": "MUST"}})
+    out["flow_document"] = {"field": "flow_document", "inference": {"types": ["object"], "exists": "MUST"}}
+    out["flow_published_at"] = {
+        "ptr": "/_meta/uuid",
+        "field": "flow_published_at",
+        "inference": {"types": ["string"], "string": {"format": "date-time", "contentEncoding": "uuid"}, "exists": "MUST"},
+    }
+    out["_meta/flow_truncated"] = {
+        "ptr": "/_meta/flow_truncated",
+        "field": "_meta/flow_truncated",
+        "inference": {"types": ["boolean"], "exists": "MUST"},
+    }
+    for field, loc in collection.projections.items():
+        ptr = loc if isinstance(loc, str) else loc.get("location", "") if isinstance(loc, dict) else ""
+        entry: dict[str, Any] = {"ptr": ptr, "field": field, "explicit": True}
+        if isinstance(loc, dict) and loc.get("partition"):
+            entry["isPartitionKey"] = True
+        out[field] = entry
+    return [out[k] for k in sorted(out)]
+
+
+def collection_spec(collection: Collection, build_id: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": collection.name, "writeSchema": collection.write_schema}
+    if collection.read_schema is not None:
+        spec["readSchema"] = collection.read_schema
+    spec.update(
+        {
+            "key": collection.key,
+            "uuidPtr": "/_meta/uuid",
+            "projections": _projections(collection),
+            "ackTemplate": {"_meta": {"ack": True, "uuid": UUID_PLACEHOLDER}},
+            "partitionTemplate": {
+                "name": f"{collection.name}/{build_id}",
+                "replication": 3,
+                "labels": {
+                    "labels": [
+                        {"name": "app.gazette.dev/managed-by", "value": "estuary.dev/flow"},
+                        {"name": "content-type", "value": "application/x-ndjson"},
+                        {"name": "estuary.dev/build", "value": build_id},
+                        {"name": "estuary.dev/collection", "value": collection.name},
+                    ]
+                },
+            },
+        }
+    )
+    return spec
+
+
+@dataclass
+class BuiltBinding:
+    index: int  # index among enabled bindings (the wire `binding`)
+    collection: Collection
+    resource: dict[str, Any]
+    resource_path: list[str]
+    backfill: int
+    state_key: str
+
+
+@dataclass
+class BuiltCapture:
+    capture: Capture
+    spec_response: dict[str, Any]
+    bindings: list[BuiltBinding]
+    version: str
+    capture_spec: dict[str, Any]
+
+
+def build_id_for(capture: Capture, catalog: Catalog) -> str:
+    """A stable build id (the `version`): a digest of everything the task is built from."""
+    h = hashlib.sha256()
+    h.update(orjson.dumps(capture.raw, option=orjson.OPT_SORT_KEYS, default=str))
+    h.update(orjson.dumps(capture.endpoint.config, option=orjson.OPT_SORT_KEYS, default=str))
+    for b in capture.bindings:
+        c = catalog.collections[b.target]
+        h.update(orjson.dumps([c.name, c.key, c.write_schema], option=orjson.OPT_SORT_KEYS, default=str))
+    return h.hexdigest()[:16]
+
+
+def validate_request(capture: Capture, catalog: Catalog, connector_type: str, build_id: str) -> dict[str, Any]:
+    bindings = []
+    for b in capture.bindings:
+        if b.disable:
+            continue
+        entry: dict[str, Any] = {"resourceConfig": b.resource, "collection": collection_spec(catalog.collections[b.target], build_id)}
+        if b.backfill:
+            entry["backfill"] = b.backfill
+        bindings.append(entry)
+    return {
+        "validate": {
+            "name": capture.name,
+            "connectorType": connector_type,
+            "config": capture.endpoint.config,
+            "bindings": bindings,
+        }
+    }
+
+
+def check_validated(capture: Capture, response: dict[str, Any]) -> list[list[str]]:
+    """Resource paths from a Validated response: one per enabled binding, non-empty, unique."""
+    enabled = [b for b in capture.bindings if not b.disable]
+    validated = response.get("validated")
+    if not isinstance(validated, dict):
+        raise BuildError(f"capture {capture.name}: connector protocol error (expected Validated): {orjson.dumps(response).decode()}")
+    got = validated.get("bindings") or []
+    if len(got) != len(enabled):
+        raise BuildError(
+            f"capture {capture.name}: connector returned {len(got)} validated bindings, "
+            f"but {len(enabled)} enabled bindings were sent (it must return exactly one per binding, in order)"
+        )
+    paths: list[list[str]] = []
+    seen: dict[tuple[str, ...], int] = {}
+    for i, (b, v) in enumerate(zip(enabled, got, strict=True)):
+        path = v.get("resourcePath") if isinstance(v, dict) else None
+        if not isinstance(path, list) or not path or not all(isinstance(p, str) and p for p in path):
+            raise BuildError(
+                f"capture {capture.name}: binding {i} (target {b.target}): connector returned an empty or "
+                f"invalid resource path {orjson.dumps(path).decode()}; it must be a non-empty list of non-empty strings"
+            )
+        tup = tuple(path)
+        if tup in seen:
+            j = seen[tup]
+            raise BuildError(
+                f"capture {capture.name}: bindings {j} (target {enabled[j].target}) and {i} (target {b.target}) have "
+                f"the same resource path {orjson.dumps(path).decode()}: each binding must capture a distinct resource"
+            )
+        seen[tup] = i
+        paths.append(list(path))
+    return paths
+
+
+def capture_spec(capture: Capture, connector_type: str, bindings: list[BuiltBinding], build_id: str) -> dict[str, Any]:
+    wire_bindings = []
+    for b in bindings:
+        entry: dict[str, Any] = {
+            "resourceConfig": b.resource,
+            "resourcePath": b.resource_path,
+            "collection": collection_spec(b.collection, build_id),
+        }
+        if b.backfill:
+            entry["backfill"] = b.backfill
+        entry["stateKey"] = b.state_key
+        wire_bindings.append(entry)
+    labels = [
+        {"name": "app.gazette.dev/managed-by", "value": "estuary.dev/flow"},
+        {"name": "estuary.dev/build", "value": build_id},
+        {"name": "estuary.dev/log-level", "value": capture.log_level},
+        {"name": "estuary.dev/task-name", "value": capture.name},
+        {"name": "estuary.dev/task-type", "value": "capture"},
+    ]
+    return {
+        "name": capture.name,
+        "connectorType": connector_type,
+        "config": capture.endpoint.config,
+        "bindings": wire_bindings,
+        "intervalSeconds": capture.interval_seconds,
+        "shardTemplate": {"id": f"capture/{capture.name}/{build_id}", "labels": {"labels": labels}},
+        "recoveryLogTemplate": {"name": f"recovery/capture/{capture.name}/{build_id}"},
+    }
+
+
+async def build_capture(catalog: Catalog, capture: Capture, launch: Launch, on_log: Callable[[OpsLog], None]) -> BuiltCapture:
+    """Spec + Validate (fresh process) and assembly of the CaptureSpec sessions are opened with."""
+    build_id = build_id_for(capture, catalog)
+    request = validate_request(capture, catalog, launch.connector_type, build_id)
+    spec, response = await unary(launch, request, "validated", on_log)
+    paths = check_validated(capture, response)
+    enabled = [b for b in capture.bindings if not b.disable]
+    built = [
+        BuiltBinding(i, catalog.collections[b.target], b.resource, path, b.backfill, encode_state_key(path, b.backfill))
+        for i, (b, path) in enumerate(zip(enabled, paths, strict=True))
+    ]
+    return BuiltCapture(capture, spec, built, build_id, capture_spec(capture, launch.connector_type, built, build_id))

@@ -1,0 +1,409 @@
+"""Loading and resolving a Flow catalog (flow.yaml / test.flow.yaml, flow-protocol §4.10).
+
+Imports are followed recursively; any string where an object or schema is expected is a file
+reference relative to the file it appears in (optionally with a `#/json/pointer` fragment);
+schema `$ref`s to other files are bundled in as embedded resources so that the result is a
+self-contained schema, like the one the runtime hands to connectors."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlparse
+
+import orjson
+import yaml
+
+from . import sops
+from .durations import parse_duration
+from .errors import CatalogError, UsageError
+
+DEFAULT_INTERVAL_SECONDS = 300
+
+
+def escape_pointer_token(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def ptr(*tokens: str | int) -> str:
+    """JSON pointer from tokens, for error locations."""
+    return "".join("/" + escape_pointer_token(str(t)) for t in tokens)
+
+
+def resolve_pointer(doc: Any, pointer: str) -> Any:
+    """Value at a JSON pointer; raises KeyError when it does not exist."""
+    if pointer in ("", "/"):
+        return doc
+    node = doc
+    for raw in pointer.lstrip("/").split("/"):
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict):
+            node = node[token]
+        elif isinstance(node, list):
+            node = node[int(token)]
+        else:
+            raise KeyError(pointer)
+    return node
+
+
+@dataclass
+class Collection:
+    name: str
+    key: list[str]
+    write_schema: dict[str, Any]
+    read_schema: dict[str, Any] | None
+    projections: dict[str, Any]
+    file: str
+    location: str
+
+
+@dataclass
+class Binding:
+    resource: dict[str, Any]
+    target: str
+    disable: bool
+    backfill: int
+    location: str
+
+
+@dataclass
+class Endpoint:
+    kind: Literal["local", "image"]
+    config: dict[str, Any]
+    command: list[str] = field(default_factory=list)
+    image: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    protobuf: bool = False
+    config_file: str | None = None
+
+
+@dataclass
+class Capture:
+    name: str
+    endpoint: Endpoint
+    bindings: list[Binding]
+    interval_seconds: int
+    log_level: str
+    file: str
+    location: str
+    raw: dict[str, Any]
+
+
+@dataclass
+class Catalog:
+    source: str
+    collections: dict[str, Collection] = field(default_factory=dict)
+    captures: dict[str, Capture] = field(default_factory=dict)
+    bundled: dict[str, Any] = field(default_factory=dict)
+
+    def capture(self, name: str | None) -> Capture:
+        """The capture named `name`, or the only capture when `name` is None."""
+        if name is not None:
+            if name not in self.captures:
+                known = ", ".join(sorted(self.captures)) or "none"
+                raise UsageError(f"capture {name!r} is not in the catalog {self.source} (captures: {known})")
+            return self.captures[name]
+        if len(self.captures) == 1:
+            return next(iter(self.captures.values()))
+        if not self.captures:
+            raise UsageError(f"the catalog {self.source} defines no captures")
+        raise UsageError(
+            f"the catalog {self.source} defines several captures ({', '.join(sorted(self.captures))}): choose one by name"
+        )
+
+
+def _read_file(path: Path, referrer: str, location: str) -> tuple[Any, bytes]:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise CatalogError(referrer, location, f"cannot read referenced file {str(path)!r}: {err.strerror}") from None
+    try:
+        if path.suffix == ".json":
+            return orjson.loads(raw), raw
+        return yaml.safe_load(raw), raw
+    except (yaml.YAMLError, orjson.JSONDecodeError) as err:
+        raise CatalogError(str(path), "", f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from None
+
+
+def _split_ref(ref: str, base: Path) -> tuple[Path, str]:
+    """(file, fragment) of a relative or file:// reference."""
+    target, _, fragment = ref.partition("#")
+    if target.startswith("file://"):
+        return Path(unquote(urlparse(target).path)), fragment
+    return (base.parent / unquote(target)).resolve(), fragment
+
+
+class _Loader:
+    def __init__(self, source: Path) -> None:
+        self.source = source
+        self.catalog = Catalog(source=str(source))
+        self._visited: set[Path] = set()
+        self._file_cache: dict[Path, Any] = {}
+
+    # --- generic resources -------------------------------------------------------------------
+    def load_ref(self, ref: str, base: Path, referrer: str, location: str) -> tuple[Any, Path, bytes]:
+        """Load the resource `ref` (relative to `base`), following its fragment."""
+        if ref.startswith(("http://", "https://")):
+            raise CatalogError(referrer, location, f"remote reference {ref!r} is not supported (only local files)")
+        path, fragment = _split_ref(ref, base)
+        doc, raw = _read_file(path, referrer, location)
+        if fragment:
+            try:
+                doc = resolve_pointer(doc, fragment)
+            except (KeyError, IndexError, ValueError):
+                raise CatalogError(str(path), fragment, f"fragment {fragment!r} of reference {ref!r} does not exist") from None
+        return doc, path, raw
+
+    # --- schemas -----------------------------------------------------------------------------
+    def schema(self, value: Any, base: Path, file: str, location: str) -> dict[str, Any]:
+        """Resolve an inline or referenced schema, bundling external `$ref`s."""
+        if isinstance(value, str):
+            value, base, _ = self.load_ref(value, base, file, location)
+            file = str(base)
+            location = ""
+        if isinstance(value, bool):
+            return {} if value else {"not": {}}
+        if not isinstance(value, dict):
+            raise CatalogError(file, location, "a schema must be an object or a file reference")
+        defs: dict[str, Any] = {}
+        bundled = self._bundle(copy.deepcopy(value), base, defs, file)
+        if defs:
+            bundled.setdefault("$defs", {}).update(defs)
+        return bundled
+
+    def _bundle(self, node: Any, base: Path, defs: dict[str, Any], file: str) -> Any:
+        if isinstance(node, list):
+            return [self._bundle(v, base, defs, file) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and not value.startswith(("#", "flow://", "http://", "https://")):
+                path, fragment = _split_ref(value, base)
+                url = path.as_uri()
+                if url not in defs:
+                    defs[url] = {}  # placeholder against cycles
+                    doc, _ = _read_file(path, file, "")
+                    embedded = self._bundle(copy.deepcopy(doc), path, defs, str(path))
+                    if isinstance(embedded, dict):
+                        embedded = {"$id": url, **embedded}
+                    defs[url] = embedded
+                out[key] = url + ("#" + fragment if fragment else "")
+            else:
+                out[key] = self._bundle(value, base, defs, file)
+        return out
+
+    # --- catalog files -----------------------------------------------------------------------
+    def load_file(self, path: Path, referrer: str | None = None, location: str = "") -> None:
+        path = path.resolve()
+        if path in self._visited:
+            return
+        self._visited.add(path)
+        if not path.exists():
+            if referrer is None:
+                raise CatalogError(str(path), "", "catalog file does not exist")
+            raise CatalogError(referrer, location, f"imported file {str(path)!r} does not exist")
+        doc, _ = _read_file(path, referrer or str(path), location)
+        file = str(path)
+        if doc is None:
+            doc = {}
+        if not isinstance(doc, dict):
+            raise CatalogError(file, "", "a catalog must be a mapping (import, collections, captures, ...)")
+        known = {"import", "collections", "captures", "materializations", "tests", "storageMappings", "$schema"}
+        for key in doc:
+            if key not in known:
+                raise CatalogError(file, ptr(key), f"unknown top-level key {key!r} (expected one of {sorted(known)})")
+        imports = doc.get("import") or []
+        if not isinstance(imports, list):
+            raise CatalogError(file, "/import", "`import` must be a list of relative file paths or URLs")
+        for i, item in enumerate(imports):
+            if not isinstance(item, str):
+                raise CatalogError(file, ptr("import", i), "an import must be a string (relative path or URL)")
+            if item.startswith(("http://", "https://")):
+                raise CatalogError(file, ptr("import", i), f"remote import {item!r} is not supported (only local files)")
+            target, _ = _split_ref(item, path)
+            self.load_file(target, file, ptr("import", i))
+        collections = doc.get("collections") or {}
+        if not isinstance(collections, dict):
+            raise CatalogError(file, "/collections", "`collections` must be a mapping of name to collection")
+        for name, spec in collections.items():
+            self.collection(str(name), spec, path)
+        captures = doc.get("captures") or {}
+        if not isinstance(captures, dict):
+            raise CatalogError(file, "/captures", "`captures` must be a mapping of name to capture")
+        for name, spec in captures.items():
+            self.capture(str(name), spec, path)
+        for section in ("materializations", "tests"):
+            if doc.get(section):
+                self.catalog.bundled.setdefault(section, {}).update(doc[section])
+
+    def collection(self, name: str, spec: Any, path: Path) -> None:
+        file = str(path)
+        loc = ptr("collections", name)
+        _check_name(name, file, loc)
+        if name in self.catalog.collections:
+            raise CatalogError(file, loc, f"collection {name!r} is also defined in {self.catalog.collections[name].file}")
+        if not isinstance(spec, dict):
+            raise CatalogError(file, loc, "a collection must be a mapping with `schema` (or `writeSchema`) and `key`")
+        key = spec.get("key")
+        if not isinstance(key, list) or not key or not all(isinstance(k, str) and k.startswith("/") for k in key):
+            raise CatalogError(file, loc + "/key", "`key` must be a non-empty list of JSON pointers such as [/id]")
+        if "schema" in spec:
+            if "writeSchema" in spec or "readSchema" in spec:
+                raise CatalogError(file, loc, "use either `schema` or `writeSchema` + `readSchema`, not both")
+            write = self.schema(spec["schema"], path, file, loc + "/schema")
+            read = None
+        elif "writeSchema" in spec:
+            write = self.schema(spec["writeSchema"], path, file, loc + "/writeSchema")
+            if "readSchema" not in spec:
+                raise CatalogError(file, loc, "`writeSchema` requires a `readSchema`")
+            read = self.schema(spec["readSchema"], path, file, loc + "/readSchema")
+        else:
+            raise CatalogError(file, loc, "a collection needs `schema` or `writeSchema` + `readSchema`")
+        if write.get("type") not in ("object", ["object"], None) and "object" not in (write.get("type") or []):
+            raise CatalogError(file, loc, "the collection schema's root must be `type: object`")
+        projections = spec.get("projections") or {}
+        if not isinstance(projections, dict):
+            raise CatalogError(file, loc + "/projections", "`projections` must be a mapping of field to pointer")
+        self.catalog.collections[name] = Collection(name, list(key), write, read, projections, file, loc)
+
+    def capture(self, name: str, spec: Any, path: Path) -> None:
+        file = str(path)
+        loc = ptr("captures", name)
+        _check_name(name, file, loc)
+        if name in self.catalog.captures:
+            raise CatalogError(file, loc, f"capture {name!r} is also defined in {self.catalog.captures[name].file}")
+        if not isinstance(spec, dict):
+            raise CatalogError(file, loc, "a capture must be a mapping with `endpoint` and `bindings`")
+        endpoint = self.endpoint(spec.get("endpoint"), path, loc + "/endpoint")
+        raw_bindings = spec.get("bindings", [])
+        if raw_bindings is None:
+            raw_bindings = []
+        if not isinstance(raw_bindings, list):
+            raise CatalogError(file, loc + "/bindings", "`bindings` must be a list")
+        bindings: list[Binding] = []
+        for i, b in enumerate(raw_bindings):
+            bloc = f"{loc}/bindings/{i}"
+            if not isinstance(b, dict):
+                raise CatalogError(file, bloc, "a binding must be a mapping with `resource` and `target`")
+            resource = b.get("resource")
+            if isinstance(resource, str):
+                resource, _, _ = self.load_ref(resource, path, file, bloc + "/resource")
+            if not isinstance(resource, dict):
+                raise CatalogError(file, bloc + "/resource", "`resource` must be an object (the resource config)")
+            target = b.get("target")
+            if not isinstance(target, str) or not target:
+                raise CatalogError(file, bloc + "/target", "`target` must be a collection name")
+            disable = b.get("disable", False)
+            if not isinstance(disable, bool):
+                raise CatalogError(file, bloc + "/disable", "`disable` must be true or false")
+            backfill = b.get("backfill", 0)
+            if not isinstance(backfill, int) or isinstance(backfill, bool) or backfill < 0:
+                raise CatalogError(file, bloc + "/backfill", "`backfill` must be a non-negative integer")
+            bindings.append(Binding(resource, target, disable, backfill, bloc))
+        interval = spec.get("interval", "5m")
+        try:
+            interval_s = int(parse_duration(str(interval)))
+        except UsageError as err:
+            raise CatalogError(file, loc + "/interval", str(err)) from None
+        shards = spec.get("shards") or {}
+        if not isinstance(shards, dict):
+            raise CatalogError(file, loc + "/shards", "`shards` must be a mapping")
+        log_level = str(shards.get("logLevel", "info")).lower()
+        if log_level not in ("error", "warn", "info", "debug", "trace"):
+            raise CatalogError(file, loc + "/shards/logLevel", f"unknown log level {log_level!r} (error, warn, info, debug, trace)")
+        self.catalog.captures[name] = Capture(name, endpoint, bindings, interval_s, log_level, file, loc, spec)
+
+    def endpoint(self, spec: Any, path: Path, loc: str) -> Endpoint:
+        file = str(path)
+        if not isinstance(spec, dict) or len(spec) != 1 or not ({"local", "connector"} & spec.keys()):
+            raise CatalogError(file, loc, "`endpoint` must have exactly one of `local` or `connector`")
+        if "local" in spec:
+            local = spec["local"]
+            if not isinstance(local, dict):
+                raise CatalogError(file, loc + "/local", "`local` must be a mapping with `command` and `config`")
+            command = local.get("command")
+            if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
+                raise CatalogError(file, loc + "/local/command", "`command` must be a non-empty list of strings")
+            env = local.get("env") or {}
+            if not isinstance(env, dict):
+                raise CatalogError(file, loc + "/local/env", "`env` must be a mapping of names to strings")
+            config, config_file = self.config(local.get("config", {}), path, loc + "/local/config")
+            if local.get("protobuf"):
+                raise CatalogError(file, loc + "/local/protobuf", "the protobuf codec is not supported; connectors must speak JSON lines")
+            return Endpoint("local", config, command=list(command), env={str(k): str(v) for k, v in env.items()}, config_file=config_file)
+        conn = spec["connector"]
+        if not isinstance(conn, dict) or not isinstance(conn.get("image"), str):
+            raise CatalogError(file, loc + "/connector", "`connector` must be a mapping with `image` and `config`")
+        config, config_file = self.config(conn.get("config", {}), path, loc + "/connector/config")
+        return Endpoint("image", config, image=conn["image"], config_file=config_file)
+
+    def config(self, value: Any, path: Path, loc: str) -> tuple[dict[str, Any], str | None]:
+        file = str(path)
+        config_file: str | None = None
+        raw: bytes | None = None
+        if isinstance(value, str):
+            value, cpath, raw = self.load_ref(value, path, file, loc)
+            config_file = str(cpath)
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise CatalogError(config_file or file, "" if config_file else loc, "the endpoint config must be an object")
+        if sops.is_sops_document(value):
+            value = sops.decrypt(value, config_file or f"{file}#{loc}", raw)
+        return value, config_file
+
+
+def _check_name(name: str, file: str, loc: str) -> None:
+    parts = name.split("/")
+    if len(parts) < 2 or not all(parts):
+        raise CatalogError(file, loc, f"name {name!r} must be a path like `acmeCo/thing` (prefix, then name)")
+
+
+def load_catalog(source: str | Path) -> Catalog:
+    """Load `source` and everything it imports. Bindings must target known collections."""
+    path = Path(source).resolve()
+    loader = _Loader(path)
+    loader.load_file(path)
+    catalog = loader.catalog
+    for capture in catalog.captures.values():
+        for binding in capture.bindings:
+            if binding.target not in catalog.collections:
+                raise CatalogError(capture.file, binding.location + "/target", f"collection {binding.target!r} is not defined in the catalog")
+    return catalog
+
+
+def bundle(catalog: Catalog) -> dict[str, Any]:
+    """The inlined catalog (`flowctl raw bundle`): every reference replaced by its content.
+    Configs are shown as written in the catalog (still encrypted when they were)."""
+    out: dict[str, Any] = {}
+    if catalog.collections:
+        out["collections"] = {}
+        for name, c in sorted(catalog.collections.items()):
+            spec: dict[str, Any] = {}
+            if c.read_schema is None:
+                spec["schema"] = c.write_schema
+            else:
+                spec["writeSchema"] = c.write_schema
+                spec["readSchema"] = c.read_schema
+            spec["key"] = c.key
+            if c.projections:
+                spec["projections"] = c.projections
+            out["collections"][name] = spec
+    if catalog.captures:
+        out["captures"] = {}
+        for name, cap in sorted(catalog.captures.items()):
+            raw = copy.deepcopy(cap.raw)
+            ep = raw.get("endpoint", {})
+            for kind in ("local", "connector"):
+                if kind in ep and isinstance(ep[kind], dict) and isinstance(ep[kind].get("config"), str):
+                    ref = ep[kind]["config"]
+                    ep[kind]["config"], _, _ = _Loader(Path(cap.file)).load_ref(ref, Path(cap.file), cap.file, "")
+            for b in raw.get("bindings") or []:
+                if isinstance(b, dict) and isinstance(b.get("resource"), str):
+                    b["resource"], _, _ = _Loader(Path(cap.file)).load_ref(b["resource"], Path(cap.file), cap.file, "")
+            out["captures"][name] = raw
+    out.update(catalog.bundled)
+    return out

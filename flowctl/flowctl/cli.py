@@ -1,0 +1,216 @@
+"""Command line: `flowctl raw {spec,discover,validate,apply,bundle}` and `flowctl preview`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+
+from . import preview as _preview
+from .build import build_capture
+from .catalog import Catalog, bundle, load_catalog
+from .connector import launch_for, unary
+from .discover import canonical_binding, canonical_spec, write_discovered
+from .durations import parse_duration
+from .errors import ConnectorError, FlowctlError, UsageError
+from .logs import LogPrinter, OpsLog
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+_PREVIEW_EPILOG = """\
+Transactions (what --sessions counts):
+  The connector writes checkpoint sequences: documents, then a `checkpoint`. Documents are
+  pending until their checkpoint is read. flowctl polls for ready checkpoints like the runtime:
+  one transaction folds in EVERY sequence whose checkpoint has been read when the poll happens
+  (at least one), combines their documents by collection key with the schema's `reduce`
+  annotations, validates each combined document against the collection's write schema, prints
+  the documents (ordered by binding, then key) and the reduced state patch, and acknowledges
+  the checkpoints if the connector asked for explicit acknowledgements. With --delay D, flowctl
+  sleeps D before each poll, so more sequences fold into one transaction. Reading pauses while
+  ~32 MiB of documents wait to be committed (memory is bounded by the transaction size).
+
+Sessions:
+  --sessions 2,-1 runs a session of 2 transactions, then one unbounded session. A session also
+  ends when the connector exits between checkpoint sequences, or when --timeout passes with no
+  new transaction. Each session restarts the connector (Apply, then Open with the reduced
+  state). The catalog's `interval` between sessions is not waited for.
+
+Output lines:
+  ["<collection>",{document}]   _meta.uuid is DocUUIDPlaceholder-329Bb50aa48EAa9ef
+  ["connectorState",{"updated":{...},"mergePatch":true}]   with --output-state, per transaction;
+                                   the full reduced state ({"updated":{...}}) closes the run
+  ["applied.actionDescription", "..."]   with --output-apply, per session
+
+Durations: 500ms, 10s, 1m, 1h30m (also ISO-8601 such as PT10S).
+"""
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except UsageError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _sessions(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid --sessions {text!r}: expected integers such as 1 or 1,2,-1") from None
+    if not values or any(v == 0 for v in values):
+        raise argparse.ArgumentTypeError(f"invalid --sessions {text!r}: each session needs a transaction count (negative = unlimited)")
+    return values
+
+
+def _state(text: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"invalid --initial-state: not JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("invalid --initial-state: must be a JSON object")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="flowctl",
+        description="Local Flow runtime: runs capture connectors the way Estuary Flow does.",
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+
+    pv = commands.add_parser(
+        "preview",
+        help="run a capture and print its combined documents",
+        description="Build the capture (Spec, Validate), then run sessions (Apply, Open) and print committed transactions.",
+        epilog=_PREVIEW_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pv.add_argument("--source", required=True, help="catalog file (flow.yaml / test.flow.yaml)")
+    pv.add_argument("--name", help="capture to run (required when the catalog has several)")
+    pv.add_argument("--sessions", type=_sessions, default=[-1], help="transactions per session, e.g. 1 or 2,-1 (negative = unlimited)")
+    pv.add_argument("--delay", type=_duration, default=0.0, help="sleep before each transaction poll (folds more checkpoints)")
+    pv.add_argument("--timeout", type=_duration, default=None, help="end a session when no transaction happens for this long")
+    pv.add_argument("--initial-state", type=_state, default={}, help="connector state (JSON) for the first session")
+    pv.add_argument("--output-state", action="store_true", help="print connectorState lines")
+    pv.add_argument("--output-apply", action="store_true", help="print applied.actionDescription lines")
+    pv.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
+    pv.add_argument("--network", help="docker network for image connectors (accepted for compatibility)")
+
+    raw = commands.add_parser("raw", help="low-level commands").add_subparsers(dest="raw", required=True)
+    for name, text in (
+        ("spec", "print the connector's Spec response"),
+        ("discover", "discover bindings and write them into the catalog"),
+        ("validate", "run the build (Spec + Validate) and print the Validated response"),
+        ("apply", "build, then Apply, and print the Applied response"),
+        ("bundle", "print the catalog with every reference inlined"),
+    ):
+        p = raw.add_parser(name, help=text, description=text)
+        p.add_argument("--source", required=True, help="catalog file")
+        if name != "bundle":
+            p.add_argument("--capture", help="capture name (required when the catalog has several)")
+            p.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
+            p.add_argument("--network", help="docker network (accepted for compatibility)")
+        if name == "discover":
+            p.add_argument("-o", "--output", choices=("json", "yaml", "table"), default="table")
+            p.add_argument("--emit-raw", action="store_true", help="print the raw discovered bindings instead of updating the catalog")
+    return root
+
+
+def _out(value: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(value) + b"\n")
+    sys.stdout.flush()
+
+
+async def _spec(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
+    capture = catalog.capture(args.capture)
+    launch = await launch_for(capture)
+    spec, _ = await unary(launch, None, "spec", log, spec_config=capture.endpoint.config)
+    _out(canonical_spec(spec))
+
+
+async def _discover(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
+    capture = catalog.capture(args.capture)
+    launch = await launch_for(capture)
+    request = {"discover": {"connectorType": launch.connector_type, "config": capture.endpoint.config, "name": capture.name}}
+    spec, response = await unary(launch, request, "discovered", log)
+    discovered = response.get("discovered")
+    bindings = discovered.get("bindings") if isinstance(discovered, dict) else None
+    if not isinstance(bindings, list) or not all(isinstance(b, dict) for b in bindings):
+        raise ConnectorError(f"connector protocol error (expected Discovered.bindings): {orjson.dumps(response).decode()}")
+    if not args.emit_raw:
+        files = write_discovered(catalog, capture, spec, bindings)
+        sys.stderr.write("".join(f"wrote {f}\n" for f in files))
+    if args.output == "json" or args.emit_raw:
+        for b in bindings:
+            _out(canonical_binding(b))
+    else:
+        for b in bindings:
+            sys.stdout.write(f"{b.get('recommendedName', '')}\t{orjson.dumps(b.get('resourceConfig')).decode()}\t{orjson.dumps(b.get('key')).decode()}\n")
+
+
+async def _validate(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
+    capture = catalog.capture(args.capture)
+    launch = await launch_for(capture)
+    built = await build_capture(catalog, capture, launch, log)
+    _out({"validated": {"bindings": [{"resourcePath": b.resource_path} for b in built.bindings]}})
+
+
+async def _apply(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
+    capture = catalog.capture(args.capture)
+    launch = await launch_for(capture)
+    built = await build_capture(catalog, capture, launch, log)
+    _, applied = await unary(launch, {"apply": {"capture": built.capture_spec, "version": built.version}}, "applied", log)
+    _out(applied)
+
+
+async def _run_preview(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
+    options = _preview.PreviewOptions(
+        sessions=args.sessions,
+        delay=args.delay,
+        timeout=args.timeout,
+        initial_state=args.initial_state,
+        output_state=args.output_state,
+        output_apply=args.output_apply,
+    )
+    await _preview.run_preview(catalog, catalog.capture(args.name), options, log)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point returning the exit code (tests call this)."""
+    args = parser().parse_args(argv)
+    printer = LogPrinter(as_json=bool(getattr(args, "log_json", False)))
+    try:
+        catalog = load_catalog(args.source)
+        if args.command == "raw" and args.raw == "bundle":
+            _out(bundle(catalog))
+            return 0
+        handlers: dict[str, Callable[[Catalog, argparse.Namespace, Callable[[OpsLog], None]], Coroutine[Any, Any, None]]] = {
+            "spec": _spec,
+            "discover": _discover,
+            "validate": _validate,
+            "apply": _apply,
+        }
+        handler = _run_preview if args.command == "preview" else handlers[args.raw]
+        asyncio.run(handler(catalog, args, printer))
+        return 0
+    except UsageError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return EXIT_USAGE
+    except FlowctlError as err:
+        sys.stderr.write(f"error: {err}\n")
+        last = getattr(err, "last_log", None)
+        if last and last not in str(err):
+            sys.stderr.write(f"connector's last log: {last}\n")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def main() -> None:
+    sys.exit(run())

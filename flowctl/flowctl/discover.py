@@ -1,0 +1,142 @@
+"""`flowctl raw discover`: run Discover and either print the raw bindings (`--emit-raw`) or write
+them into the catalog like the real flowctl does: `<prefix>/<name>.schema.yaml` per collection,
+`<prefix>/flow.yaml` declaring the collections, the capture's bindings, and an `import` of
+`<prefix>/flow.yaml` in the file that defines the capture."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from .catalog import Capture, Catalog, resolve_pointer
+
+_BINDING_FIELDS = ("recommendedName", "resourceConfig", "documentSchema", "key", "disable", "resourcePath", "isFallbackKey")
+_SPEC_FIELDS = ("protocol", "configSchema", "resourceConfigSchema", "documentationUrl", "oauth2", "resourcePathPointers")
+_UNSAFE = re.compile(r"[^\w\-./]+")
+
+
+def _is_default(value: Any) -> bool:
+    """proto3 defaults (omitted in JSON). Raw-JSON fields such as `{}` are not defaults."""
+    if value is None or value is False or value == "" or value == []:
+        return True
+    return type(value) is int and value == 0
+
+
+def canonical(message: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Re-serialize like the Rust flowctl: proto field order, defaults omitted, unknown fields
+    kept at the end."""
+    out = {f: message[f] for f in fields if f in message and not _is_default(message[f])}
+    out.update({k: v for k, v in message.items() if k not in fields and not _is_default(v)})
+    return out
+
+
+def canonical_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    return canonical(spec, _SPEC_FIELDS)
+
+
+def canonical_binding(binding: dict[str, Any]) -> dict[str, Any]:
+    return canonical(binding, _BINDING_FIELDS)
+
+
+def resource_path(resource: dict[str, Any], pointers: list[str]) -> list[str]:
+    """Resource path of a resource config via the spec's `resourcePathPointers`."""
+    out = []
+    for p in pointers:
+        try:
+            value = resolve_pointer(resource, p)
+        except (KeyError, IndexError, ValueError, TypeError):
+            value = None
+        out.append("" if value is None else value if isinstance(value, str) else orjson.dumps(value).decode())
+    return out
+
+
+def _dump_yaml(path: Path, doc: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    path.write_text("---\n" + text)
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    doc = yaml.safe_load(path.read_text()) or {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def write_discovered(catalog: Catalog, capture: Capture, spec: dict[str, Any], bindings: list[dict[str, Any]]) -> list[str]:
+    """Update catalog files with discovered bindings; returns the files written."""
+    capture_file = Path(capture.file)
+    base = capture_file.parent
+    prefix = capture.name.rsplit("/", 1)[0]
+    flow_yaml = base / prefix / "flow.yaml"
+    pointers = spec.get("resourcePathPointers") or []
+    written: set[Path] = set()
+    files: dict[Path, dict[str, Any]] = {}
+
+    def doc_of(path: Path) -> dict[str, Any]:
+        if path not in files:
+            files[path] = _load_yaml(path)
+        return files[path]
+
+    existing_paths: dict[tuple[str, ...], int] = {}
+    cap_doc = doc_of(capture_file)
+    cap_spec = cap_doc.setdefault("captures", {}).setdefault(capture.name, {})
+    cap_bindings = cap_spec.get("bindings") or []
+    for i, b in enumerate(cap_bindings):
+        if isinstance(b, dict) and isinstance(b.get("resource"), dict):
+            existing_paths[tuple(resource_path(b["resource"], pointers))] = i
+
+    for d in bindings:
+        name = f"{prefix}/{_UNSAFE.sub('_', str(d.get('recommendedName', '')).strip()).strip('/')}"
+        resource = d.get("resourceConfig") or {}
+        path = d.get("resourcePath") or resource_path(resource, pointers)
+        # the collection and its schema
+        existing = catalog.collections.get(name)
+        coll_file = Path(existing.file) if existing else flow_yaml
+        coll_doc = doc_of(coll_file)
+        coll = coll_doc.setdefault("collections", {}).setdefault(name, {})
+        schema_ref = coll.get("schema") if isinstance(coll.get("schema"), str) else None
+        if schema_ref is None:
+            target = base / prefix / f"{name.split('/', 1)[1]}.schema.yaml"
+            schema_ref = os.path.relpath(target, coll_file.parent)
+        schema_path = (coll_file.parent / schema_ref.partition("#")[0]).resolve()
+        _dump_yaml(schema_path, d.get("documentSchema") or {})
+        written.add(schema_path)
+        coll.pop("writeSchema", None)
+        coll.pop("readSchema", None)
+        new_coll: dict[str, Any] = {"schema": schema_ref}
+        key = d.get("key") or []
+        if existing is not None and d.get("isFallbackKey"):
+            new_coll["key"] = coll.get("key", key)
+        else:
+            new_coll["key"] = key or coll.get("key", [])
+        for k, v in coll.items():
+            if k not in new_coll:
+                new_coll[k] = v
+        coll_doc["collections"][name] = new_coll
+        written.add(coll_file)
+        # the capture binding
+        if tuple(path) not in existing_paths:
+            entry: dict[str, Any] = {"resource": resource, "target": name}
+            if d.get("disable"):
+                entry["disable"] = True
+            cap_bindings.append(entry)
+            existing_paths[tuple(path)] = len(cap_bindings) - 1
+
+    cap_spec["bindings"] = cap_bindings
+    rel = os.path.relpath(flow_yaml, base)
+    if flow_yaml in files:
+        imports = cap_doc.get("import") or []
+        if rel not in imports and flow_yaml.resolve() != capture_file.resolve():
+            cap_doc["import"] = [*imports, rel]
+            cap_doc = {"import": cap_doc.pop("import"), **cap_doc}
+            files[capture_file] = cap_doc
+    written.add(capture_file)
+    for path, doc in files.items():
+        _dump_yaml(path, doc)
+    return sorted(str(p) for p in written)

@@ -1,0 +1,73 @@
+"""Typed errors. Every failure the user can cause or meet has its own class, so the CLI can map
+them to exit codes and tests can assert on the kind of failure, not only on text."""
+
+from __future__ import annotations
+
+
+class FlowctlError(Exception):
+    """Base of every error flowctl reports to the user (printed as `error: <message>`)."""
+
+
+class CatalogError(FlowctlError):
+    """A catalog file is missing, unreadable or malformed. The message names the file and the
+    location (a JSON pointer) inside it."""
+
+    def __init__(self, file: str, location: str, problem: str) -> None:
+        self.file = file
+        self.location = location
+        self.problem = problem
+        where = f"{file}#{location}" if location else file
+        super().__init__(f"{where}: {problem}")
+
+
+class UsageError(FlowctlError):
+    """Bad command-line arguments or an ambiguous selection (e.g. several captures, no --name)."""
+
+
+class SopsError(FlowctlError):
+    """sops could not decrypt a configuration file (missing key, corrupt file, ...)."""
+
+
+class DockerUnavailableError(FlowctlError):
+    """An image connector was requested but no Docker engine answers."""
+
+
+class ConnectorError(FlowctlError):
+    """The connector failed: it exited non-zero, or it ended in a way the runtime does not allow.
+    `last_log` is the connector's last decoded log message (the runtime's error text)."""
+
+    def __init__(self, message: str, last_log: str | None = None) -> None:
+        self.last_log = last_log
+        super().__init__(message)
+
+
+class ProtocolError(ConnectorError):
+    """The connector wrote something the protocol forbids at that point."""
+
+
+class BuildError(FlowctlError):
+    """The build (spec + validate) produced an inconsistent task, e.g. duplicate resource paths."""
+
+
+class DocumentValidationError(FlowctlError):
+    """A combined document does not conform to its collection's write schema."""
+
+    def __init__(self, collection: str, key: list[object], location: str, schema_path: str, message: str) -> None:
+        self.collection = collection
+        self.key = key
+        self.location = location
+        self.schema_path = schema_path
+        super().__init__(
+            f"document of collection {collection!r} with key {_json(key)} failed validation against its "
+            f"write schema: at {location or '/'} (schema path {schema_path}): {message}"
+        )
+
+
+class ReduceError(FlowctlError):
+    """Two documents could not be reduced with the schema's `reduce` annotations."""
+
+
+def _json(value: object) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode()

