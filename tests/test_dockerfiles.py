@@ -1,0 +1,110 @@
+"""Every Dockerfile passes hadolint, the connector image has the runtime's labels, and each
+connector's image would copy what it needs (checked without a Docker engine)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import check_docker_copies
+import pytest
+from conftest import ROOT, tool
+
+
+def dockerfiles() -> list[Path]:
+    found = []
+    for path in ROOT.rglob("*"):
+        parts = set(path.relative_to(ROOT).parts)
+        if parts & {".venv", ".git", ".tools", "node_modules"}:
+            continue
+        if path.is_file() and (path.name == "Dockerfile" or path.name.endswith(".Dockerfile")):
+            found.append(path)
+    return sorted(found)
+
+
+def test_the_repository_has_its_dockerfiles() -> None:
+    names = {str(p.relative_to(ROOT)) for p in dockerfiles()}
+    assert {"base-image/Dockerfile", "python/Dockerfile", "connector-variant.Dockerfile"} <= names
+
+
+@pytest.mark.parametrize("dockerfile", dockerfiles(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_hadolint_passes(dockerfile: Path) -> None:
+    proc = subprocess.run([tool("hadolint"), str(dockerfile)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_hadolint_does_flag_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM debian\nRUN apt-get install curl\n")
+    proc = subprocess.run([tool("hadolint"), str(bad)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "DL3006" in proc.stdout  # untagged base image
+
+
+def test_python_image_speaks_json_and_declares_its_protocol() -> None:
+    instructions = check_docker_copies.parse_dockerfile((ROOT / "python" / "Dockerfile").read_text())
+    runner = instructions[max(i for i, ins in enumerate(instructions) if ins.keyword == "FROM") :]
+    labels = " ".join(ins.args for ins in runner if ins.keyword == "LABEL")
+    envs = " ".join(ins.args for ins in runner if ins.keyword == "ENV")
+    assert "FLOW_RUNTIME_PROTOCOL=${CONNECTOR_TYPE}" in labels
+    assert "FLOW_RUNTIME_CODEC=json" in labels
+    assert "dev.estuary.usage-rate=${USAGE_RATE}" in labels
+    assert "FLOW_RUNTIME_CODEC=json" in envs
+    entrypoints = [ins.args for ins in runner if ins.keyword == "ENTRYPOINT"]
+    assert entrypoints == ['["/opt/venv/bin/serve-connector"]']
+    builder = (ROOT / "python" / "Dockerfile").read_text()
+    assert "exec /opt/venv/bin/python -m %s" in builder  # the entrypoint serves `python -m <module>`
+
+
+def test_variant_dockerfile_only_changes_docs_url() -> None:
+    instructions = check_docker_copies.parse_dockerfile((ROOT / "connector-variant.Dockerfile").read_text())
+    assert [ins.keyword for ins in instructions] == ["ARG", "FROM", "ARG", "ENV"]
+    assert instructions[1].args == "${BASE_CONNECTOR}"
+    assert instructions[3].args == "DOCS_URL=${DOCS_URL}"
+
+
+@pytest.mark.parametrize("connector", check_docker_copies.connectors())
+def test_connector_image_copies_what_it_needs(connector: str) -> None:
+    assert check_docker_copies.check_connector(connector) == []
+
+
+def test_copy_check_reports_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "python").mkdir()
+    (tmp_path / "python" / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nARG CONNECTOR_NAME\n"
+        "COPY ${CONNECTOR_NAME}/pyproject.toml /opt/\nCOPY does-not-exist /opt/\n"
+    )
+    connector = tmp_path / "source-demo"
+    (connector / "source_demo").mkdir(parents=True)
+    (connector / "source_demo" / "__main__.py").write_text("")
+    (connector / "poetry.lock").write_text("")
+    (connector / "pyproject.toml").write_text(
+        '[tool.poetry.dependencies]\nestuary-cdk = {path = "../estuary-cdk", develop = true}\n'
+    )
+    (tmp_path / "estuary-cdk").mkdir()
+    monkeypatch.setattr(check_docker_copies, "ROOT", tmp_path)
+
+    problems = check_docker_copies.check_connector("source-demo")
+    assert any("'does-not-exist' does not exist" in p for p in problems)
+    assert any("never copies 'source-demo/poetry.lock'" in p for p in problems)
+    assert any("never copies 'source-demo/source_demo/__main__.py'" in p for p in problems)
+    assert any("never copies 'estuary-cdk'" in p for p in problems)
+    assert not any("pyproject.toml" in p for p in problems)
+
+
+def test_copy_check_passes_a_complete_dockerfile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "python").mkdir()
+    (tmp_path / "python" / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nARG CONNECTOR_NAME\nCOPY estuary-cdk /opt/estuary-cdk\n"
+        "COPY ${CONNECTOR_NAME} \\\n     /opt/${CONNECTOR_NAME}\n"
+    )
+    connector = tmp_path / "source-demo"
+    (connector / "source_demo").mkdir(parents=True)
+    (connector / "source_demo" / "__main__.py").write_text("")
+    (connector / "poetry.lock").write_text("")
+    (connector / "pyproject.toml").write_text(
+        '[tool.poetry.dependencies]\nestuary-cdk = {path = "../estuary-cdk"}\n'
+    )
+    (tmp_path / "estuary-cdk").mkdir()
+    monkeypatch.setattr(check_docker_copies, "ROOT", tmp_path)
+    assert check_docker_copies.check_connector("source-demo") == []
