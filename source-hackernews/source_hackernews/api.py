@@ -119,9 +119,22 @@ def fingerprint(doc: Item | User) -> str:
     return xxhash.xxh3_64_hexdigest(doc.model_dump_json(exclude={"meta_"}))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _first_time(name: str, key: str, now: datetime) -> bool:
+    """True (and `key` is recorded as seen at `now`) when `key` is not in the changes cache.
+    Entries are dated when first seen, so `cache.cleanup(name, now - DEDUPE_RETENTION)`
+    forgets them once the updates feed can no longer repeat them."""
+    if cache.has_as_recent_as(name, key, _EPOCH):
+        return False
+    cache.add_recent(name, key, now)
+    return True
+
+
 def _remember(name: str, key: int | str, doc: Item | User, now: datetime) -> bool:
     """True (and the pair is recorded) when this exact content was not emitted recently."""
-    return cache.should_yield(name, f"{key}:{fingerprint(doc)}", now)
+    return _first_time(name, f"{key}:{fingerprint(doc)}", now)
 
 
 async def _items_in_range(
@@ -267,7 +280,7 @@ async def fetch_updates_feed(
     now = datetime.now(tz=UTC)
     cache.cleanup("updates", now - DEDUPE_RETENTION)
     digest = xxhash.xxh3_64_hexdigest(orjson.dumps([ids, names]))
-    if cache.should_yield("updates", digest, now):
+    if _first_time("updates", digest, now):
         yield UpdatesFeed(fetched_at=now, items=ids, profiles=names)
     yield _after(cursor, now)
 

@@ -1,5 +1,6 @@
 """API calls and fetch functions against the local fake API (no capture engine involved)."""
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from source_hackernews import api
 from source_hackernews.fake_api import FakeHackerNews
 from source_hackernews.models import EndpointConfig, Item, StoryRank, UpdatesFeed, User
 
-from .conftest import LOG
+LOG = logging.getLogger("tests.api")
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from estuary_cdk.testing import serve_app_in_thread
 from source_hackernews.fake_api import STORY_LISTS, FakeHackerNews, make_app
 
@@ -35,7 +34,9 @@ def test_spec(snapshot: Any) -> None:
 
 
 def test_discover(snapshot: Any) -> None:
-    out = _flowctl("raw", "discover", "--source", str(CONNECTOR_DIR / "test.flow.yaml"), "-o", "json", "--emit-raw")
+    out = _flowctl(
+        "raw", "discover", "--source", str(CONNECTOR_DIR / "test.flow.yaml"), "-o", "json", "--emit-raw"
+    )
     assert snapshot("stdout.json") == [json.loads(line) for line in out.splitlines()]
 
 
@@ -63,7 +64,9 @@ def _redact(collection: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_capture(catalog: Path, snapshot: Any) -> None:
-    out = _flowctl("preview", "--source", str(catalog), "--sessions", "1", "--delay", "3s", cwd=catalog.parent)
+    out = _flowctl(
+        "preview", "--source", str(catalog), "--sessions", "1", "--delay", "3s", cwd=catalog.parent
+    )
     lines = [json.loads(line) for line in out.splitlines()]
     docs = sorted(
         ([collection, _redact(collection, doc)] for collection, doc in lines),
@@ -71,7 +74,9 @@ def test_capture(catalog: Path, snapshot: Any) -> None:
     )
     fake = FakeHackerNews(seed=SEED, items=ITEMS)
     non_empty = {name for name in STORY_LISTS if fake.story_list(name)}
-    assert {collection for collection, _ in docs} == {f"acmeCo/{n}" for n in {"items", "users", "updates"} | non_empty}
+    assert {collection for collection, _ in docs} == {
+        f"acmeCo/{n}" for n in {"items", "users", "updates"} | non_empty
+    }
     items = [doc["id"] for collection, doc in docs if collection == "acmeCo/items"]
     assert sorted(items) == [n for n in range(1, ITEMS + 1) if fake.exists(n)]
     assert snapshot("stdout.json") == docs
