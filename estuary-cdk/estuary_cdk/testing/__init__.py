@@ -57,12 +57,21 @@ Implements the HTTP layer's clock protocol (`monotonic()`, `time()`, `async slee
 return at once, advance the clock and are recorded in `clock.sleeps`, so tests can assert the
 backoffs and rate-limit waits that happened without ever waiting for them. Give it to an
 `HTTPSession`/`HTTPMixin` through its `clock` attribute.
+
+Sessions and logs
+-----------------
+* `open_http_session(log=None, *, clock=None, retry_policy=None, budget=None, token_source=None)`
+  — async context manager yielding an opened `HTTPMixin`, closed on exit.
+* `capture_logger(name)` → `(FlowLogger, LogCapture)`: a DEBUG logger whose lines are formatted
+  exactly like the kit's stderr (JSON, secrets redacted). `LogCapture` has `text`, `lines`
+  (parsed), `messages(level)` and `events("connectorStatus" | "configUpdate")`.
 """
 
 from ._clock import FakeClock
 from ._faults import CutBody, Fault, FaultPlan, FaultRule, Latency, SlowBody, Status, retry_after_value
 from ._requests import RecordedRequest, RequestLog
 from ._server import LocalServer, serve_app, serve_app_in_thread
+from ._session import LogCapture, capture_logger, open_http_session
 
 __all__ = [
     "CutBody",
@@ -72,10 +81,13 @@ __all__ = [
     "FaultRule",
     "Latency",
     "LocalServer",
+    "LogCapture",
     "RecordedRequest",
     "RequestLog",
     "SlowBody",
     "Status",
+    "capture_logger",
+    "open_http_session",
     "retry_after_value",
     "serve_app",
     "serve_app_in_thread",

@@ -1,0 +1,56 @@
+"""Typed errors of the HTTP layer."""
+
+from __future__ import annotations
+
+from multidict import CIMultiDictProxy
+
+Headers = CIMultiDictProxy[str]
+
+BODY_EXCERPT_CHARS = 1000
+
+
+class HTTPError(RuntimeError):
+    """A request that failed for good: a non-retryable status, or retries that ran out.
+
+    `code` is the HTTP status (0 when no response was received at all, see
+    `HTTPConnectionError`), `message` the full text (URL scrubbed of secrets, status, content type
+    and a short excerpt of the body), `url` the scrubbed URL and `headers` the response headers.
+    """
+
+    def __init__(
+        self, message: str, code: int, *, url: str | None = None, headers: Headers | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.url = url
+        self.headers = headers
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class HTTPConnectionError(HTTPError):
+    """Connecting, sending or reading the body kept failing (resets, timeouts, truncated bodies)
+    until the retry budget ran out. `code` is 0; the original error is the `__cause__`."""
+
+
+class PaginationCycleError(RuntimeError):
+    """A paginator was handed a page token it had already seen: following it would loop
+    forever (or re-emit the same pages), so the capture stops instead."""
+
+    def __init__(self, message: str, token: object) -> None:
+        super().__init__(message)
+        self.token = token
+
+
+class TokenRotationError(RuntimeError):
+    """A rotating refresh token could not be exchanged or persisted safely."""
+
+
+def format_error_body(body: bytes, limit: int = BODY_EXCERPT_CHARS) -> str:
+    """A printable excerpt of a response body (UTF-8, undecodable bytes escaped)."""
+    text = body[: limit * 4].decode("utf-8", errors="backslashreplace")
+    if len(text) > limit or len(body) > limit * 4:
+        return text[:limit] + f"... [{len(body)} bytes total]"
+    return text

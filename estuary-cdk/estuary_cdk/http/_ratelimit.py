@@ -1,0 +1,141 @@
+"""One rate limiter per connector, shared by every task's requests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._events import status_event
+
+
+@dataclass(frozen=True)
+class RequestBudget:
+    """At most `requests` requests per `per_seconds` seconds (a token bucket that starts full, so
+    the first `requests` requests go out at once). E.g. `RequestBudget(1, 60)` for an API that
+    allows one request a minute, `RequestBudget(10, 1)` for 10 per second."""
+
+    requests: int
+    per_seconds: float
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or self.per_seconds <= 0:
+            raise ValueError(f"invalid request budget {self.requests}/{self.per_seconds}s")
+
+
+class _Bucket:
+    def __init__(self, budget: RequestBudget, now: float) -> None:
+        self.capacity = float(budget.requests)
+        self.rate = budget.requests / budget.per_seconds
+        self.tokens = self.capacity
+        self.updated = now
+
+    def refill(self, now: float) -> None:
+        if now > self.updated:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+
+    def wait(self) -> float:
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """Paces the requests of all tasks of one connector.
+
+    There is no warm-up: with no budget and no server pushback every request goes out at once.
+    A server that pushes back (429, `Retry-After`, an exhausted `RateLimit-Remaining`) pauses
+    *every* task until the time it asked for, not just the one that got the response. An
+    optional proactive `budget` (one or several `RequestBudget`s) keeps under known limits.
+    Waits longer than `status_after` seconds are announced with a `connectorStatus` event
+    ("waiting on rate limit until …") so the user can tell throttling from a hang.
+    """
+
+    STATUS_AFTER = 30.0
+
+    def __init__(
+        self,
+        budget: RequestBudget | Sequence[RequestBudget] | None = None,
+        *,
+        clock: Clock | None = None,
+        status_after: float | None = None,
+    ) -> None:
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self.status_after = self.STATUS_AFTER if status_after is None else status_after
+        self._budgets: tuple[RequestBudget, ...] = ()
+        self._buckets: list[_Bucket] = []
+        self._paused_until = 0.0
+        self._announced_until = 0.0
+        self.total = 0
+        self.failed = 0
+        self.waited = 0.0
+        self.set_budget(budget)
+
+    # Reference-kit compatibility: its limiter exposed a pacing delay and error counters.
+    @property
+    def delay(self) -> float:
+        return max(0.0, self._paused_until - self.clock.monotonic())
+
+    @property
+    def error_ratio(self) -> float:
+        return self.failed / self.total if self.total else 0.0
+
+    @property
+    def budgets(self) -> tuple[RequestBudget, ...]:
+        return self._budgets
+
+    def set_budget(self, budget: RequestBudget | Sequence[RequestBudget] | None) -> None:
+        """Replace the proactive budget (`None` removes it)."""
+        if budget is None:
+            budgets: tuple[RequestBudget, ...] = ()
+        elif isinstance(budget, RequestBudget):
+            budgets = (budget,)
+        else:
+            budgets = tuple(budget)
+        now = self.clock.monotonic()
+        self._budgets = budgets
+        self._buckets = [_Bucket(b, now) for b in budgets]
+
+    def paused_for(self) -> float:
+        """Seconds until server pushback ends (0 if not paused)."""
+        return self.delay
+
+    async def acquire(self, log: logging.Logger) -> None:
+        """Wait until a request may be sent, then take one unit of every budget."""
+        while True:
+            now = self.clock.monotonic()
+            wait = self._paused_until - now
+            for bucket in self._buckets:
+                bucket.refill(now)
+                wait = max(wait, bucket.wait())
+            if wait <= 0:
+                for bucket in self._buckets:
+                    bucket.tokens -= 1.0
+                self.total += 1
+                return
+            self._announce(log, now + wait)
+            self.waited += wait
+            await self.clock.sleep(wait)
+
+    def pause(self, log: logging.Logger, seconds: float, reason: str) -> None:
+        """Hold every task's requests for `seconds` from now (never shortens a longer pause)."""
+        until = self.clock.monotonic() + max(0.0, seconds)
+        if until <= self._paused_until:
+            return
+        self._paused_until = until
+        log.info(
+            "pausing requests on server rate limit",
+            {"reason": reason, "seconds": round(seconds, 3)},
+        )
+
+    def record_rate_limited(self) -> None:
+        self.failed += 1
+
+    def _announce(self, log: logging.Logger, until: float) -> None:
+        if until - self.clock.monotonic() < self.status_after or until <= self._announced_until + 1.0:
+            return
+        self._announced_until = until
+        wall = self.clock.time() + (until - self.clock.monotonic())
+        stamp = datetime.fromtimestamp(wall, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        status_event(log, f"waiting on rate limit until {stamp}")
