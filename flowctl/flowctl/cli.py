@@ -181,9 +181,23 @@ async def _run_preview(catalog: Catalog, args: argparse.Namespace, log: Callable
     await _preview.run_preview(catalog, catalog.capture(args.name), options, log)
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """Let `--sessions -1,2` through (argparse would take `-1,2` for an option)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--sessions" and i + 1 < len(argv) and argv[i + 1][:2].lstrip("-").isdigit():
+            out.append(f"--sessions={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point returning the exit code (tests call this)."""
-    args = parser().parse_args(argv)
+    args = parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     printer = LogPrinter(as_json=bool(getattr(args, "log_json", False)))
     try:
         catalog = load_catalog(args.source)

@@ -128,7 +128,11 @@ class Combiner:
         try:
             items = sorted(docs.items(), key=itemgetter(0))
         except TypeError:
-            items = sorted(docs.items(), key=lambda kv: sort_key(_unhashable(kv[0])))
+            composite = len(self.key_pointers) > 1
+            items = sorted(
+                docs.items(),
+                key=lambda kv: tuple(sort_key(c) for c in _unhashable(kv[0])) if composite else sort_key(_unhashable(kv[0])),
+            )
         is_valid = self._validator.is_valid
         for key, doc in items:
             if not is_valid(doc):

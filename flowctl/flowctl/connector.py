@@ -103,7 +103,8 @@ class ConnectorProcess:
         self._proc = proc
         self.name = name
         self.logs = LogDecoder(on_log)
-        self._pending: list[bytes] = []
+        self._pending: list[bytes] = []  # an incomplete last line
+        self._unread: list[bytes] = []  # complete lines read ahead by read_message
         self._stderr_task = asyncio.create_task(self._pump_stderr())
         self.returncode: int | None = None
 
@@ -166,6 +167,9 @@ class ConnectorProcess:
     async def read_lines(self) -> list[bytes] | None:
         """The next complete lines of stdout (at least one), or None at EOF. Raises when the
         output ends in the middle of a line."""
+        if self._unread:
+            lines, self._unread = self._unread, []
+            return lines
         stdout = self._proc.stdout
         assert stdout is not None
         while True:
@@ -198,9 +202,7 @@ class ConnectorProcess:
                 return None
             for i, line in enumerate(lines):
                 if line.strip():
-                    rest = lines[i + 1 :]
-                    if rest:
-                        self._pending.insert(0, b"\n".join(rest) + b"\n")
+                    self._unread = lines[i + 1 :]
                     return decode_message(line, expected)
 
     async def wait(self) -> int:

@@ -123,7 +123,12 @@ class _Session:
                 raise
             if lines is None:
                 break
-            self._process(lines)
+            try:
+                self._process(lines)
+            except ProtocolError as err:
+                if err.last_log is None:
+                    err.last_log = proc.last_log
+                raise
         code = await proc.wait()
         if code != 0:
             raise proc.failure(code)

@@ -1,0 +1,109 @@
+"""Helpers: write a catalog around the fake connector and run the flowctl CLI as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FAKE = FIXTURES / "fake_connector.py"
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "n": {"type": "integer"}, "name": {"type": "string"}},
+    "required": ["id"],
+}
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def lines(self) -> list[Any]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+def run_flowctl(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60) -> Result:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowctl", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass
+class Catalog:
+    path: Path
+    record: Path
+
+    def requests(self, kind: str) -> list[dict[str, Any]]:
+        """Requests of `kind` the fake connector received (internal Spec probes included)."""
+        if not self.record.exists():
+            return []
+        out = []
+        for line in self.record.read_text().splitlines():
+            entry = json.loads(line)
+            if kind in entry["request"]:
+                out.append(entry)
+        return out
+
+
+MakeCatalog = Callable[..., Catalog]
+
+
+@pytest.fixture
+def make_catalog(tmp_path: Path) -> MakeCatalog:
+    def make(
+        config: dict[str, Any] | None = None,
+        bindings: list[dict[str, Any]] | None = None,
+        schema: dict[str, Any] | None = None,
+        extra_capture: dict[str, Any] | None = None,
+    ) -> Catalog:
+        record = tmp_path / "requests.jsonl"
+        (tmp_path / "acmeCo").mkdir(exist_ok=True)
+        (tmp_path / "acmeCo" / "users.schema.yaml").write_text(yaml.safe_dump(schema or SCHEMA))
+        (tmp_path / "acmeCo" / "flow.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "collections": {
+                        "acmeCo/users": {"schema": "users.schema.yaml", "key": ["/id"]},
+                        "acmeCo/events": {"schema": "users.schema.yaml", "key": ["/id"]},
+                    }
+                }
+            )
+        )
+        capture: dict[str, Any] = {
+            "endpoint": {
+                "local": {
+                    "command": [sys.executable, str(FAKE)],
+                    "config": config if config is not None else {"mode": "ok"},
+                    "env": {"FAKE_RECORD": str(record)},
+                }
+            },
+            "bindings": bindings
+            if bindings is not None
+            else [{"resource": {"name": "users"}, "target": "acmeCo/users"}, {"resource": {"name": "events"}, "target": "acmeCo/events"}],
+            "shards": {"logLevel": "debug"},
+            **(extra_capture or {}),
+        }
+        path = tmp_path / "test.flow.yaml"
+        path.write_text(yaml.safe_dump({"import": ["acmeCo/flow.yaml"], "captures": {"acmeCo/source-fake": capture}}, sort_keys=False))
+        return Catalog(path, record)
+
+    return make

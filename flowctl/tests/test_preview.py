@@ -1,0 +1,192 @@
+"""`flowctl preview` end to end against the fake connector."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import MakeCatalog, run_flowctl
+
+PLACEHOLDER = "DocUUIDPlaceholder-329Bb50aa48EAa9ef"
+
+
+def test_preview_prints_committed_documents_state_and_apply(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog()
+    res = run_flowctl("preview", "--source", str(cat.path), "--output-state", "--output-apply")
+    assert res.code == 0, res.stderr
+    raw = res.stdout.splitlines()
+    assert raw[0] == '["applied.actionDescription", "would create \\"users, events\\"\\n"]'
+    assert raw[1] == f'["acmeCo/users",{{"_meta":{{"op":"c","uuid":"{PLACEHOLDER}"}},"id":1,"n":10,"name":"users"}}]'
+    docs = [line for line in res.lines() if line[0] != "connectorState" and line[0] != "applied.actionDescription"]
+    assert [(c, d["id"]) for c, d in docs] == [("acmeCo/users", i) for i in (1, 2, 3)] + [("acmeCo/events", i) for i in (1, 2, 3)]
+    states = [line[1] for line in res.lines() if line[0] == "connectorState"]
+    assert states[-1] == {"updated": {"bindingStateV1": {"users": {"cursor": 3}, "events": {"cursor": 3}}}}
+    assert all(s.get("mergePatch") is True for s in states[:-1]) and states[:-1]
+    # the runtime protocol: internal spec first, LOG_LEVEL from shards.logLevel, stateKeys, full range
+    opens = cat.requests("open")
+    assert len(opens) == 1 and opens[0]["LOG_LEVEL"] == "debug"
+    open_ = opens[0]["request"]["open"]
+    assert open_["range"] == {"keyEnd": 4294967295, "rClockEnd": 4294967295} and open_["state"] == {}
+    assert [b["stateKey"] for b in open_["capture"]["bindings"]] == ["users", "events"]
+    assert open_["capture"]["config"] == {"mode": "ok"} and open_["capture"]["connectorType"] == "LOCAL"
+    specs = cat.requests("spec")
+    assert specs and all(s["request"]["spec"] == {"connectorType": "LOCAL", "config": {}} for s in specs)
+    # logs: readable, with the status event marked
+    assert "STATUS Capture started." in res.stderr and "resuming" in res.stderr
+
+
+def test_log_json_prints_canonical_logs(make_catalog: MakeCatalog) -> None:
+    res = run_flowctl("preview", "--source", str(make_catalog().path), "--log-json")
+    assert res.code == 0, res.stderr
+    logs = [json.loads(line) for line in res.stderr.splitlines()]
+    status = [log for log in logs if log.get("fields", {}).get("eventType") == "connectorStatus"]
+    assert status and status[0]["message"] == "Capture started." and status[0]["level"] == "info"
+    assert all(set(log) <= {"ts", "level", "message", "fields"} for log in logs)
+
+
+def test_sessions_resume_from_reduced_state(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config={"per_session": 2, "per_checkpoint": 1}, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
+    res = run_flowctl("preview", "--source", str(cat.path), "--sessions", "-1,-1,-1", "--output-state")
+    assert res.code == 0, res.stderr
+    ids = [d["id"] for c, d in res.lines() if c == "acmeCo/users"]
+    assert ids == [1, 2, 3, 4, 5, 6]
+    states = [o["request"]["open"]["state"] for o in cat.requests("open")]
+    assert states == [{}, {"bindingStateV1": {"users": {"cursor": 2}}}, {"bindingStateV1": {"users": {"cursor": 4}}}]
+    assert res.lines()[-1] == ["connectorState", {"updated": {"bindingStateV1": {"users": {"cursor": 6}}}}]
+    assert len(cat.requests("apply")) == 3
+
+
+def test_session_ends_after_its_transactions_and_next_resumes(make_catalog: MakeCatalog) -> None:
+    """A session of one transaction commits only what was ready at the first poll; the rest is
+    discarded and replayed by the next session from the committed state."""
+    cat = make_catalog(config={"per_session": 4, "per_checkpoint": 2}, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
+    res = run_flowctl("preview", "--source", str(cat.path), "--sessions", "1,1", "--delay", "300ms")
+    assert res.code == 0, res.stderr
+    ids = [d["id"] for _, d in res.lines()]
+    # each session's first transaction waited 300ms, so both sequences of 2 folded into it
+    assert ids == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert cat.requests("open")[1]["request"]["open"]["state"] == {"bindingStateV1": {"users": {"cursor": 4}}}
+
+
+def test_initial_state_seeds_the_first_session(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
+    res = run_flowctl("preview", "--source", str(cat.path), "--initial-state", '{"bindingStateV1":{"users":{"cursor":10}}}')
+    assert res.code == 0, res.stderr
+    assert [d["id"] for _, d in res.lines()] == [11, 12, 13]
+
+
+def test_documents_combine_by_key_within_a_transaction(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config={"duplicates": True, "per_session": 3, "per_checkpoint": 1}, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
+    res = run_flowctl("preview", "--source", str(cat.path), "--delay", "500ms", "--output-state")
+    assert res.code == 0, res.stderr
+    docs = [d for c, d in res.lines() if c == "acmeCo/users"]
+    # each id was written twice; the later write wins (default reduction), one line per key
+    assert [(d["id"], d["n"], d["_meta"]["op"]) for d in docs] == [(1, 11, "u"), (2, 21, "u"), (3, 31, "u")]
+    states = [s for c, s in res.lines() if c == "connectorState"]
+    assert states[0] == {"updated": {"bindingStateV1": {"users": {"cursor": 3}}}, "mergePatch": True}
+
+
+def test_reduce_annotations_apply_in_preview(make_catalog: MakeCatalog) -> None:
+    schema = {
+        "type": "object",
+        "reduce": {"strategy": "merge"},
+        "properties": {"id": {"type": "integer"}, "n": {"type": "integer", "reduce": {"strategy": "sum"}}},
+        "required": ["id"],
+    }
+    cat = make_catalog(config={"duplicates": True, "per_session": 2}, schema=schema, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
+    res = run_flowctl("preview", "--source", str(cat.path), "--delay", "300ms")
+    assert res.code == 0, res.stderr
+    assert [(d["id"], d["n"]) for _, d in res.lines()] == [(1, 21), (2, 41)]
+
+
+def test_explicit_acknowledgements_are_sent(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config={"acks": True, "per_session": 4, "per_checkpoint": 1})
+    res = run_flowctl("preview", "--source", str(cat.path))
+    assert res.code == 0, res.stderr
+    assert "all 8 checkpoints acknowledged" in res.stderr
+
+
+def test_disabled_bindings_are_left_out(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(
+        bindings=[
+            {"resource": {"name": "users"}, "target": "acmeCo/users", "disable": True},
+            {"resource": {"name": "events"}, "target": "acmeCo/events", "backfill": 2},
+        ]
+    )
+    res = run_flowctl("preview", "--source", str(cat.path))
+    assert res.code == 0, res.stderr
+    assert {c for c, _ in res.lines()} == {"acmeCo/events"}
+    binding = cat.requests("open")[0]["request"]["open"]["capture"]["bindings"]
+    assert [(b["resourcePath"], b["stateKey"], b["backfill"]) for b in binding] == [(["events"], "events.v2", 2)]
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"mode": "bad_json"}, 'could not parse "{this is not json" into JSON response'),
+        ({"mode": "doc_before_opened"}, 'connector protocol error (expected Opened): {"captured":'),
+        ({"mode": "checkpoint_without_state"}, 'connector protocol error (expected Checkpoint with a state): {"checkpoint":{}}'),
+        ({"mode": "exit_mid_sequence"}, "unexpected capture connector EOF while within a checkpoint"),
+        ({"mode": "unknown_message"}, "connector protocol error (expected Captured, SourcedSchema, or Checkpoint)"),
+        ({"mode": "open_sourced_schema"}, "connector implementation error: binding 0 SourcedSchema has errors"),
+        ({"mode": "fail"}, "connector failed (exit status 1): boom: the source API returned 500"),
+        ({"mode": "fail_validate"}, "connector failed (exit status 1): invalid credentials for the fake API"),
+        ({"mode": "dup_paths"}, 'have the same resource path ["same"]'),
+        ({"mode": "empty_path"}, "connector returned an empty or invalid resource path []"),
+    ],
+)
+def test_broken_connectors_fail_the_run(make_catalog: MakeCatalog, config: dict[str, str], message: str) -> None:
+    res = run_flowctl("preview", "--source", str(make_catalog(config=config).path))
+    assert res.code == 1
+    assert message in res.stderr, res.stderr
+    assert "error: " in res.stderr
+
+
+def test_exit_mid_sequence_discards_pending_documents(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config={"mode": "exit_mid_sequence", "per_checkpoint": 5})
+    res = run_flowctl("preview", "--source", str(cat.path))
+    assert res.code == 1
+    assert res.stdout == ""  # the two pending documents were never committed
+    assert "connector's last log: leaving in the middle of a sequence" in res.stderr
+
+
+def test_schema_violation_names_collection_key_and_path(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config={"invalid_id": 2}, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
+    res = run_flowctl("preview", "--source", str(cat.path))
+    assert res.code == 1
+    assert "document of collection 'acmeCo/users' with key [2] failed validation" in res.stderr
+    assert "at /n (schema path /properties/n/type)" in res.stderr
+
+
+def test_timeout_ends_a_quiet_session(make_catalog: MakeCatalog, tmp_path: object) -> None:
+    import sys
+
+    from .conftest import FIXTURES
+
+    quiet = FIXTURES / "quiet_connector.py"
+    cat = make_catalog(bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
+    text = cat.path.read_text().replace(str(FIXTURES / "fake_connector.py"), str(quiet))
+    cat.path.write_text(text)
+    res = run_flowctl("preview", "--source", str(cat.path), "--timeout", "1s", "--output-state")
+    assert res.code == 0, res.stderr
+    assert [d["id"] for c, d in res.lines() if c == "acmeCo/users"] == [1]
+    assert sys.executable  # the quiet connector never exits by itself; --timeout ended the session
+
+
+def test_image_connector_without_docker_is_a_clear_error(tmp_path: object) -> None:
+    from pathlib import Path
+
+    root = Path(str(tmp_path))
+    (root / "flow.yaml").write_text(
+        """collections:
+  acmeCo/users: {schema: {type: object}, key: [/id]}
+captures:
+  acmeCo/source-x:
+    endpoint: {connector: {image: ghcr.io/estuary/source-x:dev, config: {}}}
+    bindings: [{resource: {name: users}, target: acmeCo/users}]
+"""
+    )
+    res = run_flowctl("preview", "--source", str(root / "flow.yaml"), env={"PATH": str(root), "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert res.code == 1
+    assert "needs a running Docker engine" in res.stderr and "ghcr.io/estuary/source-x:dev" in res.stderr
