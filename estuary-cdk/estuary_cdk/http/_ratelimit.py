@@ -65,8 +65,8 @@ class RateLimiter:
         self.status_after = self.STATUS_AFTER if status_after is None else status_after
         self._budgets: tuple[RequestBudget, ...] = ()
         self._buckets: list[_Bucket] = []
-        self._paused_until = 0.0
-        self._announced_until = 0.0
+        self._paused_until = float("-inf")
+        self._announced_until = float("-inf")
         self.total = 0
         self.failed = 0
         self.waited = 0.0

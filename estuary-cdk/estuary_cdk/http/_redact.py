@@ -33,10 +33,14 @@ _SENSITIVE_PARAM = re.compile(
 )
 
 
+# Shorter values can't be redacted meaningfully: replacing every "ab" would garble all text.
+MIN_SECRET_LENGTH = 4
+
+
 def register_secret(value: str | None) -> None:
     """Redact `value` from this package's error messages and from every log line."""
     global _ordered
-    if not value or not isinstance(value, str):
+    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
         return
     with _lock:
         if value in _secrets:

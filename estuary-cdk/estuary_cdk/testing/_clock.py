@@ -34,8 +34,14 @@ class FakeClock:
         return datetime.fromtimestamp(self._wall, tz=UTC)
 
     def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a monotonic clock cannot go backwards; use set_time() for the wall clock")
         self._mono += seconds
         self._wall += seconds
+
+    def set_time(self, wall: datetime | float) -> None:
+        """Move the wall clock (only) to `wall`, e.g. to sign JWTs a real server will check."""
+        self._wall = wall.timestamp() if isinstance(wall, datetime) else float(wall)
 
     async def sleep(self, seconds: float) -> None:
         seconds = max(0.0, seconds)
