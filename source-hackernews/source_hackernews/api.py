@@ -5,6 +5,7 @@ the local fake API without the capture engine. Resources bind the leading argume
 `functools.partial`, leaving the engine's `(log, cursor)` signatures.
 """
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from logging import Logger
@@ -21,6 +22,9 @@ from .models import EndpointConfig, Item, StoryRank, UpdatesFeed, User
 
 CHECKPOINT_EVERY = 1000
 """Item ids per backfill / new-item checkpoint: a restart re-fetches at most this many."""
+
+REORDER_WINDOW = 4
+"""Finished-but-not-yet-yielded results allowed per request slot (bounds memory)."""
 
 DEDUPE_RETENTION = timedelta(hours=6)
 """How long the changes cache remembers an emitted (id, content) pair. The updates feed only
@@ -140,16 +144,22 @@ def _remember(name: str, key: int | str, doc: Item | User, now: datetime) -> boo
 async def _items_in_range(
     http: HTTPSession, config: EndpointConfig, log: Logger, first: int, last: int
 ) -> AsyncGenerator[tuple[int, Item | None], None]:
-    """Items `first..last` in id order, `config.concurrency` requests in flight."""
+    """Items `first..last` in id order, `config.concurrency` requests in flight.
+
+    `buffer_ordered` holds finished results until every earlier id has been yielded, so one slow
+    response would idle the slots behind it. Its window is therefore `REORDER_WINDOW` times the
+    concurrency, and a semaphore keeps the requests actually in flight at `concurrency`."""
+    in_flight = asyncio.Semaphore(config.concurrency)
 
     async def one(n: int) -> tuple[int, Item | None]:
-        return n, await fetch_item(http, config.base_url, log, n)
+        async with in_flight:
+            return n, await fetch_item(http, config.base_url, log, n)
 
     async def requests() -> AsyncIterator[Awaitable[tuple[int, Item | None]]]:
         for n in range(first, last + 1):
             yield one(n)
 
-    async for pair in buffer_ordered(requests(), config.concurrency):
+    async for pair in buffer_ordered(requests(), config.concurrency * REORDER_WINDOW):
         yield pair
 
 
