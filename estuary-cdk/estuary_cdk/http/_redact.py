@@ -20,6 +20,7 @@ from yarl import URL
 from ..logger import register_secret as _register_with_logger
 
 REDACTED = "[redacted]"
+_PASSWORD_PLACEHOLDER = "REDACTEDPASSWORDPLACEHOLDER"
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -75,7 +76,7 @@ def scrub_url(url: str | URL, params: Any = None) -> str:
         if params:
             parsed = parsed.update_query(params)
         if parsed.password is not None:
-            parsed = parsed.with_password(REDACTED)
+            parsed = parsed.with_password(_PASSWORD_PLACEHOLDER)
         query = list(parsed.query.items())
         text = str(parsed.with_query(None).with_fragment(None))
         if query:
@@ -83,6 +84,7 @@ def scrub_url(url: str | URL, params: Any = None) -> str:
                 f"{quote(k, safe='')}={REDACTED if is_sensitive_param(k) else quote(v, safe='')}"
                 for k, v in query
             )
+        text = text.replace(_PASSWORD_PLACEHOLDER, REDACTED)
     except (TypeError, ValueError):
         text = str(url)
     return redact(text)

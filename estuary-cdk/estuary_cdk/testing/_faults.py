@@ -276,7 +276,8 @@ async def _rewrite_body(
             await asyncio.sleep(fault.delay)
         await out.write_eof()
         return out
-    await out.write(payload[: fault.keep_bytes])
+    # Never send the whole body: the client must see it cut short.
+    await out.write(payload[: max(0, min(fault.keep_bytes, len(payload) - 1))])
     transport = request.transport
     if transport is not None:
         if fault.how == "abort":

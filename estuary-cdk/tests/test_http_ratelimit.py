@@ -1,0 +1,188 @@
+"""The shared RateLimiter: server pushback pauses every task, proactive budgets, visibility."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import orjson
+import pytest
+from aiohttp import web
+from estuary_cdk.http import (
+    HTTPError,
+    HTTPMixin,
+    RateLimiter,
+    RequestBudget,
+    RetryPolicy,
+    parse_reset,
+    parse_retry_after,
+    server_wait,
+)
+from estuary_cdk.testing import (
+    FakeClock,
+    LocalServer,
+    LogCapture,
+    capture_logger,
+    open_http_session,
+    serve_app,
+)
+from estuary_cdk.testing._session import FlowLogger
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def logged() -> tuple[FlowLogger, LogCapture]:
+    return capture_logger()
+
+
+def _app(
+    clock: FakeClock, arrivals: list[tuple[str, float]], headers: dict[str, str] | None = None
+) -> web.Application:
+    async def item(request: web.Request) -> web.Response:
+        arrivals.append((request.match_info["n"], clock.monotonic()))
+        return web.json_response({"n": int(request.match_info["n"])}, headers=headers or {})
+
+    app = web.Application()
+    app.router.add_get("/items/{n}", item)
+    return app
+
+
+@pytest.fixture
+async def arrivals() -> list[tuple[str, float]]:
+    return []
+
+
+@pytest.fixture
+async def server(clock: FakeClock, arrivals: list[tuple[str, float]]) -> AsyncIterator[LocalServer]:
+    async with serve_app(_app(clock, arrivals)) as srv:
+        yield srv
+
+
+async def test_one_429_pauses_every_task(server: LocalServer, clock: FakeClock, arrivals, logged) -> None:
+    log = logged[0]
+    server.faults.rate_limit(path="/items/0", retry_after=5)
+    async with open_http_session(log, clock=clock, retry_policy=RetryPolicy(jitter=0)) as http:
+        start = clock.monotonic()
+
+        async def worker(n: int) -> int:
+            if n:
+                await asyncio.sleep(0.05)  # (real time) let item 0 hit its 429 first
+            return orjson.loads(await http.request(log, server.url_for(f"/items/{n}")))["n"]
+
+        results = await asyncio.gather(*(worker(n) for n in range(6)))
+    assert results == list(range(6))
+    # Every successful request, including those of tasks that never saw the 429, arrived only
+    # after the pause the server asked for.
+    assert len(arrivals) == 6
+    assert all(at - start >= 5.0 for _, at in arrivals)
+    assert server.requests.faults().count("status:429") == 1
+
+
+async def test_proactive_budget_paces_without_warm_up(
+    server: LocalServer, clock: FakeClock, arrivals, logged
+) -> None:
+    log, capture = logged
+    async with open_http_session(log, clock=clock, budget=RequestBudget(2, 10)) as http:
+        start = clock.monotonic()
+        for n in range(5):
+            await http.request(log, server.url_for(f"/items/{n}"))
+    assert [round(at - start, 6) for _, at in arrivals] == [0.0, 0.0, 5.0, 10.0, 15.0]
+    assert clock.sleeps == [5.0, 5.0, 5.0]
+    assert capture.events("connectorStatus") == []  # short waits are not announced
+
+
+async def test_long_budget_wait_is_announced(server: LocalServer, clock: FakeClock, arrivals, logged) -> None:
+    log, capture = logged
+    async with open_http_session(log, clock=clock, budget=RequestBudget(1, 60)) as http:
+        await asyncio.gather(*(http.request(log, server.url_for(f"/items/{n}")) for n in range(3)))
+    assert len(arrivals) == 3
+    msgs = [e["msg"] for e in capture.events("connectorStatus")]
+    assert msgs[0] == "waiting on rate limit until 2030-01-01T00:01:00Z"
+    assert "waiting on rate limit until 2030-01-01T00:02:00Z" in msgs
+
+
+async def test_exhausted_remaining_pauses_before_the_next_request(clock: FakeClock, logged) -> None:
+    log = logged[0]
+    arrivals: list[tuple[str, float]] = []
+    app = _app(clock, arrivals, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "12"})
+    async with serve_app(app) as server, open_http_session(log, clock=clock) as http:
+        await http.request(log, server.url_for("/items/1"))
+        await http.request(log, server.url_for("/items/2"))
+    assert arrivals[1][1] - arrivals[0][1] == pytest.approx(12.0)
+    assert clock.sleeps == [12.0]
+
+
+async def test_rate_limit_retries_can_be_bounded(server: LocalServer, clock: FakeClock, logged) -> None:
+    server.faults.rate_limit(path="/items/1", times=None, retry_after=1)
+    async with open_http_session(
+        logged[0], clock=clock, retry_policy=RetryPolicy(jitter=0, max_rate_limit_retries=3)
+    ) as http:
+        with pytest.raises(HTTPError) as err:
+            await http.request(logged[0], server.url_for("/items/1"))
+    assert err.value.code == 429
+    assert "429 (rate limited) 4 times in a row" in err.value.message
+    assert clock.sleeps == [1.0, 1.0, 1.0]
+
+
+async def test_bogus_reset_header_is_capped(server: LocalServer, clock: FakeClock, logged) -> None:
+    server.faults.rate_limit(path="/items/1", headers={"Retry-After": "99999999"})
+    async with open_http_session(
+        logged[0], clock=clock, retry_policy=RetryPolicy(max_server_wait=600)
+    ) as http:
+        await http.request(logged[0], server.url_for("/items/1"))
+    assert clock.sleeps == [600.0]
+
+
+def test_header_parsing() -> None:
+    now = 1_900_000_000.0
+    assert parse_retry_after("120", now) == 120
+    assert parse_retry_after("1.5", now) == 1.5
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now) == 0.0  # in the past
+    later = format_datetime(datetime.fromtimestamp(now + 3600, tz=UTC), usegmt=True)
+    assert parse_retry_after(later, now) == pytest.approx(3600)
+    assert parse_retry_after("soon", now) is None
+    assert parse_reset("30", now) == 30
+    assert parse_reset(str(int(now) + 45), now) == 45  # epoch seconds
+    assert parse_reset(str(int(now * 1000) + 2500), now) == pytest.approx(2.5)  # epoch millis
+    assert server_wait({"RateLimit": '"default";r=0;t=17'}, now) == 17
+    assert server_wait({"Retry-After": "3", "X-RateLimit-Reset": "50"}, now) == 3
+    assert server_wait({}, now) is None
+
+
+async def test_limiter_stats_and_budget_changes(clock: FakeClock, logged) -> None:
+    limiter = RateLimiter(clock=clock)
+    for _ in range(3):
+        await limiter.acquire(logged[0])
+    assert clock.sleeps == [] and limiter.total == 3 and limiter.delay == 0.0
+    limiter.set_budget([RequestBudget(1, 1), RequestBudget(2, 100)])
+    await limiter.acquire(logged[0])
+    await limiter.acquire(logged[0])  # the 1/s budget: 1 s
+    # The 2/100 s bucket refills one request per 50 s: 50 s after the first request.
+    await limiter.acquire(logged[0])
+    assert clock.sleeps == [1.0, pytest.approx(49.0)]
+    limiter.pause(logged[0], 30, "test")
+    assert limiter.delay == pytest.approx(30)
+    with pytest.raises(ValueError):
+        RequestBudget(0, 1)
+
+
+def test_http_mixin_class_budget_is_used() -> None:
+    class Connector(HTTPMixin):
+        rate_limit_budget = RequestBudget(5, 1)
+
+    async def run() -> tuple[RequestBudget, ...]:
+        c = Connector()
+        log, _ = capture_logger()
+        await c._mixin_enter(log)
+        try:
+            return c.rate_limiter.budgets
+        finally:
+            await c._mixin_exit(log)
+
+    assert asyncio.run(run()) == (RequestBudget(5, 1),)
