@@ -37,7 +37,8 @@ def _projections(collection: Collection) -> list[dict[str, Any]]:
     """Canonical projections of top-level properties plus the synthetic ones every collection
     gets (flow_document, flow_published_at, _meta/flow_truncated), ordered by field."""
     schema = collection.write_schema
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    raw_props = schema.get("properties")
+    props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
     required = set(schema.get("required") or [])
     keys = {k.lstrip("/"): k for k in collection.key}
     out: dict[str, dict[str, Any]] = {}
@@ -50,12 +51,18 @@ def _projections(collection: Collection) -> list[dict[str, Any]]:
         proj["inference"] = {"types": _types(sub), "exists": "MUST" if name in required else "MAY"}
         out[name] = proj
     for field, ptr in keys.items():
-        out.setdefault(field, {"ptr": ptr, "field": field, "isPrimaryKey": True, "inference": {"exists": "MUST"}})
+        out.setdefault(
+            field, {"ptr": ptr, "field": field, "isPrimaryKey": True, "inference": {"exists": "MUST"}}
+        )
     out["flow_document"] = {"field": "flow_document", "inference": {"types": ["object"], "exists": "MUST"}}
     out["flow_published_at"] = {
         "ptr": "/_meta/uuid",
         "field": "flow_published_at",
-        "inference": {"types": ["string"], "string": {"format": "date-time", "contentEncoding": "uuid"}, "exists": "MUST"},
+        "inference": {
+            "types": ["string"],
+            "string": {"format": "date-time", "contentEncoding": "uuid"},
+            "exists": "MUST",
+        },
     }
     out["_meta/flow_truncated"] = {
         "ptr": "/_meta/flow_truncated",
@@ -128,12 +135,17 @@ def build_id_for(capture: Capture, catalog: Catalog) -> str:
     return h.hexdigest()[:16]
 
 
-def validate_request(capture: Capture, catalog: Catalog, connector_type: str, build_id: str) -> dict[str, Any]:
+def validate_request(
+    capture: Capture, catalog: Catalog, connector_type: str, build_id: str
+) -> dict[str, Any]:
     bindings = []
     for b in capture.bindings:
         if b.disable:
             continue
-        entry: dict[str, Any] = {"resourceConfig": b.resource, "collection": collection_spec(catalog.collections[b.target], build_id)}
+        entry: dict[str, Any] = {
+            "resourceConfig": b.resource,
+            "collection": collection_spec(catalog.collections[b.target], build_id),
+        }
         if b.backfill:
             entry["backfill"] = b.backfill
         bindings.append(entry)
@@ -152,7 +164,9 @@ def check_validated(capture: Capture, response: dict[str, Any]) -> list[list[str
     enabled = [b for b in capture.bindings if not b.disable]
     validated = response.get("validated")
     if not isinstance(validated, dict):
-        raise BuildError(f"capture {capture.name}: connector protocol error (expected Validated): {orjson.dumps(response).decode()}")
+        raise BuildError(
+            f"capture {capture.name}: connector protocol error (expected Validated): {orjson.dumps(response).decode()}"
+        )
     got = validated.get("bindings") or []
     if len(got) != len(enabled):
         raise BuildError(
@@ -180,7 +194,9 @@ def check_validated(capture: Capture, response: dict[str, Any]) -> list[list[str
     return paths
 
 
-def capture_spec(capture: Capture, connector_type: str, bindings: list[BuiltBinding], build_id: str) -> dict[str, Any]:
+def capture_spec(
+    capture: Capture, connector_type: str, bindings: list[BuiltBinding], build_id: str
+) -> dict[str, Any]:
     wire_bindings = []
     for b in bindings:
         entry: dict[str, Any] = {
@@ -210,7 +226,9 @@ def capture_spec(capture: Capture, connector_type: str, bindings: list[BuiltBind
     }
 
 
-async def build_capture(catalog: Catalog, capture: Capture, launch: Launch, on_log: Callable[[OpsLog], None]) -> BuiltCapture:
+async def build_capture(
+    catalog: Catalog, capture: Capture, launch: Launch, on_log: Callable[[OpsLog], None]
+) -> BuiltCapture:
     """Spec + Validate (fresh process) and assembly of the CaptureSpec sessions are opened with."""
     build_id = build_id_for(capture, catalog)
     request = validate_request(capture, catalog, launch.connector_type, build_id)
@@ -218,7 +236,11 @@ async def build_capture(catalog: Catalog, capture: Capture, launch: Launch, on_l
     paths = check_validated(capture, response)
     enabled = [b for b in capture.bindings if not b.disable]
     built = [
-        BuiltBinding(i, catalog.collections[b.target], b.resource, path, b.backfill, encode_state_key(path, b.backfill))
+        BuiltBinding(
+            i, catalog.collections[b.target], b.resource, path, b.backfill, encode_state_key(path, b.backfill)
+        )
         for i, (b, path) in enumerate(zip(enabled, paths, strict=True))
     ]
-    return BuiltCapture(capture, spec, built, build_id, capture_spec(capture, launch.connector_type, built, build_id))
+    return BuiltCapture(
+        capture, spec, built, build_id, capture_spec(capture, launch.connector_type, built, build_id)
+    )

@@ -118,13 +118,17 @@ def _read_file(path: Path, referrer: str, location: str) -> tuple[Any, bytes]:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise CatalogError(referrer, location, f"cannot read referenced file {str(path)!r}: {err.strerror}") from None
+        raise CatalogError(
+            referrer, location, f"cannot read referenced file {str(path)!r}: {err.strerror}"
+        ) from None
     try:
         if path.suffix == ".json":
             return orjson.loads(raw), raw
         return yaml.safe_load(raw), raw
     except (yaml.YAMLError, orjson.JSONDecodeError) as err:
-        raise CatalogError(str(path), "", f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from None
+        raise CatalogError(
+            str(path), "", f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}"
+        ) from None
 
 
 def _split_ref(ref: str, base: Path) -> tuple[Path, str]:
@@ -146,14 +150,18 @@ class _Loader:
     def load_ref(self, ref: str, base: Path, referrer: str, location: str) -> tuple[Any, Path, bytes]:
         """Load the resource `ref` (relative to `base`), following its fragment."""
         if ref.startswith(("http://", "https://")):
-            raise CatalogError(referrer, location, f"remote reference {ref!r} is not supported (only local files)")
+            raise CatalogError(
+                referrer, location, f"remote reference {ref!r} is not supported (only local files)"
+            )
         path, fragment = _split_ref(ref, base)
         doc, raw = _read_file(path, referrer, location)
         if fragment:
             try:
                 doc = resolve_pointer(doc, fragment)
             except (KeyError, IndexError, ValueError):
-                raise CatalogError(str(path), fragment, f"fragment {fragment!r} of reference {ref!r} does not exist") from None
+                raise CatalogError(
+                    str(path), fragment, f"fragment {fragment!r} of reference {ref!r} does not exist"
+                ) from None
         return doc, path, raw
 
     # --- schemas -----------------------------------------------------------------------------
@@ -180,7 +188,11 @@ class _Loader:
             return node
         out: dict[str, Any] = {}
         for key, value in node.items():
-            if key == "$ref" and isinstance(value, str) and not value.startswith(("#", "flow://", "http://", "https://")):
+            if (
+                key == "$ref"
+                and isinstance(value, str)
+                and not value.startswith(("#", "flow://", "http://", "https://"))
+            ):
                 path, fragment = _split_ref(value, base)
                 url = path.as_uri()
                 if url not in defs:
@@ -211,18 +223,32 @@ class _Loader:
             doc = {}
         if not isinstance(doc, dict):
             raise CatalogError(file, "", "a catalog must be a mapping (import, collections, captures, ...)")
-        known = {"import", "collections", "captures", "materializations", "tests", "storageMappings", "$schema"}
+        known = {
+            "import",
+            "collections",
+            "captures",
+            "materializations",
+            "tests",
+            "storageMappings",
+            "$schema",
+        }
         for key in doc:
             if key not in known:
-                raise CatalogError(file, ptr(key), f"unknown top-level key {key!r} (expected one of {sorted(known)})")
+                raise CatalogError(
+                    file, ptr(key), f"unknown top-level key {key!r} (expected one of {sorted(known)})"
+                )
         imports = doc.get("import") or []
         if not isinstance(imports, list):
             raise CatalogError(file, "/import", "`import` must be a list of relative file paths or URLs")
         for i, item in enumerate(imports):
             if not isinstance(item, str):
-                raise CatalogError(file, ptr("import", i), "an import must be a string (relative path or URL)")
+                raise CatalogError(
+                    file, ptr("import", i), "an import must be a string (relative path or URL)"
+                )
             if item.startswith(("http://", "https://")):
-                raise CatalogError(file, ptr("import", i), f"remote import {item!r} is not supported (only local files)")
+                raise CatalogError(
+                    file, ptr("import", i), f"remote import {item!r} is not supported (only local files)"
+                )
             target, _ = _split_ref(item, path)
             self.load_file(target, file, ptr("import", i))
         collections = doc.get("collections") or {}
@@ -244,12 +270,22 @@ class _Loader:
         loc = ptr("collections", name)
         _check_name(name, file, loc)
         if name in self.catalog.collections:
-            raise CatalogError(file, loc, f"collection {name!r} is also defined in {self.catalog.collections[name].file}")
+            raise CatalogError(
+                file, loc, f"collection {name!r} is also defined in {self.catalog.collections[name].file}"
+            )
         if not isinstance(spec, dict):
-            raise CatalogError(file, loc, "a collection must be a mapping with `schema` (or `writeSchema`) and `key`")
+            raise CatalogError(
+                file, loc, "a collection must be a mapping with `schema` (or `writeSchema`) and `key`"
+            )
         key = spec.get("key")
-        if not isinstance(key, list) or not key or not all(isinstance(k, str) and k.startswith("/") for k in key):
-            raise CatalogError(file, loc + "/key", "`key` must be a non-empty list of JSON pointers such as [/id]")
+        if (
+            not isinstance(key, list)
+            or not key
+            or not all(isinstance(k, str) and k.startswith("/") for k in key)
+        ):
+            raise CatalogError(
+                file, loc + "/key", "`key` must be a non-empty list of JSON pointers such as [/id]"
+            )
         if "schema" in spec:
             if "writeSchema" in spec or "readSchema" in spec:
                 raise CatalogError(file, loc, "use either `schema` or `writeSchema` + `readSchema`, not both")
@@ -262,11 +298,15 @@ class _Loader:
             read = self.schema(spec["readSchema"], path, file, loc + "/readSchema")
         else:
             raise CatalogError(file, loc, "a collection needs `schema` or `writeSchema` + `readSchema`")
-        if write.get("type") not in ("object", ["object"], None) and "object" not in (write.get("type") or []):
+        if write.get("type") not in ("object", ["object"], None) and "object" not in (
+            write.get("type") or []
+        ):
             raise CatalogError(file, loc, "the collection schema's root must be `type: object`")
         projections = spec.get("projections") or {}
         if not isinstance(projections, dict):
-            raise CatalogError(file, loc + "/projections", "`projections` must be a mapping of field to pointer")
+            raise CatalogError(
+                file, loc + "/projections", "`projections` must be a mapping of field to pointer"
+            )
         self.catalog.collections[name] = Collection(name, list(key), write, read, projections, file, loc)
 
     def capture(self, name: str, spec: Any, path: Path) -> None:
@@ -274,7 +314,9 @@ class _Loader:
         loc = ptr("captures", name)
         _check_name(name, file, loc)
         if name in self.catalog.captures:
-            raise CatalogError(file, loc, f"capture {name!r} is also defined in {self.catalog.captures[name].file}")
+            raise CatalogError(
+                file, loc, f"capture {name!r} is also defined in {self.catalog.captures[name].file}"
+            )
         if not isinstance(spec, dict):
             raise CatalogError(file, loc, "a capture must be a mapping with `endpoint` and `bindings`")
         endpoint = self.endpoint(spec.get("endpoint"), path, loc + "/endpoint")
@@ -292,7 +334,9 @@ class _Loader:
             if isinstance(resource, str):
                 resource, _, _ = self.load_ref(resource, path, file, bloc + "/resource")
             if not isinstance(resource, dict):
-                raise CatalogError(file, bloc + "/resource", "`resource` must be an object (the resource config)")
+                raise CatalogError(
+                    file, bloc + "/resource", "`resource` must be an object (the resource config)"
+                )
             target = b.get("target")
             if not isinstance(target, str) or not target:
                 raise CatalogError(file, bloc + "/target", "`target` must be a collection name")
@@ -313,8 +357,14 @@ class _Loader:
             raise CatalogError(file, loc + "/shards", "`shards` must be a mapping")
         log_level = str(shards.get("logLevel", "info")).lower()
         if log_level not in ("error", "warn", "info", "debug", "trace"):
-            raise CatalogError(file, loc + "/shards/logLevel", f"unknown log level {log_level!r} (error, warn, info, debug, trace)")
-        self.catalog.captures[name] = Capture(name, endpoint, bindings, interval_s, log_level, file, loc, spec)
+            raise CatalogError(
+                file,
+                loc + "/shards/logLevel",
+                f"unknown log level {log_level!r} (error, warn, info, debug, trace)",
+            )
+        self.catalog.captures[name] = Capture(
+            name, endpoint, bindings, interval_s, log_level, file, loc, spec
+        )
 
     def endpoint(self, spec: Any, path: Path, loc: str) -> Endpoint:
         file = str(path)
@@ -323,20 +373,36 @@ class _Loader:
         if "local" in spec:
             local = spec["local"]
             if not isinstance(local, dict):
-                raise CatalogError(file, loc + "/local", "`local` must be a mapping with `command` and `config`")
+                raise CatalogError(
+                    file, loc + "/local", "`local` must be a mapping with `command` and `config`"
+                )
             command = local.get("command")
             if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
-                raise CatalogError(file, loc + "/local/command", "`command` must be a non-empty list of strings")
+                raise CatalogError(
+                    file, loc + "/local/command", "`command` must be a non-empty list of strings"
+                )
             env = local.get("env") or {}
             if not isinstance(env, dict):
                 raise CatalogError(file, loc + "/local/env", "`env` must be a mapping of names to strings")
             config, config_file = self.config(local.get("config", {}), path, loc + "/local/config")
             if local.get("protobuf"):
-                raise CatalogError(file, loc + "/local/protobuf", "the protobuf codec is not supported; connectors must speak JSON lines")
-            return Endpoint("local", config, command=list(command), env={str(k): str(v) for k, v in env.items()}, config_file=config_file)
+                raise CatalogError(
+                    file,
+                    loc + "/local/protobuf",
+                    "the protobuf codec is not supported; connectors must speak JSON lines",
+                )
+            return Endpoint(
+                "local",
+                config,
+                command=list(command),
+                env={str(k): str(v) for k, v in env.items()},
+                config_file=config_file,
+            )
         conn = spec["connector"]
         if not isinstance(conn, dict) or not isinstance(conn.get("image"), str):
-            raise CatalogError(file, loc + "/connector", "`connector` must be a mapping with `image` and `config`")
+            raise CatalogError(
+                file, loc + "/connector", "`connector` must be a mapping with `image` and `config`"
+            )
         config, config_file = self.config(conn.get("config", {}), path, loc + "/connector/config")
         return Endpoint("image", config, image=conn["image"], config_file=config_file)
 
@@ -350,7 +416,9 @@ class _Loader:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise CatalogError(config_file or file, "" if config_file else loc, "the endpoint config must be an object")
+            raise CatalogError(
+                config_file or file, "" if config_file else loc, "the endpoint config must be an object"
+            )
         if sops.is_sops_document(value):
             value = sops.decrypt(value, config_file or f"{file}#{loc}", raw)
         return value, config_file
@@ -371,7 +439,11 @@ def load_catalog(source: str | Path) -> Catalog:
     for capture in catalog.captures.values():
         for binding in capture.bindings:
             if binding.target not in catalog.collections:
-                raise CatalogError(capture.file, binding.location + "/target", f"collection {binding.target!r} is not defined in the catalog")
+                raise CatalogError(
+                    capture.file,
+                    binding.location + "/target",
+                    f"collection {binding.target!r} is not defined in the catalog",
+                )
     return catalog
 
 
@@ -400,10 +472,14 @@ def bundle(catalog: Catalog) -> dict[str, Any]:
             for kind in ("local", "connector"):
                 if kind in ep and isinstance(ep[kind], dict) and isinstance(ep[kind].get("config"), str):
                     ref = ep[kind]["config"]
-                    ep[kind]["config"], _, _ = _Loader(Path(cap.file)).load_ref(ref, Path(cap.file), cap.file, "")
+                    ep[kind]["config"], _, _ = _Loader(Path(cap.file)).load_ref(
+                        ref, Path(cap.file), cap.file, ""
+                    )
             for b in raw.get("bindings") or []:
                 if isinstance(b, dict) and isinstance(b.get("resource"), str):
-                    b["resource"], _, _ = _Loader(Path(cap.file)).load_ref(b["resource"], Path(cap.file), cap.file, "")
+                    b["resource"], _, _ = _Loader(Path(cap.file)).load_ref(
+                        b["resource"], Path(cap.file), cap.file, ""
+                    )
             out["captures"][name] = raw
     out.update(catalog.bundled)
     return out

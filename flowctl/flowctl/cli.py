@@ -31,7 +31,8 @@ Transactions (what --sessions counts):
   annotations, validates each combined document against the collection's write schema, prints
   the documents (ordered by binding, then key) and the reduced state patch, and acknowledges
   the checkpoints if the connector asked for explicit acknowledgements. With --delay D, flowctl
-  sleeps D before each poll, so more sequences fold into one transaction. Reading pauses while
+  sleeps D before each poll, so more sequences fold into one transaction (the sleep is cut
+  short once the connector has exited: nothing more can fold in). Reading pauses while
   ~32 MiB of documents wait to be committed (memory is bounded by the transaction size).
 
 Sessions:
@@ -61,9 +62,13 @@ def _sessions(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid --sessions {text!r}: expected integers such as 1 or 1,2,-1") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid --sessions {text!r}: expected integers such as 1 or 1,2,-1"
+        ) from None
     if not values or any(v == 0 for v in values):
-        raise argparse.ArgumentTypeError(f"invalid --sessions {text!r}: each session needs a transaction count (negative = unlimited)")
+        raise argparse.ArgumentTypeError(
+            f"invalid --sessions {text!r}: each session needs a transaction count (negative = unlimited)"
+        )
     return values
 
 
@@ -93,10 +98,27 @@ def parser() -> argparse.ArgumentParser:
     )
     pv.add_argument("--source", required=True, help="catalog file (flow.yaml / test.flow.yaml)")
     pv.add_argument("--name", help="capture to run (required when the catalog has several)")
-    pv.add_argument("--sessions", type=_sessions, default=[-1], help="transactions per session, e.g. 1 or 2,-1 (negative = unlimited)")
-    pv.add_argument("--delay", type=_duration, default=0.0, help="sleep before each transaction poll (folds more checkpoints)")
-    pv.add_argument("--timeout", type=_duration, default=None, help="end a session when no transaction happens for this long")
-    pv.add_argument("--initial-state", type=_state, default={}, help="connector state (JSON) for the first session")
+    pv.add_argument(
+        "--sessions",
+        type=_sessions,
+        default=[-1],
+        help="transactions per session, e.g. 1 or 2,-1 (negative = unlimited)",
+    )
+    pv.add_argument(
+        "--delay",
+        type=_duration,
+        default=0.0,
+        help="sleep before each transaction poll (folds more checkpoints)",
+    )
+    pv.add_argument(
+        "--timeout",
+        type=_duration,
+        default=None,
+        help="end a session when no transaction happens for this long",
+    )
+    pv.add_argument(
+        "--initial-state", type=_state, default={}, help="connector state (JSON) for the first session"
+    )
     pv.add_argument("--output-state", action="store_true", help="print connectorState lines")
     pv.add_argument("--output-apply", action="store_true", help="print applied.actionDescription lines")
     pv.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
@@ -118,7 +140,11 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--network", help="docker network (accepted for compatibility)")
         if name == "discover":
             p.add_argument("-o", "--output", choices=("json", "yaml", "table"), default="table")
-            p.add_argument("--emit-raw", action="store_true", help="print the raw discovered bindings instead of updating the catalog")
+            p.add_argument(
+                "--emit-raw",
+                action="store_true",
+                help="print the raw discovered bindings instead of updating the catalog",
+            )
     return root
 
 
@@ -137,12 +163,20 @@ async def _spec(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLo
 async def _discover(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
     capture = catalog.capture(args.capture)
     launch = await launch_for(capture)
-    request = {"discover": {"connectorType": launch.connector_type, "config": capture.endpoint.config, "name": capture.name}}
+    request = {
+        "discover": {
+            "connectorType": launch.connector_type,
+            "config": capture.endpoint.config,
+            "name": capture.name,
+        }
+    }
     spec, response = await unary(launch, request, "discovered", log)
     discovered = response.get("discovered")
     bindings = discovered.get("bindings") if isinstance(discovered, dict) else None
     if not isinstance(bindings, list) or not all(isinstance(b, dict) for b in bindings):
-        raise ConnectorError(f"connector protocol error (expected Discovered.bindings): {orjson.dumps(response).decode()}")
+        raise ConnectorError(
+            f"connector protocol error (expected Discovered.bindings): {orjson.dumps(response).decode()}"
+        )
     if not args.emit_raw:
         files = write_discovered(catalog, capture, spec, bindings)
         sys.stderr.write("".join(f"wrote {f}\n" for f in files))
@@ -151,7 +185,9 @@ async def _discover(catalog: Catalog, args: argparse.Namespace, log: Callable[[O
             _out(canonical_binding(b))
     else:
         for b in bindings:
-            sys.stdout.write(f"{b.get('recommendedName', '')}\t{orjson.dumps(b.get('resourceConfig')).decode()}\t{orjson.dumps(b.get('key')).decode()}\n")
+            sys.stdout.write(
+                f"{b.get('recommendedName', '')}\t{orjson.dumps(b.get('resourceConfig')).decode()}\t{orjson.dumps(b.get('key')).decode()}\n"
+            )
 
 
 async def _validate(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
@@ -165,7 +201,9 @@ async def _apply(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsL
     capture = catalog.capture(args.capture)
     launch = await launch_for(capture)
     built = await build_capture(catalog, capture, launch, log)
-    _, applied = await unary(launch, {"apply": {"capture": built.capture_spec, "version": built.version}}, "applied", log)
+    _, applied = await unary(
+        launch, {"apply": {"capture": built.capture_spec, "version": built.version}}, "applied", log
+    )
     _out(applied)
 
 
@@ -204,7 +242,9 @@ def run(argv: list[str] | None = None) -> int:
         if args.command == "raw" and args.raw == "bundle":
             _out(bundle(catalog))
             return 0
-        handlers: dict[str, Callable[[Catalog, argparse.Namespace, Callable[[OpsLog], None]], Coroutine[Any, Any, None]]] = {
+        handlers: dict[
+            str, Callable[[Catalog, argparse.Namespace, Callable[[OpsLog], None]], Coroutine[Any, Any, None]]
+        ] = {
             "spec": _spec,
             "discover": _discover,
             "validate": _validate,
@@ -224,6 +264,11 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # stdout closed early (e.g. `| head`): not an error of the run
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def main() -> None:

@@ -69,7 +69,9 @@ class Combiner:
 
     __slots__ = ("_validator", "collection", "docs", "key_fn", "key_pointers", "reducer")
 
-    def __init__(self, collection: str, key_pointers: list[str], reducer: Reducer, validator: Validator) -> None:
+    def __init__(
+        self, collection: str, key_pointers: list[str], reducer: Reducer, validator: Validator
+    ) -> None:
         self.collection = collection
         self.key_pointers = key_pointers
         self.key_fn = key_extractor(key_pointers)
@@ -131,7 +133,11 @@ class Combiner:
             composite = len(self.key_pointers) > 1
             items = sorted(
                 docs.items(),
-                key=lambda kv: tuple(sort_key(c) for c in _unhashable(kv[0])) if composite else sort_key(_unhashable(kv[0])),
+                key=lambda kv: (
+                    tuple(sort_key(c) for c in _unhashable(kv[0]))
+                    if composite
+                    else sort_key(_unhashable(kv[0]))
+                ),
             )
         is_valid = self._validator.is_valid
         for key, doc in items:

@@ -42,7 +42,12 @@ async def _docker_available() -> tuple[bool, str]:
         return False, "the `docker` command is not installed"
     try:
         proc = await asyncio.create_subprocess_exec(
-            docker, "version", "--format", "{{.Server.Version}}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            docker,
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
     except (OSError, TimeoutError) as exc:
@@ -53,7 +58,9 @@ async def _docker_available() -> tuple[bool, str]:
 
 
 async def _docker_json(*args: str) -> Any:
-    proc = await asyncio.create_subprocess_exec("docker", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        "docker", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise ConnectorError(f"`docker {' '.join(args)}` failed: {err.decode(errors='replace').strip()}")
@@ -78,7 +85,9 @@ async def launch_for(capture: Capture) -> Launch:
             f"but none answers ({detail}). Start Docker, or use an `endpoint.local` command instead."
         )
     if not ep.image.endswith(":local"):
-        proc = await asyncio.create_subprocess_exec("docker", "pull", "--quiet", ep.image, stdout=asyncio.subprocess.DEVNULL)
+        proc = await asyncio.create_subprocess_exec(
+            "docker", "pull", "--quiet", ep.image, stdout=asyncio.subprocess.DEVNULL
+        )
         await proc.wait()
     inspect = await _docker_json("inspect", ep.image)
     config = (inspect[0] if inspect else {}).get("Config") or {}
@@ -86,7 +95,9 @@ async def launch_for(capture: Capture) -> Launch:
     env_list = config.get("Env") or []
     if "FLOW_RUNTIME_PROTOCOL" not in labels:
         raise ConnectorError(f"{ep.image}: image is missing required 'FLOW_RUNTIME_PROTOCOL' label")
-    codec = labels.get("FLOW_RUNTIME_CODEC") or next((e.split("=", 1)[1] for e in env_list if e.startswith("FLOW_RUNTIME_CODEC=")), "")
+    codec = labels.get("FLOW_RUNTIME_CODEC") or next(
+        (e.split("=", 1)[1] for e in env_list if e.startswith("FLOW_RUNTIME_CODEC=")), ""
+    )
     if codec != "json":
         raise ConnectorError(
             f"{ep.image}: the image speaks the protobuf codec (no FLOW_RUNTIME_CODEC=json label or env); "
@@ -263,7 +274,9 @@ def check_spec(response: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise ProtocolError(f"connector protocol error (expected Spec): {orjson.dumps(response).decode()}")
     if spec.get("protocol") != PROTOCOL_VERSION:
-        raise ProtocolError(f"connector returned an unexpected protocol version {spec.get('protocol')} (expected {PROTOCOL_VERSION})")
+        raise ProtocolError(
+            f"connector returned an unexpected protocol version {spec.get('protocol')} (expected {PROTOCOL_VERSION})"
+        )
     return spec
 
 
@@ -304,7 +317,9 @@ async def unary(
                 code = await proc.wait()
                 if code != 0:
                     raise proc.failure(code)
-                raise ProtocolError(f"connector protocol error (expected {expect.capitalize()}): {orjson.dumps(msg).decode()}")
+                raise ProtocolError(
+                    f"connector protocol error (expected {expect.capitalize()}): {orjson.dumps(msg).decode()}"
+                )
             response = msg
         extra = await proc.read_message("EOF")
         code = await proc.wait()

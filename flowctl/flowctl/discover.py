@@ -15,8 +15,23 @@ import yaml
 
 from .catalog import Capture, Catalog, resolve_pointer
 
-_BINDING_FIELDS = ("recommendedName", "resourceConfig", "documentSchema", "key", "disable", "resourcePath", "isFallbackKey")
-_SPEC_FIELDS = ("protocol", "configSchema", "resourceConfigSchema", "documentationUrl", "oauth2", "resourcePathPointers")
+_BINDING_FIELDS = (
+    "recommendedName",
+    "resourceConfig",
+    "documentSchema",
+    "key",
+    "disable",
+    "resourcePath",
+    "isFallbackKey",
+)
+_SPEC_FIELDS = (
+    "protocol",
+    "configSchema",
+    "resourceConfigSchema",
+    "documentationUrl",
+    "oauth2",
+    "resourcePathPointers",
+)
 _UNSAFE = re.compile(r"[^\w\-./]+")
 
 
@@ -68,7 +83,9 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def write_discovered(catalog: Catalog, capture: Capture, spec: dict[str, Any], bindings: list[dict[str, Any]]) -> list[str]:
+def write_discovered(
+    catalog: Catalog, capture: Capture, spec: dict[str, Any], bindings: list[dict[str, Any]]
+) -> list[str]:
     """Update catalog files with discovered bindings; returns the files written."""
     capture_file = Path(capture.file)
     base = capture_file.parent

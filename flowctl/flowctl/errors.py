@@ -52,7 +52,9 @@ class BuildError(FlowctlError):
 class DocumentValidationError(FlowctlError):
     """A combined document does not conform to its collection's write schema."""
 
-    def __init__(self, collection: str, key: list[object], location: str, schema_path: str, message: str) -> None:
+    def __init__(
+        self, collection: str, key: list[object], location: str, schema_path: str, message: str
+    ) -> None:
         self.collection = collection
         self.key = key
         self.location = location

@@ -89,7 +89,9 @@ def decode_json_log(obj: dict[str, Any], raw: str) -> OpsLog:
             if alias in fields:
                 message = fields.pop(alias)
                 break
-    text = message if isinstance(message, str) else ("" if message is None else orjson.dumps(message).decode())
+    text = (
+        message if isinstance(message, str) else ("" if message is None else orjson.dumps(message).decode())
+    )
     return OpsLog(
         ts=ts if isinstance(ts, str) else _now(),
         level=_level_of(level, raw),

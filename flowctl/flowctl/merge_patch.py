@@ -33,7 +33,11 @@ def compose_merge_patches(first: Any, second: Any) -> Any:
             result[key] = None
         elif key in result and isinstance(value, dict):
             prior = result[key]
-            result[key] = compose_merge_patches(prior, value) if isinstance(prior, dict) else apply_merge_patch({}, value)
+            result[key] = (
+                compose_merge_patches(prior, value)
+                if isinstance(prior, dict)
+                else apply_merge_patch({}, value)
+            )
         else:
             result[key] = copy.deepcopy(value)
     return result

@@ -18,7 +18,10 @@ def document_line(collection: str, doc: Any) -> bytes:
     try:
         return orjson.dumps([collection, doc], option=_DOC_OPTS)
     except TypeError:  # integers beyond 64 bits
-        return json.dumps([collection, doc], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        return (
+            json.dumps([collection, doc], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            + b"\n"
+        )
 
 
 def state_line(updated: Any, merge_patch: bool) -> bytes:
@@ -30,7 +33,9 @@ def state_line(updated: Any, merge_patch: bool) -> bytes:
     try:
         return orjson.dumps(["connectorState", body], option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:
-        return json.dumps(["connectorState", body], separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        return (
+            json.dumps(["connectorState", body], separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        )
 
 
 def rust_debug_str(text: str) -> str:

@@ -80,7 +80,9 @@ def _open_locations(schema: Any, at: str = "") -> list[str]:
 class _Session:
     """One connector process from Open until it exits or the session's transactions are done."""
 
-    def __init__(self, proc: ConnectorProcess, compiled: list[_Compiled], options: PreviewOptions, output: Output) -> None:
+    def __init__(
+        self, proc: ConnectorProcess, compiled: list[_Compiled], options: PreviewOptions, output: Output
+    ) -> None:
         self.proc = proc
         self.compiled = compiled
         self.options = options
@@ -110,7 +112,9 @@ class _Session:
             raise ProtocolError("unexpected connector EOF (expected Opened)", proc.last_log)
         opened = msg.get("opened")
         if not isinstance(opened, dict):
-            raise ProtocolError(f"connector protocol error (expected Opened): {orjson.dumps(msg).decode()}", proc.last_log)
+            raise ProtocolError(
+                f"connector protocol error (expected Opened): {orjson.dumps(msg).decode()}", proc.last_log
+            )
         self.explicit_acks = bool(opened.get("explicitAcknowledgements"))
         while True:
             if self.ready_bytes >= self.options.fold_limit_bytes:
@@ -186,16 +190,24 @@ class _Session:
                 f"connector protocol error: captured binding {binding!r} is out of range (the task has {n} bindings)",
                 self.proc.last_log,
             )
-        raise ProtocolError(f"connector protocol error (expected a JSON object as Captured.doc): {_clip(msg)}", self.proc.last_log)
+        raise ProtocolError(
+            f"connector protocol error (expected a JSON object as Captured.doc): {_clip(msg)}",
+            self.proc.last_log,
+        )
 
     def _other(self, msg: Any, line: bytes) -> None:
         if not isinstance(msg, dict):
-            raise ProtocolError(f"connector protocol error (expected {_EXPECT_STREAM}): {_clip(msg)}", self.proc.last_log)
+            raise ProtocolError(
+                f"connector protocol error (expected {_EXPECT_STREAM}): {_clip(msg)}", self.proc.last_log
+            )
         if "checkpoint" in msg:
             cp = msg["checkpoint"]
             state = cp.get("state") if isinstance(cp, dict) else None
             if not isinstance(state, dict):
-                raise ProtocolError(f"connector protocol error (expected Checkpoint with a state): {_clip(msg)}", self.proc.last_log)
+                raise ProtocolError(
+                    f"connector protocol error (expected Checkpoint with a state): {_clip(msg)}",
+                    self.proc.last_log,
+                )
             updated = state.get("updated", {})
             merge = bool(state.get("mergePatch", False))
             for b, docs in enumerate(self.pending):
@@ -213,15 +225,27 @@ class _Session:
             sourced = msg["sourcedSchema"]
             binding = sourced.get("binding", 0) if isinstance(sourced, dict) else None
             if type(binding) is not int or not 0 <= binding < len(self.pending):
-                raise ProtocolError(f"connector protocol error: sourcedSchema binding {binding!r} is out of range", self.proc.last_log)
+                raise ProtocolError(
+                    f"connector protocol error: sourcedSchema binding {binding!r} is out of range",
+                    self.proc.last_log,
+                )
             schema = sourced.get("documentSchema", sourced.get("schema_json"))
             open_at = _open_locations(schema)
             if not isinstance(schema, dict) or open_at:
-                detail = "it is not an object" if not isinstance(schema, dict) else f"objects at {', '.join(open_at[:5])} are not closed (additionalProperties: false)"
-                raise ProtocolError(f"connector implementation error: binding {binding} SourcedSchema has errors: {detail}", self.proc.last_log)
+                detail = (
+                    "it is not an object"
+                    if not isinstance(schema, dict)
+                    else f"objects at {', '.join(open_at[:5])} are not closed (additionalProperties: false)"
+                )
+                raise ProtocolError(
+                    f"connector implementation error: binding {binding} SourcedSchema has errors: {detail}",
+                    self.proc.last_log,
+                )
             self.pending_any = True
             return
-        raise ProtocolError(f"connector protocol error (expected {_EXPECT_STREAM}): {_clip(msg)}", self.proc.last_log)
+        raise ProtocolError(
+            f"connector protocol error (expected {_EXPECT_STREAM}): {_clip(msg)}", self.proc.last_log
+        )
 
     # --- committing --------------------------------------------------------------------------
     async def run(self, target: int, state: dict[str, Any]) -> dict[str, Any]:
@@ -262,7 +286,9 @@ class _Session:
                 return False
             waiter = asyncio.create_task(self.ready_event.wait())
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            done, _ = await asyncio.wait([reader, waiter], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                [reader, waiter], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
             if not waiter.done():
                 waiter.cancel()
             if not done:
@@ -288,7 +314,13 @@ class _Session:
         for updated, is_merge in states:
             if is_merge:
                 state = apply_merge_patch(state, updated)
-                patch = copy.deepcopy(updated) if patch is None else (compose_merge_patches(patch, updated) if merge else apply_merge_patch(patch, updated))
+                patch = (
+                    copy.deepcopy(updated)
+                    if patch is None
+                    else (
+                        compose_merge_patches(patch, updated) if merge else apply_merge_patch(patch, updated)
+                    )
+                )
             else:
                 state = copy.deepcopy(updated) if isinstance(updated, dict) else {}
                 patch, merge = copy.deepcopy(updated), False
@@ -309,7 +341,11 @@ def compile_bindings(built: BuiltCapture) -> list[_Compiled]:
     out = []
     for b in built.bindings:
         c = b.collection
-        out.append(_Compiled(c.name, c.key, Reducer(c.write_schema), Validator(c.write_schema, f"{c.file}#{c.location}")))
+        out.append(
+            _Compiled(
+                c.name, c.key, Reducer(c.write_schema), Validator(c.write_schema, f"{c.file}#{c.location}")
+            )
+        )
     return out
 
 
@@ -327,9 +363,12 @@ async def run_preview(
     compiled = compile_bindings(built)
     state = copy.deepcopy(options.initial_state)
     for target in options.sessions:
-        _, applied = await unary(launch, {"apply": {"capture": built.capture_spec, "version": built.version}}, "applied", on_log)
+        _, applied = await unary(
+            launch, {"apply": {"capture": built.capture_spec, "version": built.version}}, "applied", on_log
+        )
         if options.output_apply:
-            body = applied.get("applied") if isinstance(applied.get("applied"), dict) else {}
+            raw_body = applied.get("applied")
+            body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
             await out.write([applied_line(str(body.get("actionDescription", "")))])
         state = await _run_session(launch, built, compiled, options, out, state, target, on_log)
     if options.output_state:

@@ -45,7 +45,10 @@ class Reducer:
         if not self.annotated:
             return rhs
         root = [(self.root, self.root)]
-        if self.root_strategy(lhs).get("delete") is True and self.root_strategy(rhs).get("delete") is not True:
+        if (
+            self.root_strategy(lhs).get("delete") is True
+            and self.root_strategy(rhs).get("delete") is not True
+        ):
             return rhs
         return self._reduce(lhs, rhs, root, "")
 
@@ -164,13 +167,17 @@ class Reducer:
                 return None
             if isinstance(lhs, list) and isinstance(rhs, list):
                 return lhs + rhs
-            raise ReduceError(f"at {at or '/'}: append strategy expects arrays, got {_type(lhs)} and {_type(rhs)}")
+            raise ReduceError(
+                f"at {at or '/'}: append strategy expects arrays, got {_type(lhs)} and {_type(rhs)}"
+            )
         if name == "sum":
             if lhs is None:
                 return rhs
             if _is_number(lhs) and _is_number(rhs):
                 return lhs + rhs
-            raise ReduceError(f"at {at or '/'}: sum strategy expects numbers, got {_type(lhs)} and {_type(rhs)}")
+            raise ReduceError(
+                f"at {at or '/'}: sum strategy expects numbers, got {_type(lhs)} and {_type(rhs)}"
+            )
         if name in ("minimize", "maximize"):
             keys = strategy.get("key") or []
             a = [_at(lhs, k) for k in keys] if keys else lhs
@@ -197,12 +204,17 @@ class Reducer:
             if keys:
                 return self._merge_keyed(lhs, rhs, app, keys, at)
             merged = [
-                self._reduce(lv, rv, self._item(app, i), f"{at}/{i}") for i, (lv, rv) in enumerate(zip(lhs, rhs, strict=False))
+                self._reduce(lv, rv, self._item(app, i), f"{at}/{i}")
+                for i, (lv, rv) in enumerate(zip(lhs, rhs, strict=False))
             ]
             return merged + (lhs[len(rhs) :] if len(lhs) > len(rhs) else rhs[len(lhs) :])
-        raise ReduceError(f"at {at or '/'}: merge strategy expects two objects or two arrays, got {_type(lhs)} and {_type(rhs)}")
+        raise ReduceError(
+            f"at {at or '/'}: merge strategy expects two objects or two arrays, got {_type(lhs)} and {_type(rhs)}"
+        )
 
-    def _merge_keyed(self, lhs: list[Any], rhs: list[Any], app: list[_Loc], keys: list[str], at: str) -> list[Any]:
+    def _merge_keyed(
+        self, lhs: list[Any], rhs: list[Any], app: list[_Loc], keys: list[str], at: str
+    ) -> list[Any]:
         def k(item: Any) -> Any:
             return sort_key([_at(item, p) for p in keys])
 
@@ -225,7 +237,9 @@ class Reducer:
 
     def _set(self, lhs: Any, rhs: Any, app: list[_Loc], strategy: dict[str, Any], at: str) -> Any:
         if not isinstance(lhs, dict) or not isinstance(rhs, dict):
-            raise ReduceError(f"at {at or '/'}: set strategy expects objects with add/remove/intersect, got {_type(lhs)} and {_type(rhs)}")
+            raise ReduceError(
+                f"at {at or '/'}: set strategy expects objects with add/remove/intersect, got {_type(lhs)} and {_type(rhs)}"
+            )
         keys = strategy.get("key") or []
         out = dict(lhs)
 
@@ -250,9 +264,13 @@ class Reducer:
         if "remove" in rhs:
             removed = entries(rhs["remove"])
             if "add" in out:
-                out["add"] = rebuild(out["add"], {k: v for k, v in entries(out["add"]).items() if k not in removed})
+                out["add"] = rebuild(
+                    out["add"], {k: v for k, v in entries(out["add"]).items() if k not in removed}
+                )
             if "intersect" in out:
-                out["intersect"] = rebuild(out["intersect"], {k: v for k, v in entries(out["intersect"]).items() if k not in removed})
+                out["intersect"] = rebuild(
+                    out["intersect"], {k: v for k, v in entries(out["intersect"]).items() if k not in removed}
+                )
             else:
                 out["remove"] = rebuild(like, {**entries(out.get("remove")), **removed})
         if "intersect" in rhs:
@@ -273,13 +291,19 @@ class Reducer:
             item_locs = self._property(self._property(app, "add"), "")  # properties of `add` members
             for k, v in added.items():
                 if k in current:
-                    sub = self._item(self._property(app, "add"), 0) if isinstance(rhs["add"], list) else item_locs
+                    sub = (
+                        self._item(self._property(app, "add"), 0)
+                        if isinstance(rhs["add"], list)
+                        else item_locs
+                    )
                     current[k] = self._reduce(current[k], v, sub, f"{at}/add")
                 else:
                     current[k] = v
             out["add"] = rebuild(rhs["add"], current)
             if "remove" in out:
-                out["remove"] = rebuild(out["remove"], {k: v for k, v in entries(out["remove"]).items() if k not in added})
+                out["remove"] = rebuild(
+                    out["remove"], {k: v for k, v in entries(out["remove"]).items() if k not in added}
+                )
             if "intersect" in out:
                 out["intersect"] = rebuild(out["intersect"], {**entries(out["intersect"]), **added})
         return out

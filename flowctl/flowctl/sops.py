@@ -33,7 +33,9 @@ def sops_binary() -> str:
     found = shutil.which("sops")
     if found:
         return found
-    raise SopsError("the config is sops-encrypted but no `sops` binary was found (install flowctl's dependencies)")
+    raise SopsError(
+        "the config is sops-encrypted but no `sops` binary was found (install flowctl's dependencies)"
+    )
 
 
 def decrypt(doc: dict[str, Any], file: str, raw: bytes | None = None) -> dict[str, Any]:
@@ -62,7 +64,11 @@ def decrypt(doc: dict[str, Any], file: str, raw: bytes | None = None) -> dict[st
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip()
         hint = ""
-        if "data key" in detail.lower() or "no identity" in detail.lower() or "failed to get" in detail.lower():
+        if (
+            "data key" in detail.lower()
+            or "no identity" in detail.lower()
+            or "failed to get" in detail.lower()
+        ):
             hint = (
                 " (no usable decryption key: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY for age, or the "
                 "credentials of the KMS the file names)"
@@ -81,7 +87,8 @@ def strip_suffix(value: Any, suffix: str) -> Any:
     """Remove `suffix` from every object key that ends with it, at any depth."""
     if isinstance(value, dict):
         return {
-            (k[: -len(suffix)] if suffix and k.endswith(suffix) else k): strip_suffix(v, suffix) for k, v in value.items()
+            (k[: -len(suffix)] if suffix and k.endswith(suffix) else k): strip_suffix(v, suffix)
+            for k, v in value.items()
         }
     if isinstance(value, list):
         return [strip_suffix(v, suffix) for v in value]

@@ -34,7 +34,9 @@ class Result:
         return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
 
 
-def run_flowctl(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60) -> Result:
+def run_flowctl(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> Result:
     proc = subprocess.run(
         [sys.executable, "-m", "flowctl", *args],
         capture_output=True,
@@ -98,12 +100,19 @@ def make_catalog(tmp_path: Path) -> MakeCatalog:
             },
             "bindings": bindings
             if bindings is not None
-            else [{"resource": {"name": "users"}, "target": "acmeCo/users"}, {"resource": {"name": "events"}, "target": "acmeCo/events"}],
+            else [
+                {"resource": {"name": "users"}, "target": "acmeCo/users"},
+                {"resource": {"name": "events"}, "target": "acmeCo/events"},
+            ],
             "shards": {"logLevel": "debug"},
             **(extra_capture or {}),
         }
         path = tmp_path / "test.flow.yaml"
-        path.write_text(yaml.safe_dump({"import": ["acmeCo/flow.yaml"], "captures": {"acmeCo/source-fake": capture}}, sort_keys=False))
+        path.write_text(
+            yaml.safe_dump(
+                {"import": ["acmeCo/flow.yaml"], "captures": {"acmeCo/source-fake": capture}}, sort_keys=False
+            )
+        )
         return Catalog(path, record)
 
     return make

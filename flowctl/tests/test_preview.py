@@ -17,9 +17,16 @@ def test_preview_prints_committed_documents_state_and_apply(make_catalog: MakeCa
     assert res.code == 0, res.stderr
     raw = res.stdout.splitlines()
     assert raw[0] == '["applied.actionDescription", "would create \\"users, events\\"\\n"]'
-    assert raw[1] == f'["acmeCo/users",{{"_meta":{{"op":"c","uuid":"{PLACEHOLDER}"}},"id":1,"n":10,"name":"users"}}]'
-    docs = [line for line in res.lines() if line[0] != "connectorState" and line[0] != "applied.actionDescription"]
-    assert [(c, d["id"]) for c, d in docs] == [("acmeCo/users", i) for i in (1, 2, 3)] + [("acmeCo/events", i) for i in (1, 2, 3)]
+    assert (
+        raw[1]
+        == f'["acmeCo/users",{{"_meta":{{"op":"c","uuid":"{PLACEHOLDER}"}},"id":1,"n":10,"name":"users"}}]'
+    )
+    docs = [
+        line for line in res.lines() if line[0] != "connectorState" and line[0] != "applied.actionDescription"
+    ]
+    assert [(c, d["id"]) for c, d in docs] == [("acmeCo/users", i) for i in (1, 2, 3)] + [
+        ("acmeCo/events", i) for i in (1, 2, 3)
+    ]
     states = [line[1] for line in res.lines() if line[0] == "connectorState"]
     assert states[-1] == {"updated": {"bindingStateV1": {"users": {"cursor": 3}, "events": {"cursor": 3}}}}
     assert all(s.get("mergePatch") is True for s in states[:-1]) and states[:-1]
@@ -46,13 +53,20 @@ def test_log_json_prints_canonical_logs(make_catalog: MakeCatalog) -> None:
 
 
 def test_sessions_resume_from_reduced_state(make_catalog: MakeCatalog) -> None:
-    cat = make_catalog(config={"per_session": 2, "per_checkpoint": 1}, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
+    cat = make_catalog(
+        config={"per_session": 2, "per_checkpoint": 1},
+        bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}],
+    )
     res = run_flowctl("preview", "--source", str(cat.path), "--sessions", "-1,-1,-1", "--output-state")
     assert res.code == 0, res.stderr
     ids = [d["id"] for c, d in res.lines() if c == "acmeCo/users"]
     assert ids == [1, 2, 3, 4, 5, 6]
     states = [o["request"]["open"]["state"] for o in cat.requests("open")]
-    assert states == [{}, {"bindingStateV1": {"users": {"cursor": 2}}}, {"bindingStateV1": {"users": {"cursor": 4}}}]
+    assert states == [
+        {},
+        {"bindingStateV1": {"users": {"cursor": 2}}},
+        {"bindingStateV1": {"users": {"cursor": 4}}},
+    ]
     assert res.lines()[-1] == ["connectorState", {"updated": {"bindingStateV1": {"users": {"cursor": 6}}}}]
     assert len(cat.requests("apply")) == 3
 
@@ -60,8 +74,11 @@ def test_sessions_resume_from_reduced_state(make_catalog: MakeCatalog) -> None:
 def test_session_ends_after_its_transactions_and_next_resumes(make_catalog: MakeCatalog) -> None:
     """A session of one transaction commits only what was ready at the first poll; the rest is
     discarded and replayed by the next session from the committed state."""
-    cat = make_catalog(config={"per_session": 4, "per_checkpoint": 2}, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
-    res = run_flowctl("preview", "--source", str(cat.path), "--sessions", "1,1", "--delay", "300ms")
+    cat = make_catalog(
+        config={"per_session": 4, "per_checkpoint": 2},
+        bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}],
+    )
+    res = run_flowctl("preview", "--source", str(cat.path), "--sessions", "1,1", "--delay", "5s")
     assert res.code == 0, res.stderr
     ids = [d["id"] for _, d in res.lines()]
     # each session's first transaction waited 300ms, so both sequences of 2 folded into it
@@ -71,14 +88,19 @@ def test_session_ends_after_its_transactions_and_next_resumes(make_catalog: Make
 
 def test_initial_state_seeds_the_first_session(make_catalog: MakeCatalog) -> None:
     cat = make_catalog(bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
-    res = run_flowctl("preview", "--source", str(cat.path), "--initial-state", '{"bindingStateV1":{"users":{"cursor":10}}}')
+    res = run_flowctl(
+        "preview", "--source", str(cat.path), "--initial-state", '{"bindingStateV1":{"users":{"cursor":10}}}'
+    )
     assert res.code == 0, res.stderr
     assert [d["id"] for _, d in res.lines()] == [11, 12, 13]
 
 
 def test_documents_combine_by_key_within_a_transaction(make_catalog: MakeCatalog) -> None:
-    cat = make_catalog(config={"duplicates": True, "per_session": 3, "per_checkpoint": 1}, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
-    res = run_flowctl("preview", "--source", str(cat.path), "--delay", "500ms", "--output-state")
+    cat = make_catalog(
+        config={"duplicates": True, "per_session": 3, "per_checkpoint": 1},
+        bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}],
+    )
+    res = run_flowctl("preview", "--source", str(cat.path), "--delay", "5s", "--output-state")
     assert res.code == 0, res.stderr
     docs = [d for c, d in res.lines() if c == "acmeCo/users"]
     # each id was written twice; the later write wins (default reduction), one line per key
@@ -94,8 +116,12 @@ def test_reduce_annotations_apply_in_preview(make_catalog: MakeCatalog) -> None:
         "properties": {"id": {"type": "integer"}, "n": {"type": "integer", "reduce": {"strategy": "sum"}}},
         "required": ["id"],
     }
-    cat = make_catalog(config={"duplicates": True, "per_session": 2}, schema=schema, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
-    res = run_flowctl("preview", "--source", str(cat.path), "--delay", "300ms")
+    cat = make_catalog(
+        config={"duplicates": True, "per_session": 2},
+        schema=schema,
+        bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}],
+    )
+    res = run_flowctl("preview", "--source", str(cat.path), "--delay", "5s")
     assert res.code == 0, res.stderr
     assert [(d["id"], d["n"]) for _, d in res.lines()] == [(1, 21), (2, 41)]
 
@@ -118,7 +144,9 @@ def test_disabled_bindings_are_left_out(make_catalog: MakeCatalog) -> None:
     assert res.code == 0, res.stderr
     assert {c for c, _ in res.lines()} == {"acmeCo/events"}
     binding = cat.requests("open")[0]["request"]["open"]["capture"]["bindings"]
-    assert [(b["resourcePath"], b["stateKey"], b["backfill"]) for b in binding] == [(["events"], "events.v2", 2)]
+    assert [(b["resourcePath"], b["stateKey"], b["backfill"]) for b in binding] == [
+        (["events"], "events.v2", 2)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -126,17 +154,28 @@ def test_disabled_bindings_are_left_out(make_catalog: MakeCatalog) -> None:
     [
         ({"mode": "bad_json"}, 'could not parse "{this is not json" into JSON response'),
         ({"mode": "doc_before_opened"}, 'connector protocol error (expected Opened): {"captured":'),
-        ({"mode": "checkpoint_without_state"}, 'connector protocol error (expected Checkpoint with a state): {"checkpoint":{}}'),
+        (
+            {"mode": "checkpoint_without_state"},
+            'connector protocol error (expected Checkpoint with a state): {"checkpoint":{}}',
+        ),
         ({"mode": "exit_mid_sequence"}, "unexpected capture connector EOF while within a checkpoint"),
-        ({"mode": "unknown_message"}, "connector protocol error (expected Captured, SourcedSchema, or Checkpoint)"),
-        ({"mode": "open_sourced_schema"}, "connector implementation error: binding 0 SourcedSchema has errors"),
+        (
+            {"mode": "unknown_message"},
+            "connector protocol error (expected Captured, SourcedSchema, or Checkpoint)",
+        ),
+        (
+            {"mode": "open_sourced_schema"},
+            "connector implementation error: binding 0 SourcedSchema has errors",
+        ),
         ({"mode": "fail"}, "connector failed (exit status 1): boom: the source API returned 500"),
         ({"mode": "fail_validate"}, "connector failed (exit status 1): invalid credentials for the fake API"),
         ({"mode": "dup_paths"}, 'have the same resource path ["same"]'),
         ({"mode": "empty_path"}, "connector returned an empty or invalid resource path []"),
     ],
 )
-def test_broken_connectors_fail_the_run(make_catalog: MakeCatalog, config: dict[str, str], message: str) -> None:
+def test_broken_connectors_fail_the_run(
+    make_catalog: MakeCatalog, config: dict[str, str], message: str
+) -> None:
     res = run_flowctl("preview", "--source", str(make_catalog(config=config).path))
     assert res.code == 1
     assert message in res.stderr, res.stderr
@@ -152,7 +191,9 @@ def test_exit_mid_sequence_discards_pending_documents(make_catalog: MakeCatalog)
 
 
 def test_schema_violation_names_collection_key_and_path(make_catalog: MakeCatalog) -> None:
-    cat = make_catalog(config={"invalid_id": 2}, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}])
+    cat = make_catalog(
+        config={"invalid_id": 2}, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}]
+    )
     res = run_flowctl("preview", "--source", str(cat.path))
     assert res.code == 1
     assert "document of collection 'acmeCo/users' with key [2] failed validation" in res.stderr
@@ -187,6 +228,11 @@ captures:
     bindings: [{resource: {name: users}, target: acmeCo/users}]
 """
     )
-    res = run_flowctl("preview", "--source", str(root / "flow.yaml"), env={"PATH": str(root), "DOCKER_HOST": "unix:///nonexistent.sock"})
+    res = run_flowctl(
+        "preview",
+        "--source",
+        str(root / "flow.yaml"),
+        env={"PATH": str(root), "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
     assert res.code == 1
     assert "needs a running Docker engine" in res.stderr and "ghcr.io/estuary/source-x:dev" in res.stderr

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from flowctl.combine import Combiner
 from flowctl.errors import DocumentValidationError, ReduceError
 from flowctl.reduce import Reducer
@@ -14,7 +13,10 @@ CDK_DELETION = {
     "properties": {"id": {"type": "integer"}},
     "required": ["id"],
     "x-infer-schema": True,
-    "if": {"required": ["_meta"], "properties": {"_meta": {"required": ["op"], "properties": {"op": {"const": "d"}}}}},
+    "if": {
+        "required": ["_meta"],
+        "properties": {"_meta": {"required": ["op"], "properties": {"op": {"const": "d"}}}},
+    },
     "then": {"reduce": {"strategy": "merge", "delete": True}},
     "else": {"reduce": {"strategy": "merge"}},
 }
@@ -48,8 +50,25 @@ def test_merge_with_per_property_strategies() -> None:
             "plain": {"type": "object"},
         },
     }
-    a = {"total": 1, "first": "a", "log": [1], "low": 5, "high": 5, "nested": {"x": 1, "y": 1}, "plain": {"p": 1}, "only_a": True}
-    b = {"total": 2.5, "first": "b", "log": [2, 3], "low": 3, "high": 3, "nested": {"y": 2, "z": 2}, "plain": {"q": 2}}
+    a = {
+        "total": 1,
+        "first": "a",
+        "log": [1],
+        "low": 5,
+        "high": 5,
+        "nested": {"x": 1, "y": 1},
+        "plain": {"p": 1},
+        "only_a": True,
+    }
+    b = {
+        "total": 2.5,
+        "first": "b",
+        "log": [2, 3],
+        "low": 3,
+        "high": 3,
+        "nested": {"y": 2, "z": 2},
+        "plain": {"q": 2},
+    }
     assert reduce_all(schema, a, b) == {
         "total": 3.5,
         "first": "a",
@@ -79,11 +98,18 @@ def test_cdk_deletion_pattern_with_conditionals() -> None:
     assert deleted == {"id": 1, "a": 1, "b": 2, "_meta": {"op": "d"}}
     assert r.root_strategy(deleted).get("delete") is True
     # a document after a deletion starts over instead of merging into the deleted one
-    assert r.reduce(deleted, {"id": 1, "c": 3, "_meta": {"op": "c"}}) == {"id": 1, "c": 3, "_meta": {"op": "c"}}
+    assert r.reduce(deleted, {"id": 1, "c": 3, "_meta": {"op": "c"}}) == {
+        "id": 1,
+        "c": 3,
+        "_meta": {"op": "c"},
+    }
 
 
 def test_set_strategy_add_remove_intersect() -> None:
-    schema = {"reduce": {"strategy": "set"}, "additionalProperties": {"type": "object", "additionalProperties": {"reduce": {"strategy": "sum"}}}}
+    schema = {
+        "reduce": {"strategy": "set"},
+        "additionalProperties": {"type": "object", "additionalProperties": {"reduce": {"strategy": "sum"}}},
+    }
     acc = reduce_all(schema, {"add": {"a": 1, "b": 1}}, {"add": {"b": 1, "c": 1}})
     assert acc == {"add": {"a": 1, "b": 2, "c": 1}}  # members present on both sides reduce (sum)
     acc = reduce_all(schema, acc, {"remove": {"a": 0}})
@@ -109,7 +135,11 @@ def test_wrong_types_are_reduce_errors() -> None:
 
 
 def test_combiner_orders_by_key_and_validates() -> None:
-    schema = {"type": "object", "properties": {"id": {"type": "integer"}, "v": {"type": "integer"}}, "required": ["id"]}
+    schema = {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "v": {"type": "integer"}},
+        "required": ["id"],
+    }
     comb = Combiner("acmeCo/x", ["/id"], Reducer(schema), Validator(schema))
     comb.add_all([{"id": 3, "v": 1}, {"id": 1, "v": 1}, {"id": 3, "v": 2}])
     assert list(comb.drain()) == [{"id": 1, "v": 1}, {"id": 3, "v": 2}]
@@ -124,12 +154,23 @@ def test_combiner_orders_by_key_and_validates() -> None:
 def test_combiner_composite_and_mixed_keys() -> None:
     schema = {"type": "object"}
     comb = Combiner("c/x", ["/a", "/b/c"], Reducer(schema), Validator(schema))
-    comb.add_all([{"a": "x", "b": {"c": 2}}, {"a": "x", "b": {"c": 1}}, {"a": None, "b": {"c": 1}}, {"a": [1], "b": {"c": 0}}])
+    comb.add_all(
+        [
+            {"a": "x", "b": {"c": 2}},
+            {"a": "x", "b": {"c": 1}},
+            {"a": None, "b": {"c": 1}},
+            {"a": [1], "b": {"c": 0}},
+        ]
+    )
     assert [(d["a"], d["b"]["c"]) for d in comb.drain()] == [(None, 1), ("x", 1), ("x", 2), ([1], 0)]
 
 
 def test_combiner_reduces_with_annotations() -> None:
-    schema = {"type": "object", "reduce": {"strategy": "merge"}, "properties": {"n": {"reduce": {"strategy": "sum"}}}}
+    schema = {
+        "type": "object",
+        "reduce": {"strategy": "merge"},
+        "properties": {"n": {"reduce": {"strategy": "sum"}}},
+    }
     comb = Combiner("c/x", ["/id"], Reducer(schema), Validator(schema))
     comb.add_all([{"id": 1, "n": 1}, {"id": 2, "n": 5}, {"id": 1, "n": 2}])
     later = Combiner("c/x", ["/id"], Reducer(schema), Validator(schema))

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from flowctl.discover import canonical_binding, canonical_spec
 from flowctl.durations import parse_duration
 from flowctl.errors import UsageError
@@ -74,21 +73,53 @@ def test_log_rendering() -> None:
     assert LogPrinter.render(log) == "2024-01-01T00:00:00Z STATUS Backfilling"
     plain = OpsLog("2024-01-01T00:00:00Z", "warn", "slow", {"source": "flow", "n": 2, "why": "a b"})
     assert LogPrinter.render(plain) == '2024-01-01T00:00:00Z WARN   slow  source=flow n=2 why="a b"'
-    assert plain.canonical() == b'{"ts":"2024-01-01T00:00:00Z","level":"warn","message":"slow","fields":{"source":"flow","n":2,"why":"a b"}}'
+    assert (
+        plain.canonical()
+        == b'{"ts":"2024-01-01T00:00:00Z","level":"warn","message":"slow","fields":{"source":"flow","n":2,"why":"a b"}}'
+    )
 
 
 def test_output_lines_are_byte_compatible() -> None:
     assert document_line("acmeCo/users", {"name": "a", "id": 1, "_meta": {"uuid": "U", "op": "c"}}) == (
         b'["acmeCo/users",{"_meta":{"op":"c","uuid":"U"},"id":1,"name":"a"}]\n'
     )
-    assert state_line({"cursor": "abc"}, True) == b'["connectorState",{"updated":{"cursor":"abc"},"mergePatch":true}]\n'
+    assert (
+        state_line({"cursor": "abc"}, True)
+        == b'["connectorState",{"updated":{"cursor":"abc"},"mergePatch":true}]\n'
+    )
     assert state_line({"cursor": "abc"}, False) == b'["connectorState",{"updated":{"cursor":"abc"}}]\n'
-    assert applied_line('CREATE TABLE "users" (\n\tid)') == b'["applied.actionDescription", "CREATE TABLE \\"users\\" (\\n\\tid)"]\n'
+    assert (
+        applied_line('CREATE TABLE "users" (\n\tid)')
+        == b'["applied.actionDescription", "CREATE TABLE \\"users\\" (\\n\\tid)"]\n'
+    )
     assert document_line("c/big", {"id": 2**70}) == b'["c/big",{"id":1180591620717411303424}]\n'
 
 
 def test_canonical_spec_and_binding_order() -> None:
-    spec = {"configSchema": {}, "resourceConfigSchema": {}, "documentationUrl": "u", "resourcePathPointers": ["/n"], "protocol": 3032023}
-    assert list(canonical_spec(spec)) == ["protocol", "configSchema", "resourceConfigSchema", "documentationUrl", "resourcePathPointers"]
-    binding = {"recommendedName": "x", "resourceConfig": {}, "documentSchema": {"type": "object"}, "key": ["/id"], "disable": False}
-    assert canonical_binding(binding) == {"recommendedName": "x", "resourceConfig": {}, "documentSchema": {"type": "object"}, "key": ["/id"]}
+    spec = {
+        "configSchema": {},
+        "resourceConfigSchema": {},
+        "documentationUrl": "u",
+        "resourcePathPointers": ["/n"],
+        "protocol": 3032023,
+    }
+    assert list(canonical_spec(spec)) == [
+        "protocol",
+        "configSchema",
+        "resourceConfigSchema",
+        "documentationUrl",
+        "resourcePathPointers",
+    ]
+    binding = {
+        "recommendedName": "x",
+        "resourceConfig": {},
+        "documentSchema": {"type": "object"},
+        "key": ["/id"],
+        "disable": False,
+    }
+    assert canonical_binding(binding) == {
+        "recommendedName": "x",
+        "resourceConfig": {},
+        "documentSchema": {"type": "object"},
+        "key": ["/id"],
+    }
