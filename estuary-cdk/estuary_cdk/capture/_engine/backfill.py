@@ -51,6 +51,9 @@ async def binding_backfill_task(
     stopping = task.stopping.event
     captured = task.captured
     checkpoint = task.checkpoint
+    # Hot loop: locals, and the cheapest checks first (plain dicts, then models).
+    marker = CURSOR_MARKER
+    document_types = _DOCUMENT_TYPES
 
     task.connector_status.inc_backfilling(binding_index)
     try:
@@ -67,27 +70,24 @@ async def binding_backfill_task(
             else:
                 gen = fetch_page(task.log, page, state.cutoff)  # type: ignore[call-arg]
 
-            last_was_cursor = False
+            # No per-document bookkeeping: whether the invocation ended on a cursor is read from
+            # the last item after the loop.
+            item: Any = None
             try:
                 async for item in gen:
                     cls = type(item)
                     if cls is dict:
-                        if item.get(CURSOR_MARKER) is True:
+                        if marker in item and item[marker] is True:
                             await _checkpoint_dict_cursor(task, state, item, connector_state, subtask_id)
-                            last_was_cursor = True
                         else:
                             captured(binding_index, item)
-                            last_was_cursor = False
-                    elif isinstance(item, _DOCUMENT_TYPES):
+                    elif isinstance(item, document_types):
                         captured(binding_index, item)
-                        last_was_cursor = False
                     elif isinstance(item, AssociatedDocument):
                         captured(item.binding, item.doc)
-                        last_was_cursor = False
                     elif cls is str or cls is int:
                         state.next_page = item
                         await checkpoint(connector_state)
-                        last_was_cursor = True
                     elif item is None:
                         raise RuntimeError(
                             "Implementation error: FetchPageFn yielded PageCursor None. To represent "
@@ -101,8 +101,9 @@ async def binding_backfill_task(
             finally:
                 await aclose(gen)
 
-            if not last_was_cursor:
-                break
+            cls = type(item)
+            if not (cls is str or cls is int or (cls is dict and item.get(marker) is True)):
+                break  # The invocation ended without a trailing cursor: the backfill is done.
 
         await checkpoint(_wrap(state_key, None, subtask_id))
         task.log.info("completed backfill", {"subtask_id": subtask_id})

@@ -68,6 +68,7 @@ async def binding_incremental_task(
     stopping = task.stopping.event
     captured = task.captured
     checkpoint = task.checkpoint
+    document_types = _DOCUMENT_TYPES  # a local, for the per-document check
     sleep_for = timedelta()
     if isinstance(state.cursor, datetime):
         lag = clock.now() - state.cursor
@@ -80,17 +81,15 @@ async def binding_incremental_task(
             return
 
         checkpoints = 0
-        pending = False
+        item: Any = None
         gen: AsyncGenerator[Any, None] = fetch_changes(task.log, state.cursor)
         try:
             async for item in gen:
                 cls = type(item)
-                if cls is dict or isinstance(item, _DOCUMENT_TYPES):
+                if cls is dict or isinstance(item, document_types):
                     captured(binding_index, item)
-                    pending = True
                 elif cls is AssociatedDocument or isinstance(item, AssociatedDocument):
                     captured(item.binding, item.doc)
-                    pending = True
                 elif item is Triggers.BACKFILL:
                     task.log.info("incremental task triggered backfill", {"subtask_id": subtask_id})
                     stopping.set()
@@ -101,11 +100,11 @@ async def binding_incremental_task(
                     state.cursor = item
                     await checkpoint(connector_state)
                     checkpoints += 1
-                    pending = False
         finally:
             await aclose(gen)
 
-        if pending:
+        # Documents after the last cursor (read from the last item, not tracked per document).
+        if item is not None and isinstance(item, (BaseDocument, dict, AssociatedDocument)):
             raise RuntimeError(
                 "Implementation error: FetchChangesFn yielded documents without a final LogCursor"
             )
