@@ -64,7 +64,10 @@ def main() -> int:
         parts = []
         if isinstance(binding.get("inc"), dict):
             parts.append(f"cursor {binding['inc'].get('cursor')}")
-        parts.append("backfill done" if not binding.get("backfill") else f"backfill at {binding['backfill']}")
+        if binding.get("backfill"):
+            parts.append(f"backfill at {binding['backfill']}")
+        elif "inc" in binding:
+            parts.append("backfill done")
         if isinstance(binding.get("snapshot"), dict):
             parts.append(f"snapshot of {binding['snapshot'].get('last_count')} rows")
         print(f"  {key}: {', '.join(parts)}")

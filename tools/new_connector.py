@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -67,6 +69,15 @@ def generate(name: str, root: Path = ROOT, template: Path = TEMPLATE) -> list[Pa
     return written
 
 
+def format_python(directory: Path) -> None:
+    """Line lengths depend on the connector's name, so the generated code is formatted with the
+    repository's ruff settings (when ruff is installed: `make tools`)."""
+    ruff = Path(sys.executable).parent / "ruff"
+    command = str(ruff) if ruff.exists() else shutil.which("ruff")
+    if command:
+        subprocess.run([command, "format", "--quiet", str(directory)], cwd=ROOT, check=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -82,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"new-connector: error: {exc}", file=sys.stderr)
         return 2
     target = args.root.resolve() / args.name
+    format_python(target)
     print(f"created {target} ({len(written)} files). Next:")
     print(f"  cd {args.name} && poetry install && poetry run pytest")
     return 0
