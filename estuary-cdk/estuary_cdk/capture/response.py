@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Generic
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ..flow import ConnectorSpec, ConnectorState, ConnectorStateUpdate, EndpointConfig, ResourceConfig
 
@@ -58,12 +58,15 @@ class Captured(BaseModel):
 
 class SourcedSchema(BaseModel):
     """Written as `schema_json` (the proto field name, accepted by the runtime's decoder), like
-    the reference kit."""
+    the reference kit; read from either that or the JSON name `documentSchema`."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     binding: int
-    schemaJson: dict[str, Any] = Field(alias="schema_json")
+    schemaJson: dict[str, Any] = Field(
+        alias="schema_json",
+        validation_alias=AliasChoices("schema_json", "documentSchema", "schemaJson"),
+    )
 
 
 class Checkpoint(BaseModel, Generic[ConnectorState]):
