@@ -72,18 +72,33 @@ def test_sessions_resume_from_reduced_state(make_catalog: MakeCatalog) -> None:
 
 
 def test_session_ends_after_its_transactions_and_next_resumes(make_catalog: MakeCatalog) -> None:
-    """A session of one transaction commits only what was ready at the first poll; the rest is
-    discarded and replayed by the next session from the committed state."""
+    """A session of one transaction commits only the sequence ready at its first poll; the
+    connector is then stopped and the next session resumes from the committed state."""
     cat = make_catalog(
-        config={"per_session": 4, "per_checkpoint": 2},
+        config={"per_session": 4, "per_checkpoint": 2, "pause_after_checkpoint": 1.0},
         bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}],
     )
-    res = run_flowctl("preview", "--source", str(cat.path), "--sessions", "1,1", "--delay", "5s")
+    res = run_flowctl("preview", "--source", str(cat.path), "--sessions", "1,1", "--output-state")
     assert res.code == 0, res.stderr
-    ids = [d["id"] for _, d in res.lines()]
-    # each session's first transaction waited 300ms, so both sequences of 2 folded into it
-    assert ids == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert cat.requests("open")[1]["request"]["open"]["state"] == {"bindingStateV1": {"users": {"cursor": 4}}}
+    assert [d["id"] for c, d in res.lines() if c == "acmeCo/users"] == [1, 2, 3, 4]
+    states = [o["request"]["open"]["state"] for o in cat.requests("open")]
+    assert states == [{}, {"bindingStateV1": {"users": {"cursor": 2}}}]
+    assert res.lines()[-1] == ["connectorState", {"updated": {"bindingStateV1": {"users": {"cursor": 4}}}}]
+
+
+def test_delay_folds_sequences_into_one_transaction(make_catalog: MakeCatalog) -> None:
+    config = {"per_session": 4, "per_checkpoint": 2, "pause_after_checkpoint": 0.3}
+    bindings = [{"resource": {"name": "users"}, "target": "acmeCo/users"}]
+    cat = make_catalog(config=config, bindings=bindings)
+    apart = run_flowctl("preview", "--source", str(cat.path), "--output-state")
+    assert apart.code == 0, apart.stderr
+    # without a delay each sequence is polled on its own: two transactions, two patches
+    patches = [s for c, s in apart.lines() if c == "connectorState" and "mergePatch" in s]
+    assert [p["updated"]["bindingStateV1"]["users"]["cursor"] for p in patches] == [2, 4]
+    folded = run_flowctl("preview", "--source", str(cat.path), "--output-state", "--delay", "2s")
+    assert folded.code == 0, folded.stderr
+    patches = [s for c, s in folded.lines() if c == "connectorState" and "mergePatch" in s]
+    assert [p["updated"]["bindingStateV1"]["users"]["cursor"] for p in patches] == [4]
 
 
 def test_initial_state_seeds_the_first_session(make_catalog: MakeCatalog) -> None:
