@@ -1,0 +1,190 @@
+"""Yield records from a streamed JSON (or NDJSON) body without holding the body in memory.
+
+    processor = IncrementalJsonProcessor(body(), "data.items.item", Item, remainder_cls=Page)
+    async for item in processor:
+        ...
+    next_cursor = processor.get_remainder().next
+
+`prefix` is an ijson path: `"items.item"` is every element of the top-level `items` array, `""`
+with NDJSON is every whole line. Everything outside the prefix (e.g. `{"items": [], "next": "x"}`)
+is rebuilt and available once iteration finished, through `get_remainder()`.
+
+Differences from the reference kit, on purpose:
+* `get_remainder()` works on empty input (the remainder is then `{}`).
+* `streamed_item_cls=None` yields plain dicts/values (no validation cost).
+* Non-integer numbers are floats, not `Decimal`, so documents serialize as JSON numbers.
+* The records are built by ijson's C backend; remainder events are only processed when a
+  remainder model was asked for, so a plain item stream costs one C-level parse.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any, Generic, TypeVar, cast
+
+import ijson  # type: ignore[import-untyped]
+from pydantic import BaseModel
+
+StreamedItem = TypeVar("StreamedItem")
+Remainder = TypeVar("Remainder", bound=BaseModel)
+
+__all__ = ["IncrementalJsonProcessor"]
+
+
+class _NoopRemainder(BaseModel):
+    pass
+
+
+class _RemainderBuilder:
+    """Rebuilds the JSON value(s) outside the prefix from ijson parse events. With several
+    top-level values (NDJSON) the last one wins."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self._stack: list[Any] = []
+        self._keys: list[str | None] = []
+
+    def _add(self, value: Any) -> None:
+        if not self._stack:
+            self.value = value
+            return
+        container = self._stack[-1]
+        if isinstance(container, list):
+            container.append(value)
+        else:
+            container[self._keys[-1]] = value
+
+    def event(self, event: str, value: Any) -> None:
+        if event == "map_key":
+            self._keys[-1] = value
+        elif event == "start_map":
+            new: dict[str, Any] = {}
+            self._add(new)
+            self._stack.append(new)
+            self._keys.append(None)
+        elif event == "start_array":
+            arr: list[Any] = []
+            self._add(arr)
+            self._stack.append(arr)
+            self._keys.append(None)
+        elif event in ("end_map", "end_array"):
+            self._stack.pop()
+            self._keys.pop()
+        else:
+            self._add(value)
+
+
+class IncrementalJsonProcessor(Generic[StreamedItem, Remainder]):
+    """An async iterator over the JSON values at `prefix` in the byte stream `input`,
+    validated as `streamed_item_cls` (with `validation_context`) when one is given."""
+
+    def __init__(
+        self,
+        input: AsyncIterable[bytes],
+        prefix: str,
+        streamed_item_cls: type[StreamedItem] | None = None,
+        remainder_cls: type[Remainder] = _NoopRemainder,  # type: ignore[assignment]
+        validation_context: object | None = None,
+    ) -> None:
+        self.input = input
+        self.prefix = prefix
+        self.streamed_item_cls = streamed_item_cls
+        self.remainder_cls = remainder_cls
+        self.validation_context = validation_context
+        self.done = False
+
+        self._items = ijson.sendable_list()
+        self._items_coro = ijson.items_coro(self._items, prefix, multiple_values=True, use_float=True)
+        self._want_remainder = remainder_cls is not _NoopRemainder
+        self._events = ijson.sendable_list()
+        self._events_coro = (
+            ijson.parse_coro(self._events, multiple_values=True, use_float=True)
+            if self._want_remainder
+            else None
+        )
+        self._remainder = _RemainderBuilder()
+        self._pending: deque[Any] = deque()
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._saw_data = False
+        self._validate = getattr(streamed_item_cls, "model_validate", None)
+
+    def __aiter__(self) -> IncrementalJsonProcessor[StreamedItem, Remainder]:
+        return self
+
+    async def __anext__(self) -> StreamedItem:
+        while not self._pending:
+            if self.done:
+                raise StopAsyncIteration
+            await self._feed_next()
+        value = self._pending.popleft()
+        if self._validate is not None:
+            return cast(StreamedItem, self._validate(value, context=self.validation_context))
+        return cast(StreamedItem, value)
+
+    def get_remainder(self) -> Remainder:
+        """Everything outside `prefix`, once the input is exhausted."""
+        if not self.done:
+            raise RuntimeError("attempted to access remainder before fully processing input")
+        value = self._remainder.value
+        return self.remainder_cls.model_validate({} if value is None else value)
+
+    async def _feed_next(self) -> None:
+        if self._chunks is None:
+            self._chunks = aiter(self.input)
+        try:
+            chunk = await anext(self._chunks)
+        except StopAsyncIteration:
+            self._finish()
+            return
+        if chunk:
+            if not self._saw_data:
+                self._saw_data = not chunk.isspace()
+            self._send(chunk)
+
+    def _send(self, chunk: bytes) -> None:
+        try:
+            self._items_coro.send(chunk)
+            if self._events_coro is not None:
+                self._events_coro.send(chunk)
+        except ijson.JSONError as exc:
+            raise _json_error(exc) from exc
+        self._drain()
+
+    def _finish(self) -> None:
+        if not self._saw_data:
+            # Empty or whitespace-only input: no values, an empty remainder.
+            self.done = True
+            return
+        try:
+            self._items_coro.close()
+            if self._events_coro is not None:
+                self._events_coro.close()
+        except ijson.JSONError as exc:
+            raise _json_error(exc) from exc
+        self._drain()
+        self.done = True
+
+    def _drain(self) -> None:
+        if self._items:
+            self._pending.extend(self._items)
+            del self._items[:]
+        if self._events:
+            prefix = self.prefix
+            nested = prefix + "." if prefix else ""
+            builder = self._remainder
+            for path, event, value in self._events:
+                # Events at or below the prefix belong to the streamed items; with the empty
+                # prefix everything does.
+                if not prefix or path == prefix or path.startswith(nested):
+                    continue
+                builder.event(event, value)
+            del self._events[:]
+
+
+def _json_error(exc: Exception) -> ValueError:
+    # yajl reports every parse failure as "incomplete"; only a premature EOF really is.
+    text = str(exc).strip()
+    if "premature EOF" in text:
+        return ValueError(f"Incomplete JSON structure: {text}")
+    return ValueError(f"Invalid JSON: {text}")
