@@ -57,21 +57,30 @@ install: tools ## poetry install every package (estuary-cdk, flowctl, source-*, 
 # Lint: ruff over the repository, mypy on the kit and flowctl, hadolint on every Dockerfile.
 
 lint: tools ## ruff check + format check, mypy (estuary-cdk, flowctl), hadolint
-	cd $(ROOT) && ruff check .
-	cd $(ROOT) && ruff format --check .
-	@for pkg in $(TYPED_PACKAGES); do \
-		echo "mypy: $$pkg"; \
-		if [ ! -x "$(ROOT)/$$pkg/.venv/bin/mypy" ]; then echo "mypy: $$pkg has no mypy in its .venv (run make install)" >&2; exit 1; fi; \
-		(cd "$(ROOT)/$$pkg" && if grep -Eq '^(packages|files) *=' pyproject.toml; then poetry run mypy; \
-			else poetry run mypy -p "$$(echo $$pkg | tr - _)"; fi); \
-	done
-	@files="$(DOCKERFILES)"; if [ -n "$$files" ]; then echo "hadolint: $$files"; hadolint $$files; fi
+	@cd $(ROOT); status=0; \
+	echo "==> ruff check"; ruff check . || status=1; \
+	echo "==> ruff format --check"; ruff format --check . || status=1; \
+	for pkg in $(TYPED_PACKAGES); do \
+		echo "==> mypy: $$pkg"; \
+		if [ ! -x "$$pkg/.venv/bin/mypy" ]; then echo "$$pkg has no mypy in its .venv (run make install)" >&2; status=1; continue; fi; \
+		(cd "$$pkg" && if grep -Eq '^(packages|files) *=' pyproject.toml; then poetry run mypy; \
+			else poetry run mypy -p "$$(echo $$pkg | tr - _)"; fi) || status=1; \
+	done; \
+	files="$(DOCKERFILES)"; echo "==> hadolint: $$(echo $$files | wc -w) Dockerfiles"; \
+	if [ -n "$$files" ]; then hadolint $$files || status=1; fi; \
+	exit $$status
 
 # --------------------------------------------------------------------------------------------
 # Tests: sequential, one suite per package, then the repository's own tests.
 
-test: tools install lint ## Everything CI runs: install, lint, every package's pytest, repo tests
-	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py $(PACKAGES) --repo-tests tests
+# Lint and every suite run even when an earlier step fails, so one run shows every problem;
+# the exit status is non-zero if any of them failed.
+test: tools install ## Everything CI runs: install, lint, every package's pytest, repo tests
+	@status=0; \
+	$(MAKE) --no-print-directory lint || { status=1; echo "==> lint FAILED (tests run anyway)"; }; \
+	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py $(PACKAGES) --repo-tests tests || status=1; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED (lint or a test suite; see above)"; fi; \
+	exit $$status
 
 test-packages: tools ## Only the packages' pytest suites (assumes make install)
 	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py $(PACKAGES)
