@@ -73,17 +73,47 @@ class HTTPSession(abc.ABC):
     ) -> bytes:
         """The whole response body. A body cut short (reset, truncation, read timeout) re-issues
         the request, within the retry policy's attempts."""
-        use_token = with_token if _with_token is None else _with_token
+        _, body = await self.request_with_headers(
+            log,
+            url,
+            method,
+            params,
+            json,
+            form,
+            with_token if _with_token is None else _with_token,
+            headers,
+            should_retry,
+            timeout,
+            data=data,
+        )
+        return body
+
+    async def request_with_headers(
+        self,
+        log: logging.Logger,
+        url: str,
+        method: str = "GET",
+        params: Any = None,
+        json: Any = None,
+        form: Any = None,
+        with_token: bool = True,
+        headers: dict[str, str] | None = None,
+        should_retry: ShouldRetryProtocol | None = None,
+        timeout: Timeout = None,  # noqa: ASYNC109 -- same parameters as `request`
+        *,
+        data: bytes | None = None,
+    ) -> tuple[Headers, bytes]:
+        """Like `request`, also returning the response headers (e.g. for `Link` pagination)."""
         attempt = 1
         while True:
-            _, body = await self._request_stream(
-                log, url, method, params, json, form, use_token, headers, should_retry, timeout, data=data
+            resp_headers, body = await self._request_stream(
+                log, url, method, params, json, form, with_token, headers, should_retry, timeout, data=data
             )
             try:
                 read_all = getattr(body, "read_all", None)
                 if read_all is not None:
-                    return bytes(await read_all())
-                return b"".join([chunk async for chunk in body()])
+                    return resp_headers, bytes(await read_all())
+                return resp_headers, b"".join([chunk async for chunk in body()])
             except BODY_READ_ERRORS as exc:
                 policy = self.retry_policy
                 scrubbed = scrub_url(url, params)
