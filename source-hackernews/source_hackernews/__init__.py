@@ -17,7 +17,8 @@ class Connector(
     BaseCaptureConnector[EndpointConfig, ResourceConfig, ConnectorState],
     HTTPMixin,
 ):
-    def request_class(self) -> type[Request[EndpointConfig, ResourceConfig, ConnectorState]]:
+    @classmethod
+    def request_class(cls) -> type[Request[EndpointConfig, ResourceConfig, ConnectorState]]:
         return Request[EndpointConfig, ResourceConfig, ConnectorState]
 
     async def spec(self, log: Logger, _: request.Spec) -> ConnectorSpec:

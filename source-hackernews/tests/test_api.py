@@ -1,7 +1,7 @@
 """API calls and fetch functions against the local fake API (no capture engine involved)."""
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import estuary_cdk.emitted_changes_cache as changes_cache
@@ -201,3 +201,17 @@ async def test_faults_are_survived_with_nothing_missing(
     assert [x.id for x in out if isinstance(x, Item)] == _expected_ids(fake, 1, 400)
     assert server.faults.pending() == 0
     assert server.requests.count("/v0/item/7.json") == 4
+
+
+async def test_changes_cache_forgets_entries_past_the_retention(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    first = await _collect(api.fetch_item_updates(http, config, LOG, start))
+    remembered = changes_cache.count_for("items")
+    assert remembered == len([x for x in first if isinstance(x, Item)]) > 0
+    monkeypatch.setattr(api, "DEDUPE_RETENTION", timedelta(0))
+    again = await _collect(api.fetch_item_updates(http, config, LOG, first[-1]))
+    # Everything was evicted before the poll, so the same items are emitted (and remembered) anew.
+    assert [x.id for x in again if isinstance(x, Item)] == [x.id for x in first if isinstance(x, Item)]
+    assert changes_cache.count_for("items") == remembered

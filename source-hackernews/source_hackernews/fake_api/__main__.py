@@ -29,8 +29,7 @@ async def _serve(args: argparse.Namespace) -> None:
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()
-    server = site._server
-    port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else args.port
+    port = runner.addresses[0][1]
     print(f"http://{args.host}:{port}", flush=True)
     try:
         while True:

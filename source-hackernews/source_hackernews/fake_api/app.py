@@ -10,11 +10,11 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .data import STORY_LISTS, FakeHackerNews
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 DATA_KEY = web.AppKey("hn_data", FakeHackerNews)
 
