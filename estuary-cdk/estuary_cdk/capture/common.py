@@ -48,7 +48,7 @@ from ._engine.resources import (
 from ._engine.snapshot import binding_snapshot_task as _binding_snapshot_task
 from ._engine.state import BaseResourceState, ConnectorState, ResourceState
 from ._engine.stop import scheduled_stop
-from ._engine.types import (
+from ._engine.fetch_fns import (
     FetchChangesFn,
     FetchPageFn,
     FetchSnapshotFn,

@@ -13,7 +13,7 @@ from .config import ResourceConfigWithSchedule
 from .cursors import CURSOR_MARKER, merge_patch, pop_cursor_marker
 from .state import ConnectorState, ResourceState
 from .stop import scheduled_stop
-from .types import FetchPageFn, RecurringFetchPageFn, aclose, is_recurring_fetch_page_fn
+from .fetch_fns import FetchPageFn, RecurringFetchPageFn, aclose, is_recurring_fetch_page_fn
 
 _DOCUMENT_TYPES = (BaseDocument, dict)
 

@@ -10,7 +10,7 @@ from .incremental import binding_incremental_task
 from .resources import ROW_ID_POINTER
 from .snapshot import binding_snapshot_task
 from .state import ResourceState
-from .types import FetchChangesFn, FetchPageFn, FetchSnapshotFn, RecurringFetchPageFn
+from .fetch_fns import FetchChangesFn, FetchPageFn, FetchSnapshotFn, RecurringFetchPageFn
 
 _MISSING = object()
 

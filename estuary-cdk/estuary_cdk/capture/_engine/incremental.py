@@ -9,7 +9,7 @@ from ..task import Task
 from . import clock
 from .cursors import LogCursor, Triggers
 from .state import ConnectorState, ResourceState
-from .types import FetchChangesFn, aclose, binding_interval
+from .fetch_fns import FetchChangesFn, aclose, binding_interval
 
 _DOCUMENT_TYPES = (BaseDocument, dict)
 

@@ -9,7 +9,7 @@ from ..document import BaseDocument
 from ..task import Task
 from . import clock
 from .state import ConnectorState, ResourceState
-from .types import FetchSnapshotFn, aclose, binding_interval
+from .fetch_fns import FetchSnapshotFn, aclose, binding_interval
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
