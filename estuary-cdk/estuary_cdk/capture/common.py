@@ -33,6 +33,13 @@ from ._engine.cursors import (
     make_cursor_dict,
     pop_cursor_marker,
 )
+from ._engine.fetch_fns import (
+    FetchChangesFn,
+    FetchPageFn,
+    FetchSnapshotFn,
+    RecurringFetchPageFn,
+    is_recurring_fetch_page_fn,
+)
 from ._engine.incremental import binding_incremental_task as _binding_incremental_task
 from ._engine.opening import _datetime_cursors as _get_incremental_cursors
 from ._engine.opening import open
@@ -48,13 +55,6 @@ from ._engine.resources import (
 from ._engine.snapshot import binding_snapshot_task as _binding_snapshot_task
 from ._engine.state import BaseResourceState, ConnectorState, ResourceState
 from ._engine.stop import scheduled_stop
-from ._engine.fetch_fns import (
-    FetchChangesFn,
-    FetchPageFn,
-    FetchSnapshotFn,
-    RecurringFetchPageFn,
-    is_recurring_fetch_page_fn,
-)
 from .document import AssociatedDocument, BaseDocument
 from .task import Task
 

@@ -11,9 +11,9 @@ from ..task import Task
 from . import clock
 from .config import ResourceConfigWithSchedule
 from .cursors import CURSOR_MARKER, merge_patch, pop_cursor_marker
+from .fetch_fns import FetchPageFn, RecurringFetchPageFn, aclose, is_recurring_fetch_page_fn
 from .state import ConnectorState, ResourceState
 from .stop import scheduled_stop
-from .fetch_fns import FetchPageFn, RecurringFetchPageFn, aclose, is_recurring_fetch_page_fn
 
 _DOCUMENT_TYPES = (BaseDocument, dict)
 

@@ -6,11 +6,11 @@ from typing import Any
 from ..document import BaseDocument
 from ..task import Task
 from .backfill import binding_backfill_task
+from .fetch_fns import FetchChangesFn, FetchPageFn, FetchSnapshotFn, RecurringFetchPageFn
 from .incremental import binding_incremental_task
 from .resources import ROW_ID_POINTER
 from .snapshot import binding_snapshot_task
 from .state import ResourceState
-from .fetch_fns import FetchChangesFn, FetchPageFn, FetchSnapshotFn, RecurringFetchPageFn
 
 _MISSING = object()
 

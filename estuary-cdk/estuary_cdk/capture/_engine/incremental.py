@@ -8,8 +8,8 @@ from ..document import AssociatedDocument, BaseDocument
 from ..task import Task
 from . import clock
 from .cursors import LogCursor, Triggers
-from .state import ConnectorState, ResourceState
 from .fetch_fns import FetchChangesFn, aclose, binding_interval
+from .state import ConnectorState, ResourceState
 
 _DOCUMENT_TYPES = (BaseDocument, dict)
 

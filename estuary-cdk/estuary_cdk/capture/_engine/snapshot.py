@@ -8,8 +8,8 @@ from typing import Any
 from ..document import BaseDocument
 from ..task import Task
 from . import clock
-from .state import ConnectorState, ResourceState
 from .fetch_fns import FetchSnapshotFn, aclose, binding_interval
+from .state import ConnectorState, ResourceState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
