@@ -228,3 +228,58 @@ async def test_async_open_callbacks_are_awaited(monkeypatch: pytest.MonkeyPatch)
     h, _ = await run_open(monkeypatch, req, [snap])
     assert seen == [0]
     assert checkpoints(h.lines()) == [{"bindingStateV1": {"snap": {"last_initialized": NOW_JSON}}}]
+
+
+async def test_state_is_keyed_by_state_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bumped backfill counter gives the binding a new stateKey (`items.v1`): it starts over,
+    and the old key's state is left alone."""
+    rec = Recorder()
+    state = {"bindingStateV1": {"items": {"inc": {"cursor": 9}, "last_initialized": "2025-01-01T00:00:00Z"}}}
+    req = open_request([wire_binding("items", state_key="items.v1")], state)
+    h, _ = await run_open(monkeypatch, req, [resource("items", rec)])
+    (cp,) = checkpoints(h.lines())
+    assert list(cp["bindingStateV1"]) == ["items.v1"]
+    assert rec.calls[0][2].inc.cursor == T0
+
+
+async def test_scheduled_rebackfill_runs_to_completion_and_schedules_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """End to end through open_binding: a missed daily fire re-backfills from the incremental
+    cursor with `is_connector_initiated`, then the capture stops at the next fire."""
+    from collections.abc import AsyncGenerator
+    from logging import Logger
+
+    from estuary_cdk.capture.common import LogCursor, PageCursor, open_binding
+
+    seen: list[tuple[Any, Any, bool]] = []
+
+    async def fetch_page(
+        log: Logger, page: PageCursor, cutoff: LogCursor, is_connector_initiated: bool
+    ) -> AsyncGenerator[Any, None]:
+        seen.append((page, cutoff, is_connector_initiated))
+        yield {"id": "refreshed"}
+
+    def opener(binding: Any, index: int, state: Any, task: Task, all_bindings: Any) -> None:
+        open_binding(binding, index, state, task, fetch_page=fetch_page)
+
+    config = ResourceConfigWithSchedule(name="a", schedule="0 3 * * *")
+    res = resource("a", Recorder(), config=config)
+    res.open = opener
+    state = {
+        "bindingStateV1": {
+            "a": {"inc": {"cursor": "2025-01-02T02:00:00Z"}, "last_initialized": "2025-01-01T00:00:00Z"}
+        }
+    }
+    req = open_request([wire_binding("a", schedule="0 3 * * *")], state)
+    clock = FakeClock(start=NOW).install(monkeypatch)
+    _, runner = open(req, resolve_bindings(req.capture.bindings, [res]))
+    h = Harness()
+    await h.run(runner)
+
+    assert seen == [(None, T0 + timedelta(days=1, hours=2), True)]
+    cps = checkpoints(h.lines())
+    assert cps[-1] == {"bindingStateV1": {"a": {"backfill": None}}}
+    # Stopped at the next 03:00 fire, 23h30m after NOW.
+    assert clock.waits == [timedelta(hours=23, minutes=30)]
+    assert h.stopping.event.is_set()
