@@ -49,9 +49,11 @@ async def buffer_ordered(
 
             head = inflight[0]
             while not head.done():
-                # Wake on the head finishing or on any in-flight failure, so that an error
-                # deeper in the queue is not hidden behind a slow head.
-                await asyncio.wait(inflight, return_when=asyncio.FIRST_EXCEPTION)
+                # Wake whenever any unfinished awaitable finishes: the head, to yield it as soon
+                # as it is ready, or another one, so a failure deeper in the queue is not hidden
+                # behind a slow head.
+                pending = [fut for fut in inflight if not fut.done()]
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for fut in inflight:
                     if fut.done() and not fut.cancelled():
                         exc = fut.exception()

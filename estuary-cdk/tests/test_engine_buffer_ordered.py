@@ -101,3 +101,24 @@ async def test_rejects_bad_concurrency() -> None:
         [r async for r in buffer_ordered(gen(), 0)]
     with pytest.raises(TypeError):
         [r async for r in buffer_ordered(gen())]
+
+
+async def test_head_is_yielded_as_soon_as_it_is_ready() -> None:
+    """A ready head is not held back until slower awaitables behind it finish."""
+    t = Tracker()
+    release = asyncio.Event()
+
+    async def slow() -> int:
+        await release.wait()
+        return 1
+
+    async def gen() -> AsyncGenerator[Awaitable[int], None]:
+        yield t.work(0, 0)
+        yield slow()
+
+    it = buffer_ordered(gen(), 2)
+    async with asyncio.timeout(2):
+        assert await anext(it) == 0
+    release.set()
+    assert await anext(it) == 1
+    await it.aclose()
