@@ -307,3 +307,39 @@ async def test_jitter_stays_within_bounds() -> None:
         ceiling = min(10.0, 2 ** (attempt - 1))
         for _ in range(50):
             assert ceiling * 0.5 <= policy.backoff(attempt) <= ceiling
+
+
+async def test_503_retry_after_pauses_and_is_announced(
+    http: HTTPMixin, server: LocalServer, clock: FakeClock, logged
+) -> None:
+    log, capture = logged
+    server.faults.status(503, path="/pages/0", headers={"Retry-After": "45"}, body=b"maintenance")
+    assert orjson.loads(await http.request(log, server.url_for("/pages/0")))[0] == {"id": 0}
+    assert clock.sleeps == [45.0]
+    assert [e["msg"] for e in capture.events("connectorStatus")] == [
+        "waiting on rate limit until 2030-01-01T00:00:45Z"
+    ]
+
+
+async def test_reference_style_request_stream_override(server: LocalServer, logged) -> None:
+    """Connectors override `_request_stream` with the reference kit's exact signature (e.g. to
+    add a version header to every request); that must keep working."""
+
+    class VersionedSession(HTTPMixin):
+        async def _request_stream(
+            self, log, url, method, params, json, form, _with_token, headers, should_retry=None, timeout=None
+        ):
+            headers = {**(headers or {}), "X-Custom": "2024-06-01"}
+            return await super()._request_stream(
+                log, url, method, params, json, form, _with_token, headers, should_retry, timeout
+            )
+
+    session = VersionedSession()
+    await session._mixin_enter(logged[0])
+    try:
+        got = orjson.loads(await session.request(logged[0], server.url_for("/echo"), "POST", json={"a": 1}))
+        _, lines = await session.request_lines(logged[0], server.url_for("/lines"))
+        assert [line async for line in lines()][0] == b"alpha"
+    finally:
+        await session._mixin_exit(logged[0])
+    assert got["x_custom"] == "2024-06-01" and got["body"] == '{"a":1}'

@@ -264,7 +264,12 @@ class HTTPMixin(Mixin, HTTPSession):
                     },
                 )
                 attempt += 1
-                await self.clock.sleep(delay)
+                if server_delay is None:
+                    await self.clock.sleep(delay)
+                else:
+                    # The server said when to come back (e.g. 503 + Retry-After): hold every
+                    # task until then, through the limiter (which announces long waits).
+                    limiter.pause(log, delay, f"{status} with server-provided wait")
                 continue
 
             raise self._error(

@@ -107,7 +107,17 @@ class HTTPSession(abc.ABC):
         attempt = 1
         while True:
             resp_headers, body = await self._request_stream(
-                log, url, method, params, json, form, with_token, headers, should_retry, timeout, data=data
+                log,
+                url,
+                method,
+                params,
+                json,
+                form,
+                with_token,
+                headers,
+                should_retry,
+                timeout,
+                **_body_kwargs(data),
             )
             try:
                 read_all = getattr(body, "read_all", None)
@@ -159,7 +169,17 @@ class HTTPSession(abc.ABC):
         (without the delimiter; a trailing partial line is yielded last), streamed."""
         use_token = with_token if _with_token is None else _with_token
         resp_headers, body = await self._request_stream(
-            log, url, method, params, json, form, use_token, headers, should_retry, timeout, data=data
+            log,
+            url,
+            method,
+            params,
+            json,
+            form,
+            use_token,
+            headers,
+            should_retry,
+            timeout,
+            **_body_kwargs(data),
         )
 
         async def lines() -> AsyncGenerator[bytes, None]:
@@ -190,7 +210,17 @@ class HTTPSession(abc.ABC):
         replayed transparently)."""
         use_token = with_token if _with_token is None else _with_token
         return await self._request_stream(
-            log, url, method, params, json, form, use_token, headers, should_retry, timeout, data=data
+            log,
+            url,
+            method,
+            params,
+            json,
+            form,
+            use_token,
+            headers,
+            should_retry,
+            timeout,
+            **_body_kwargs(data),
         )
 
     @abc.abstractmethod
@@ -247,6 +277,12 @@ async def split_lines(
                 yield line
     if buffer:
         yield buffer
+
+
+def _body_kwargs(data: bytes | None) -> dict[str, Any]:
+    # Connectors override `_request_stream` with the reference kit's signature, which has no
+    # `data`: only pass it when a raw body was actually given.
+    return {} if data is None else {"data": data}
 
 
 def _describe(exc: BaseException) -> str:
