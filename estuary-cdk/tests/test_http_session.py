@@ -327,7 +327,17 @@ async def test_reference_style_request_stream_override(server: LocalServer, logg
 
     class VersionedSession(HTTPMixin):
         async def _request_stream(
-            self, log, url, method, params, json, form, _with_token, headers, should_retry=None, timeout=None
+            self,
+            log,
+            url,
+            method,
+            params,
+            json,
+            form,
+            _with_token,
+            headers,
+            should_retry=None,
+            timeout=None,  # noqa: ASYNC109 -- the reference kit's signature
         ):
             headers = {**(headers or {}), "X-Custom": "2024-06-01"}
             return await super()._request_stream(
@@ -339,7 +349,7 @@ async def test_reference_style_request_stream_override(server: LocalServer, logg
     try:
         got = orjson.loads(await session.request(logged[0], server.url_for("/echo"), "POST", json={"a": 1}))
         _, lines = await session.request_lines(logged[0], server.url_for("/lines"))
-        assert [line async for line in lines()][0] == b"alpha"
+        assert [line async for line in lines()][:1] == [b"alpha"]
     finally:
         await session._mixin_exit(logged[0])
     assert got["x_custom"] == "2024-06-01" and got["body"] == '{"a":1}'
