@@ -451,3 +451,24 @@ async def test_google_service_account_jwt(http: HTTPMixin, clock: FakeClock, log
     assert received[0]["iss"] == "capture@acme.iam.gserviceaccount.com"
     assert received[0]["scope"] == "https://www.googleapis.com/auth/analytics.readonly"
     assert received[0]["exp"] - received[0]["iat"] == 3600
+
+
+async def test_rotating_tokens_rotated_in_place_at_open_are_adopted(
+    http: HTTPMixin, server: LocalServer, provider: Provider, clock: FakeClock, logged
+) -> None:
+    """The connector framework rotates tokens at `open` by mutating the credentials in place
+    (reference behaviour); the token source must pick the new access token up, not exchange."""
+    provider.valid.update({"acc-tok-0", "acc-tok-open"})
+    creds = RotatingCredentials(
+        client_id="client-id-xyz",
+        client_secret="client-secret-xyz",
+        refresh_token="ref-tok-0",
+        access_token="acc-tok-0",
+        access_token_expires_at=clock.now() + timedelta(hours=1),
+    )
+    http.token_source = TokenSource(oauth_spec=_spec(server), credentials=creds)
+    assert (await _call(http, logged[0], server))["token"] == "acc-tok-0"
+    creds.access_token = "acc-tok-open"
+    creds.access_token_expires_at = clock.now() + timedelta(hours=2)
+    assert (await _call(http, logged[0], server))["token"] == "acc-tok-open"
+    assert provider.exchanges == []

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from ._session import HTTPSession
 
 # Estuary's config encryption service: sops-encrypts every field the schema marks secret, so the
-# restated config carries no plaintext secret. Overridable for local runs and tests.
+# restated config carries no plaintext secret. Overridable for local runs and tests with the
+# environment variables ENCRYPTION_URL or ESTUARY_CONFIG_ENCRYPTION_URL (as the connector
+# framework's own encryption).
 ENCRYPTION_URL = "https://config-encryption.estuary.dev/v1/encrypt-config"
 ENCRYPTION_URL_ENV = "ESTUARY_CONFIG_ENCRYPTION_URL"
 
@@ -36,7 +38,12 @@ async def encrypt_config(
     log: logging.Logger, session: HTTPSession, config: BaseModel, encryption_url: str | None = None
 ) -> dict[str, Any]:
     """The sops-encrypted form of `config`, from the encryption service."""
-    url = encryption_url or os.environ.get(ENCRYPTION_URL_ENV) or ENCRYPTION_URL
+    url = (
+        encryption_url
+        or os.environ.get("ENCRYPTION_URL")
+        or os.environ.get(ENCRYPTION_URL_ENV)
+        or ENCRYPTION_URL
+    )
     body = {
         "config": _sort(config.model_dump(mode="json", by_alias=True, include=config.model_fields_set)),
         "schema": type(config).model_json_schema(),

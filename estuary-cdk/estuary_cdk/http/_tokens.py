@@ -143,7 +143,9 @@ class TokenSource:
         if isinstance(creds, AccessToken | LongLivedClientCredentialsOAuth2Credentials):
             return self.authorization_token_type, creds.access_token
         token = self._token
-        if token is None and isinstance(creds, RotatingOAuth2Credentials):
+        if isinstance(creds, RotatingOAuth2Credentials) and creds.access_token != token:
+            # First use, or the tokens were rotated outside this source (at `open`, by the
+            # connector framework): use the configured access token while it is fresh.
             token = self._adopt_rotating_token(session)
         if token is not None and session.clock.monotonic() < self._refresh_at:
             return self.authorization_token_type, token
