@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, Generic
 
-import aiohttp
 from pydantic import BaseModel
 
 from .. import BaseConnector, ConnectorError, Stopped
@@ -295,7 +294,11 @@ class BaseCaptureConnector(
     async def _encrypt_config(self, log: FlowLogger, config: EndpointConfig) -> dict[str, Any]:
         """Encrypt `config` with Estuary's config-encryption service (`ENCRYPTION_URL`): the
         control plane only accepts sops-encrypted replacement configs."""
-        url = os.getenv("ENCRYPTION_URL") or DEFAULT_ENCRYPTION_URL
+        url = (
+            os.getenv("ENCRYPTION_URL")
+            or os.getenv("ESTUARY_CONFIG_ENCRYPTION_URL")
+            or DEFAULT_ENCRYPTION_URL
+        )
         if isinstance(config, BaseModel):
             plain = config.model_dump(mode="json", by_alias=True, include=config.model_fields_set)
             schema = type(config).model_json_schema()
@@ -305,6 +308,8 @@ class BaseCaptureConnector(
             raise ConfigEncryptionError(f"cannot encrypt an endpoint config of type {type(config).__name__}")
         # Keys sorted: sops' MAC depends on key order and Flow sorts keys too.
         body = {"config": sort_dict(plain), "schema": schema}
+        import aiohttp  # Only needed here; keeps connector start-up light.
+
         try:
             async with aiohttp.ClientSession() as session, session.post(url, json=body) as resp:
                 text = await resp.text()
@@ -335,12 +340,20 @@ class BaseCaptureConnector(
         credentials = getattr(token_source, "credentials", None)
         if not isinstance(credentials, RotatingOAuth2Credentials):
             return
-        if credentials.access_token_expires_at > datetime.now(tz=UTC) + _ROTATE_BEFORE_EXPIRY:
+        expires_at = credentials.access_token_expires_at
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        if expires_at > datetime.now(tz=UTC) + _ROTATE_BEFORE_EXPIRY:
             return
-        exchange = getattr(token_source, "rotate_tokens", None)
-        if exchange is None:
-            raise RuntimeError("the HTTP token source cannot rotate OAuth2 tokens (no rotate_tokens method)")
+        initialize = getattr(token_source, "initialize_oauth2_tokens", None)
+        if initialize is None:
+            raise RuntimeError("the token source cannot exchange OAuth2 tokens (no initialize_oauth2_tokens)")
         log.info("Attempting to rotate OAuth2 tokens.")
-        await exchange(log, self)
+        tokens = await initialize(log, self)
+        credentials.access_token = tokens.access_token
+        if tokens.refresh_token:
+            credentials.refresh_token = tokens.refresh_token
+        credentials.access_token_expires_at = datetime.now(tz=UTC) + timedelta(seconds=tokens.expires_in or 0)
+        register_secrets_in(credentials)
         encrypted = await self._encrypt_config(log, open.capture.config)
         log.event.config_update("Rotating OAuth2 tokens in endpoint config.", encrypted)
