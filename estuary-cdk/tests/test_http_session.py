@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
-from estuary_cdk.http import HTTPConnectionError, HTTPError, HTTPMixin, RetryPolicy
+from estuary_cdk.http import HTTPConnectionError, HTTPError, HTTPMixin, ResponseBodyError, RetryPolicy
 from estuary_cdk.testing import (
     FakeClock,
     LocalServer,
@@ -353,3 +353,18 @@ async def test_reference_style_request_stream_override(server: LocalServer, logg
     finally:
         await session._mixin_exit(logged[0])
     assert got["x_custom"] == "2024-06-01" and got["body"] == '{"a":1}'
+
+
+async def test_stream_broken_mid_body_is_a_typed_error(http: HTTPMixin, server: LocalServer, logged) -> None:
+    server.faults.drop_connection(path="/pages/2", keep_bytes=100)
+    _, body = await http.request_stream(
+        logged[0], server.url_for("/pages/2"), params={"token": "tok-stream-secret"}
+    )
+    received = b""
+    with pytest.raises(ResponseBodyError) as err:
+        async for chunk in body():
+            received += chunk
+    assert len(received) == 100
+    assert err.value.code == 0
+    assert f"URL: {server.url}/pages/2?token=[redacted]" in err.value.message
+    assert "tok-stream-secret" not in err.value.message

@@ -13,6 +13,7 @@ from ._errors import (
     HTTPConnectionError,
     HTTPError,
     PaginationCycleError,
+    ResponseBodyError,
     TokenRotationError,
     format_error_body,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "PaginationCycleError",
     "RateLimiter",
     "RequestBudget",
+    "ResponseBodyError",
     "RetryPolicy",
     "RotationHandler",
     "ShouldRetryProtocol",

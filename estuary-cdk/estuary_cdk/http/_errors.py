@@ -35,6 +35,12 @@ class HTTPConnectionError(HTTPError):
     until the retry budget ran out. `code` is 0; the original error is the `__cause__`."""
 
 
+class ResponseBodyError(HTTPConnectionError):
+    """A streamed response body (`request_stream`/`request_lines`) broke off mid-way: a reset,
+    a truncated body or a read timeout. Not retried automatically, as part of the body was
+    already consumed; the original error is the `__cause__`."""
+
+
 class PaginationCycleError(RuntimeError):
     """A paginator was handed a page token it had already seen: following it would loop
     forever (or re-emit the same pages), so the capture stops instead."""

@@ -14,7 +14,7 @@ import orjson
 from pydantic import BaseModel
 
 from .. import Mixin
-from ._errors import Headers, HTTPConnectionError, HTTPError, format_error_body
+from ._errors import Headers, HTTPConnectionError, HTTPError, ResponseBodyError, format_error_body
 from ._headers import budget_exhausted, server_wait
 from ._ratelimit import RateLimiter, RequestBudget
 from ._redact import redact, scrub_url
@@ -34,10 +34,12 @@ class _Body:
     """The body of a successful response, readable once: streamed through `__call__()` (the
     `BodyGeneratorFunction` contract) or whole through `read_all()` (faster for `request`)."""
 
-    __slots__ = ("_resp",)
+    __slots__ = ("_params", "_resp", "_url")
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, url: str, params: Any) -> None:
         self._resp = resp
+        self._url = url
+        self._params = params
 
     def __call__(self) -> AsyncGenerator[bytes, None]:
         return self._stream()
@@ -46,6 +48,14 @@ class _Body:
         try:
             async for chunk in self._resp.content.iter_any():
                 yield chunk
+        except BODY_READ_ERRORS as exc:
+            scrubbed = scrub_url(self._url, self._params)
+            raise ResponseBodyError(
+                f"Reading the response body failed mid-stream: {redact(_describe(exc))}\nURL: {scrubbed}",
+                0,
+                url=scrubbed,
+                headers=self._resp.headers,
+            ) from exc
         finally:
             self._resp.release()
 
@@ -184,7 +194,7 @@ class HTTPMixin(Mixin, HTTPSession):
                     wait = server_wait(resp.headers, self.clock.time())
                     if wait:
                         limiter.pause(log, min(wait, policy.max_server_wait), "rate limit budget exhausted")
-                return resp.headers, _Body(resp)
+                return resp.headers, _Body(resp, url, params)
 
             try:
                 body = await resp.read()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 
 from ._clock import SYSTEM_CLOCK, Clock
-from ._errors import Headers, HTTPConnectionError
+from ._errors import Headers, HTTPConnectionError, ResponseBodyError
 from ._redact import redact, scrub_url
 from ._retry import RetryPolicy
 
@@ -33,6 +33,7 @@ BODY_READ_ERRORS: tuple[type[BaseException], ...] = (
     aiohttp.ClientOSError,
     aiohttp.ClientConnectionError,
     ConnectionResetError,
+    ResponseBodyError,
 )
 
 
