@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import gc
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -213,6 +214,11 @@ class BaseCaptureConnector(
         self._transactor = transactor
 
         await self._rotate_oauth2_tokens(log, open)
+
+        # Everything alive now (modules, models, resources) lives for the whole session: move it
+        # out of the cyclic collector's way, so its full collections stay cheap while the
+        # capture allocates millions of short-lived documents.
+        gc.freeze()
 
         stopping = Stopping()
         status = ConnectorStatus(log, stopping)
