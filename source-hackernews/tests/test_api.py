@@ -215,3 +215,27 @@ async def test_changes_cache_forgets_entries_past_the_retention(
     # Everything was evicted before the poll, so the same items are emitted (and remembered) anew.
     assert [x.id for x in again if isinstance(x, Item)] == [x.id for x in first if isinstance(x, Item)]
     assert changes_cache.count_for("items") == remembered
+
+
+async def test_validate_checks_the_base_url_serves_the_api(server: LocalServer) -> None:
+    from estuary_cdk.capture import request
+    from estuary_cdk.flow import ValidationError
+    from estuary_cdk.testing import FakeClock
+    from source_hackernews import Connector
+
+    connector = Connector()
+    connector.clock = FakeClock()
+    await connector._mixin_enter(LOG)
+    try:
+        ok = await connector.validate(
+            LOG, request.Validate(name="hn", config=EndpointConfig(base_url=server.url))
+        )
+        assert ok.bindings == []
+        server.faults.status(404, path="/v0/maxitem.json")
+        with pytest.raises(ValidationError) as err:
+            await connector.validate(
+                LOG, request.Validate(name="hn", config=EndpointConfig(base_url=server.url))
+            )
+        assert "maxitem.json" in err.value.errors[0]
+    finally:
+        await connector._mixin_exit(LOG)

@@ -5,6 +5,7 @@ from collections import Counter
 import aiohttp
 from estuary_cdk.testing import serve_app
 from source_hackernews.fake_api import STORY_LISTS, FakeHackerNews, make_app
+from source_hackernews.fake_api.app import random_faults_middleware
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
@@ -118,3 +119,19 @@ async def test_faults_and_latency_compose_with_the_testing_middleware() -> None:
         async with session.get(server.url_for("/v0/maxitem.json")) as resp:
             assert resp.status == 200 and await resp.json() == 100
         assert server.requests.faults() == ["status:429", None]
+
+
+async def test_random_faults_for_demos_fail_about_the_asked_fraction() -> None:
+    data = FakeHackerNews(items=100)
+    app = make_app(data, middlewares=[random_faults_middleware(0.3, seed=5)])
+    statuses: Counter[str] = Counter()
+    async with serve_app(app) as server, aiohttp.ClientSession() as session:
+        for n in range(1, 201):
+            try:
+                async with session.get(server.url_for(f"/v0/item/{n}.json")) as resp:
+                    await resp.read()
+                    statuses[str(resp.status)] += 1
+            except aiohttp.ClientError:
+                statuses["dropped"] += 1
+    assert set(statuses) == {"200", "429", "503", "dropped"}
+    assert 30 <= 200 - statuses["200"] <= 90

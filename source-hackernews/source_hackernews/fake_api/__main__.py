@@ -6,7 +6,7 @@ import sys
 
 from aiohttp import web
 
-from .app import make_app
+from .app import make_app, random_faults_middleware
 from .data import FakeHackerNews
 
 
@@ -17,6 +17,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--items", type=int, default=1000, help="initial max item id")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API response")
+    p.add_argument(
+        "--fail-rate", type=float, default=0.0, help="fraction of API requests answered with a fault"
+    )
     p.add_argument("--tick-seconds", type=float, default=0.0, help="advance the world this often (0: never)")
     p.add_argument("--new-per-tick", type=int, default=5)
     p.add_argument("--edits-per-tick", type=int, default=3)
@@ -25,7 +28,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 async def _serve(args: argparse.Namespace) -> None:
     data = FakeHackerNews(seed=args.seed, items=args.items)
-    runner = web.AppRunner(make_app(data, latency_ms=args.latency_ms), access_log=None)
+    faults = [random_faults_middleware(args.fail_rate, args.seed)] if args.fail_rate > 0 else []
+    runner = web.AppRunner(make_app(data, latency_ms=args.latency_ms, middlewares=faults), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()

@@ -5,6 +5,7 @@ the world forward while a capture runs.
 """
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -80,6 +81,32 @@ def latency_middleware(seconds: float) -> Middleware:
         if request.path.startswith("/v0/"):
             await asyncio.sleep(seconds)
         return await handler(request)
+
+    return middleware
+
+
+def random_faults_middleware(rate: float, seed: int = 0) -> Middleware:
+    """For demos from the command line: each API request fails with probability `rate`, evenly
+    split between a 429 (`Retry-After: 1`), a 503 and a connection dropped mid-body. (Tests use
+    the deterministic fault plans of `estuary_cdk.testing` instead.)"""
+    rng = random.Random(seed)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/v0/") or rng.random() >= rate:
+            return await handler(request)
+        kind = rng.randrange(3)
+        if kind == 0:
+            return web.Response(status=429, headers={"Retry-After": "1"}, text="rate limited")
+        if kind == 1:
+            return web.Response(status=503, text="upstream unavailable")
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 1000
+        await response.prepare(request)
+        await response.write(b'{"id":')
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
 
     return middleware
 
