@@ -5,6 +5,30 @@ authentication), `TokenSource` (credentials → tokens), `HTTPError`, `RateLimit
 
     http.token_source = TokenSource(oauth_spec=OAUTH2_SPEC, credentials=config.credentials)
     body = await http.request(log, url, params={"limit": 100})
+
+Behaviour in short (details on each class):
+
+* Requests: `request` (whole body, re-issued if the body is cut short), `request_with_headers`,
+  `request_lines` and `request_stream` (streamed; a break mid-body raises
+  `ResponseBodyError`). JSON (`json=`), form (`form=`) and raw (`data=`) bodies, `params`,
+  `headers`, per-request `timeout` (seconds or `aiohttp.ClientTimeout`); gzip/deflate responses
+  are decompressed.
+* Retries (`RetryPolicy`): 5xx, connection errors, resets, truncated bodies and timeouts are
+  retried up to `max_attempts` with exponential backoff and jitter; the final `HTTPError` /
+  `HTTPConnectionError` names the URL (secrets scrubbed), the status and a body excerpt. Other
+  4xx fail at once. `should_retry` can refuse a 5xx retry.
+* Rate limits (`RateLimiter`, one per connector): no warm-up; 429s, `Retry-After` (seconds or
+  HTTP date), `RateLimit-Reset`/`X-RateLimit-Reset`, and an exhausted `RateLimit-Remaining`
+  pause every task until the time the server gave; optional proactive `RequestBudget`s; waits
+  over 30 s are announced with a `connectorStatus` event ("waiting on rate limit until …").
+* Auth (`TokenSource`): access tokens / API keys (any header, or a query parameter), basic
+  auth, OAuth2 refresh-token / client-credentials (header or form) / password grants, rotating
+  refresh tokens persisted through `persist_rotated_credentials` (a `configUpdate` event) before
+  the new token is used, and Google service accounts. Tokens are renewed ahead of expiry under
+  one lock; a 401 forces one refresh and a retry, then fails clearly.
+* Secrets: every token, key and credential is registered for redaction in log lines
+  (`estuary_cdk.logger`) and scrubbed from this package's error messages and logged URLs.
+* Time: `clock` is injectable (`estuary_cdk.testing.FakeClock`), so tests never wait.
 """
 
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
