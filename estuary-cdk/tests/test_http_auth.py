@@ -22,7 +22,9 @@ from estuary_cdk._credentials import (
     GoogleServiceAccount,
     GoogleServiceAccountSpec,
     OAuth2ClientCredentialsPlacement,
+    OAuth2Spec,
     OAuth2TokenFlowSpec,
+    ResourceOwnerPasswordOAuth2Credentials,
     RotatingOAuth2Credentials,
 )
 from estuary_cdk.http import (
@@ -472,3 +474,34 @@ async def test_rotating_tokens_rotated_in_place_at_open_are_adopted(
     creds.access_token_expires_at = clock.now() + timedelta(hours=2)
     assert (await _call(http, logged[0], server))["token"] == "acc-tok-open"
     assert provider.exchanges == []
+
+
+async def test_oauth2_spec_and_password_grant(
+    http: HTTPMixin, server: LocalServer, provider: Provider, logged
+) -> None:
+    spec = OAuth2Spec(
+        provider="acme",
+        authUrlTemplate="https://acme.example/authorize",
+        accessTokenUrlTemplate=server.url_for("/token"),
+        accessTokenHeaders={},
+        accessTokenBody="",
+        accessTokenResponseMap={},
+        additionalTokenExchangeBody={"username": "user-name-xyz", "password": "pass-word-abc", "ttl": 60},
+    )
+    http.token_source = TokenSource(
+        oauth_spec=spec,
+        credentials=ResourceOwnerPasswordOAuth2Credentials(
+            client_id="client-id-xyz", client_secret="client-secret-xyz"
+        ),
+    )
+    assert (await _call(http, logged[0], server))["token"] == "acc-tok-1"
+    assert provider.exchanges == [
+        {
+            "grant_type": "password",
+            "client_id": "client-id-xyz",
+            "client_secret": "client-secret-xyz",
+            "username": "user-name-xyz",
+            "password": "pass-word-abc",
+            "ttl": "60",
+        }
+    ]
