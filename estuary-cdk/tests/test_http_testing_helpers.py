@@ -122,3 +122,21 @@ async def test_fake_clock_records_sleeps() -> None:
     assert clock.monotonic() - start_mono == pytest.approx(11.5)
     assert clock.time() - start_wall == pytest.approx(11.5)
     assert clock.now().tzinfo is UTC
+
+
+def test_threaded_server_reachable_from_a_subprocess() -> None:
+    import subprocess
+    import sys
+
+    with serve_app_in_thread(_app) as server:
+        server.faults.latency(0.05, path="/items", times=1)
+        code = (
+            "import json, sys, urllib.request\n"
+            f"body = urllib.request.urlopen('{server.url_for('/items')}?q=sub').read()\n"
+            "print(json.loads(body)['q'])\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+    assert out.stdout.strip() == "sub"
+    assert server.requests.faults() == ["latency:0.05"]
