@@ -22,6 +22,7 @@ _SMALL_LIST = 200
 _MAX_KID_DISTANCE = 20
 _UPDATES_ITEMS = 100
 _UPDATES_PROFILES = 50
+_SALTS = 10
 
 _WORDS = (
     "rust python database compiler kernel startup open source model latency queue cache "
@@ -56,11 +57,13 @@ class FakeHackerNews:
     _updated_items: deque[int] = field(init=False)
     _updated_profiles: deque[str] = field(init=False)
     _lists_cache: tuple[tuple[int, int], dict[str, list[int]]] | None = field(init=False, default=None)
+    _salts: list[int] = field(init=False, repr=False, default_factory=list)
 
     def __post_init__(self) -> None:
         if self.items < 1:
             raise ValueError("a fake Hacker News needs at least one item")
         self.maxitem = self.items
+        self._salts = [_mix(self.seed * 0x100000001B3 + salt) for salt in range(_SALTS)]
         self._updated_items = deque(maxlen=_UPDATES_ITEMS)
         self._updated_profiles = deque(maxlen=_UPDATES_PROFILES)
         for n in range(max(1, self.maxitem - 9), self.maxitem + 1):
@@ -69,7 +72,7 @@ class FakeHackerNews:
     # --- per-id deterministic attributes -------------------------------------------------
 
     def _h(self, n: int, salt: int) -> int:
-        return _mix(_mix(self.seed * 0x100000001B3 + salt) ^ n)
+        return _mix(self._salts[salt] ^ n)
 
     @property
     def user_count(self) -> int:
@@ -122,10 +125,11 @@ class FakeHackerNews:
 
     def kids(self, n: int) -> list[int]:
         last = min(self.maxitem, n + _MAX_KID_DISTANCE)
+        # The parent test is the cheapest and rarest to pass, so it goes first.
         return [
             m
             for m in range(n + 1, last + 1)
-            if self.kind(m) == "comment" and self.exists(m) and self.parent(m) == n
+            if self.parent(m) == n and self.kind(m) == "comment" and self.exists(m)
         ]
 
     # --- API objects ---------------------------------------------------------------------
