@@ -20,7 +20,9 @@ from .logs import LogDecoder, OpsLog
 
 PROTOCOL_VERSION = 3032023
 _READ_CHUNK = 1 << 20
-_LINE_LIMIT = 128 << 20
+# asyncio buffers up to twice this much of a pipe before it stops reading from it: keep it small
+# so that back-pressure (a paused reader) reaches the connector instead of piling up here.
+_PIPE_BUFFER_LIMIT = 1 << 22
 _TERMINATE_GRACE_SECONDS = 5.0
 
 
@@ -129,7 +131,7 @@ class ConnectorProcess:
                 stderr=asyncio.subprocess.PIPE,
                 env=launch.env,
                 cwd=launch.cwd,
-                limit=_LINE_LIMIT,
+                limit=_PIPE_BUFFER_LIMIT,
                 start_new_session=True,
             )
         except OSError as err:
@@ -143,14 +145,16 @@ class ConnectorProcess:
     async def _pump_stderr(self) -> None:
         stream = self._proc.stderr
         assert stream is not None
+        partial = b""
         while True:
-            try:
-                line = await stream.readline()
-            except ValueError:  # a single line over the limit
-                line = await stream.read(_LINE_LIMIT)
-            if not line:
+            data = await stream.read(_READ_CHUNK)
+            if not data:
                 break
-            self.logs.feed(line.decode(errors="replace"))
+            *lines, partial = (partial + data).split(b"\n")
+            for line in lines:
+                self.logs.feed(line.decode(errors="replace"))
+        if partial.strip():
+            self.logs.feed(partial.decode(errors="replace"))
         self.logs.flush()
 
     @property

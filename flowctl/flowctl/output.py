@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
+import os
+import stat
 import sys
 from typing import Any, BinaryIO
 
 import orjson
 
+_PIPE_SIZE = 1 << 20
+_WRITE_BUFFER_HIGH = 4 << 20
 _DOC_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
 
@@ -68,15 +74,57 @@ def applied_line(description: str) -> bytes:
 
 
 class Output:
-    """Writes output batches off the event loop (stdout may be a slow pipe)."""
+    """Writes output to stdout without blocking the event loop: through an asyncio pipe
+    transport when stdout is a pipe (flow control via `drain`), else with plain writes (regular
+    files and terminals do not block for long)."""
 
     def __init__(self, stream: BinaryIO | None = None) -> None:
         self._stream: BinaryIO = stream if stream is not None else sys.stdout.buffer
+        self._writer: asyncio.StreamWriter | None = None
+        self._fd: int | None = None
+        self._checked = False
 
-    def _write(self, data: bytes) -> None:
-        self._stream.write(data)
+    async def _pipe_writer(self) -> asyncio.StreamWriter | None:
+        if self._checked:
+            return self._writer
+        self._checked = True
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return None
         self._stream.flush()
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)  # fewer wake-ups per batch
+        self._fd = os.dup(fd)
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.streams.FlowControlMixin(loop=loop), os.fdopen(self._fd, "wb", buffering=0)
+        )
+        transport.set_write_buffer_limits(high=_WRITE_BUFFER_HIGH)
+        self._writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        return self._writer
 
     async def write(self, lines: list[bytes]) -> None:
-        if lines:
-            await asyncio.to_thread(self._write, b"".join(lines))
+        if not lines:
+            return
+        data = b"".join(lines)
+        writer = await self._pipe_writer()
+        if writer is None:
+            self._stream.write(data)
+            self._stream.flush()
+            return
+        writer.write(data)
+        await writer.drain()
+
+    async def close(self) -> None:
+        """Flush and release the pipe (restoring blocking mode on the shared descriptor)."""
+        if self._writer is not None:
+            await self._writer.drain()
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
+            self._writer = None
+            with contextlib.suppress(OSError):
+                os.set_blocking(self._stream.fileno(), True)
