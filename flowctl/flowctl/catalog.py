@@ -101,6 +101,8 @@ class Catalog:
     def capture(self, name: str | None) -> Capture:
         """The capture named `name`, or the only capture when `name` is None."""
         if name is not None:
+            if name in self.bundled.get("materializations", {}):
+                raise UsageError(f"{name!r} is a materialization: this flowctl runs captures only")
             if name not in self.captures:
                 known = ", ".join(sorted(self.captures)) or "none"
                 raise UsageError(f"capture {name!r} is not in the catalog {self.source} (captures: {known})")

@@ -155,14 +155,14 @@ def _out(value: Any) -> None:
 
 async def _spec(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
     capture = catalog.capture(args.capture)
-    launch = await launch_for(capture)
+    launch = await launch_for(capture, args.network)
     spec, _ = await unary(launch, None, "spec", log, spec_config=capture.endpoint.config)
     _out(canonical_spec(spec))
 
 
 async def _discover(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
     capture = catalog.capture(args.capture)
-    launch = await launch_for(capture)
+    launch = await launch_for(capture, args.network)
     request = {
         "discover": {
             "connectorType": launch.connector_type,
@@ -192,14 +192,14 @@ async def _discover(catalog: Catalog, args: argparse.Namespace, log: Callable[[O
 
 async def _validate(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
     capture = catalog.capture(args.capture)
-    launch = await launch_for(capture)
+    launch = await launch_for(capture, args.network)
     built = await build_capture(catalog, capture, launch, log)
     _out({"validated": {"bindings": [{"resourcePath": b.resource_path} for b in built.bindings]}})
 
 
 async def _apply(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
     capture = catalog.capture(args.capture)
-    launch = await launch_for(capture)
+    launch = await launch_for(capture, args.network)
     built = await build_capture(catalog, capture, launch, log)
     _, applied = await unary(
         launch, {"apply": {"capture": built.capture_spec, "version": built.version}}, "applied", log
@@ -215,6 +215,7 @@ async def _run_preview(catalog: Catalog, args: argparse.Namespace, log: Callable
         initial_state=args.initial_state,
         output_state=args.output_state,
         output_apply=args.output_apply,
+        network=args.network,
     )
     await _preview.run_preview(catalog, catalog.capture(args.name), options, log)
 

@@ -69,7 +69,7 @@ async def _docker_json(*args: str) -> Any:
     return orjson.loads(out) if out.strip() else None
 
 
-async def launch_for(capture: Capture) -> Launch:
+async def launch_for(capture: Capture, network: str | None = None) -> Launch:
     """Launch parameters for `capture`'s endpoint; checks Docker for image connectors."""
     level = capture.log_level
     cwd = str(Path(capture.file).parent)
@@ -105,7 +105,16 @@ async def launch_for(capture: Capture) -> Launch:
             f"{ep.image}: the image speaks the protobuf codec (no FLOW_RUNTIME_CODEC=json label or env); "
             "flowctl drives JSON-lines connectors only"
         )
-    argv = ["docker", "run", "-i", "--rm", "--env=LOG_FORMAT=json", f"--env=LOG_LEVEL={level}", ep.image]
+    argv = [
+        "docker",
+        "run",
+        "-i",
+        "--rm",
+        f"--network={network or 'bridge'}",
+        "--env=LOG_FORMAT=json",
+        f"--env=LOG_LEVEL={level}",
+        ep.image,
+    ]
     return Launch(argv, dict(os.environ), cwd, "IMAGE", description=ep.image)
 
 

@@ -92,8 +92,13 @@ class Output:
             fd = self._stream.fileno()
         except (AttributeError, OSError, ValueError):
             return None
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISFIFO(st.st_mode):
             return None
+        with contextlib.suppress(OSError):
+            err = os.fstat(2)
+            if (err.st_dev, err.st_ino) == (st.st_dev, st.st_ino):
+                return None  # `2>&1`: non-blocking mode would also hit stderr's writes
         self._stream.flush()
         with contextlib.suppress(OSError, AttributeError):
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)  # fewer wake-ups per batch

@@ -49,6 +49,7 @@ class PreviewOptions:
     output_state: bool = False
     output_apply: bool = False
     fold_limit_bytes: int = FOLD_LIMIT_BYTES
+    network: str | None = None
 
 
 @dataclass
@@ -392,7 +393,7 @@ async def _run_preview(
     on_log: Callable[[OpsLog], None],
     out: Output,
 ) -> dict[str, Any]:
-    launch = await launch_for(capture)
+    launch = await launch_for(capture, options.network)
     built = await build_capture(catalog, capture, launch, on_log)
     compiled = compile_bindings(built)
     state = copy.deepcopy(options.initial_state)

@@ -251,3 +251,34 @@ captures:
     )
     assert res.code == 1
     assert "needs a running Docker engine" in res.stderr and "ghcr.io/estuary/source-x:dev" in res.stderr
+
+
+def test_output_to_a_pipe_shared_with_stderr(make_catalog: MakeCatalog) -> None:
+    """`flowctl preview 2>&1 | ...`: documents and logs interleave on one pipe without errors."""
+    import subprocess
+    import sys
+
+    cat = make_catalog(config={"per_session": 500, "per_checkpoint": 50})
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowctl", "preview", "--source", str(cat.path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    docs = [line for line in proc.stdout.splitlines() if line.startswith(b'["acmeCo/')]
+    assert len(docs) == 1000 and b"STATUS Capture started." in proc.stdout
+
+
+def test_materializations_are_named_as_unsupported(make_catalog: MakeCatalog) -> None:
+    import yaml
+
+    cat = make_catalog()
+    doc = yaml.safe_load(cat.path.read_text())
+    doc["materializations"] = {
+        "acmeCo/to-sqlite": {"endpoint": {"connector": {"image": "x", "config": {}}}, "bindings": []}
+    }
+    cat.path.write_text(yaml.safe_dump(doc))
+    res = run_flowctl("preview", "--source", str(cat.path), "--name", "acmeCo/to-sqlite")
+    assert res.code == 2 and "is a materialization: this flowctl runs captures only" in res.stderr
