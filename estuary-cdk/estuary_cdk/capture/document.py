@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,7 +49,9 @@ class BaseDocument(BaseModel):
             return copy.deepcopy(cls.SOURCED_SCHEMA)
 
     meta_: Meta = Field(
-        default_factory=lambda: BaseDocument.Meta(op="u"),
+        # A fresh Meta per document (never a shared, mutable default); `partial` is the
+        # cheapest factory, and this runs for every validated document.
+        default_factory=partial(Meta, op="u"),
         alias="_meta",
         description="Document metadata",
     )
