@@ -17,9 +17,10 @@ def _pointer(parts: Any) -> str:
 class Validator:
     """A compiled validator for one schema."""
 
-    def __init__(self, schema: Any, name: str = "schema") -> None:
+    def __init__(self, schema: Any, name: str = "schema", validate_formats: bool = True) -> None:
+        # Flow asserts `format` (date-time, uuid, email, ...) when validating documents.
         try:
-            self._validator = jsonschema_rs.validator_for(schema)
+            self._validator = jsonschema_rs.validator_for(schema, validate_formats=validate_formats)
         except Exception as err:  # jsonschema-rs raises ValueError / ReferencingError
             raise CatalogError(name, "", f"invalid JSON schema: {err}") from None
         self.is_valid = self._validator.is_valid

@@ -174,6 +174,7 @@ def test_disabled_bindings_are_left_out(make_catalog: MakeCatalog) -> None:
             'connector protocol error (expected Checkpoint with a state): {"checkpoint":{}}',
         ),
         ({"mode": "exit_mid_sequence"}, "unexpected capture connector EOF while within a checkpoint"),
+        ({"mode": "partial"}, "connector wrote a partial message and then closed its output"),
         (
             {"mode": "unknown_message"},
             "connector protocol error (expected Captured, SourcedSchema, or Checkpoint)",

@@ -177,3 +177,9 @@ def test_combiner_reduces_with_annotations() -> None:
     later.add_all([{"id": 1, "n": 10, "x": True}])
     comb.absorb(later)
     assert list(comb.drain()) == [{"id": 1, "n": 13, "x": True}, {"id": 2, "n": 5}]
+
+
+def test_formats_are_asserted_like_flow() -> None:
+    v = Validator({"type": "object", "properties": {"t": {"type": "string", "format": "date-time"}}})
+    assert v.is_valid({"t": "2024-01-01T00:00:00Z"})
+    assert v.first_error({"t": "2024-01-01 00:00"}) is not None
