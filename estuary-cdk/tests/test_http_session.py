@@ -368,3 +368,14 @@ async def test_stream_broken_mid_body_is_a_typed_error(http: HTTPMixin, server: 
     assert err.value.code == 0
     assert f"URL: {server.url}/pages/2?token=[redacted]" in err.value.message
     assert "tok-stream-secret" not in err.value.message
+
+
+async def test_408_is_retried_and_bad_urls_fail_cleanly(
+    http: HTTPMixin, server: LocalServer, clock: FakeClock, logged
+) -> None:
+    server.faults.status(408, path="/pages/1")
+    assert orjson.loads(await http.request(logged[0], server.url_for("/pages/1")))[0] == {"id": PAGE_SIZE}
+    assert clock.sleeps == [1.0]
+    with pytest.raises(HTTPConnectionError) as err:
+        await http.request(logged[0], "ftp://example.invalid/x", params={"secret": "s3cr3t-value"})
+    assert err.value.code == 0 and "URL: ftp://example.invalid/x?secret=[redacted]" in err.value.message

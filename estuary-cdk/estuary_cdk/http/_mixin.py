@@ -187,6 +187,13 @@ class HTTPMixin(Mixin, HTTPSession):
                 attempt += 1
                 await self.clock.sleep(delay)
                 continue
+            except aiohttp.ClientError as exc:
+                # Not transient (an invalid URL, too many redirects...): fail at once, but with
+                # a scrubbed URL rather than aiohttp's message alone.
+                scrubbed = scrub_url(url, params)
+                raise HTTPConnectionError(
+                    f"Request failed: {redact(_describe(exc))}\nURL: {scrubbed}", 0, url=scrubbed
+                ) from exc
 
             status = resp.status
             if status < 400:
@@ -242,7 +249,7 @@ class HTTPMixin(Mixin, HTTPSession):
                     body,
                 )
 
-            if status >= 500:
+            if status >= 500 or status == 408:  # 408 Request Timeout: transient like a 5xx
                 if should_retry is not None and not should_retry(status, resp_headers, body, attempt):
                     raise self._error(
                         f"Encountered HTTP error status {status}", status, url, params, resp_headers, body
