@@ -33,7 +33,7 @@ Transactions (what --sessions counts):
   the checkpoints if the connector asked for explicit acknowledgements. With --delay D, flowctl
   sleeps D before each poll, so more sequences fold into one transaction (the sleep is cut
   short once the connector has exited: nothing more can fold in). Reading pauses while
-  ~32 MiB of documents wait to be committed (memory is bounded by the transaction size).
+  ~8 MiB of document JSON waits to be committed (memory is bounded by the transaction size).
 
 Sessions:
   --sessions 2,-1 runs a session of 2 transactions, then one unbounded session. A session also
@@ -86,6 +86,8 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="flowctl",
         description="Local Flow runtime: runs capture connectors the way Estuary Flow does.",
+        epilog=_PREVIEW_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = root.add_subparsers(dest="command", required=True)
 
