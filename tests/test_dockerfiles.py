@@ -3,6 +3,7 @@ connector's image would copy what it needs (checked without a Docker engine)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -108,3 +109,41 @@ def test_copy_check_passes_a_complete_dockerfile(tmp_path: Path, monkeypatch: py
     (tmp_path / "estuary-cdk").mkdir()
     monkeypatch.setattr(check_docker_copies, "ROOT", tmp_path)
     assert check_docker_copies.check_connector("source-demo") == []
+
+
+@pytest.mark.parametrize("connector", check_docker_copies.connectors())
+def test_image_recipe_rehearsal_serves_spec(
+    connector: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Dockerfile's own instructions, run here with /opt mapped to a scratch directory:
+    poetry installs the connector into the venv and the ENTRYPOINT answers `spec`."""
+    import image_rehearsal
+
+    monkeypatch.setenv("PATH", f"{ROOT / '.tools' / 'venv' / 'bin'}:{os.environ['PATH']}")
+    spec = image_rehearsal.rehearse(connector, tmp_path)
+    assert spec["protocol"] == 3032023
+    assert spec["configSchema"]["type"] == "object"
+    assert (tmp_path / "opt" / connector / "poetry.lock").exists()
+    assert not (tmp_path / "opt" / "flowctl").exists()  # dev-only path dependency stays out
+
+
+def test_image_rehearsal_names_the_failing_instruction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import image_rehearsal
+
+    (tmp_path / "ctx" / "python").mkdir(parents=True)
+    (tmp_path / "ctx" / "python" / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nARG CONNECTOR_NAME\nRUN echo building ${CONNECTOR_NAME} && false\n"
+    )
+    (tmp_path / "ctx" / "source-demo").mkdir()
+    monkeypatch.setattr(image_rehearsal, "ROOT", tmp_path / "ctx")
+    monkeypatch.setattr(check_docker_copies, "ROOT", tmp_path / "ctx")
+    rehearsal = image_rehearsal.Rehearsal(
+        "python/Dockerfile", "source-demo", tmp_path / "scratch", {"CONNECTOR_NAME": "source-demo"}
+    )
+    (tmp_path / "scratch").mkdir()
+    with pytest.raises(
+        image_rehearsal.RehearsalError, match=r"python/Dockerfile:3: RUN .*exit 1\nbuilding source-demo"
+    ):
+        rehearsal.run()

@@ -92,17 +92,11 @@ def dockerfile_for(connector: str) -> str:
 
 
 def _path_dependencies(pyproject: Path) -> list[str]:
+    """Path dependencies of the main group: the image installs `--only main`, so dev-only
+    ones (such as ../flowctl) are neither installed nor needed."""
     data = tomllib.loads(pyproject.read_text())
-    poetry = data.get("tool", {}).get("poetry", {})
-    groups = [poetry.get("dependencies", {})]
-    groups += [g.get("dependencies", {}) for g in poetry.get("group", {}).values()]
-    groups.append(poetry.get("dev-dependencies", {}))
-    found: list[str] = []
-    for deps in groups:
-        for spec in deps.values():
-            if isinstance(spec, dict) and "path" in spec:
-                found.append(spec["path"])
-    return found
+    deps = data.get("tool", {}).get("poetry", {}).get("dependencies", {})
+    return [spec["path"] for spec in deps.values() if isinstance(spec, dict) and "path" in spec]
 
 
 def required_paths(connector: str) -> list[str]:
