@@ -1,0 +1,341 @@
+"""One capture session: a connector process from Open until it exits or has run its
+transactions. Reads checkpoint sequences (flow-protocol §2.3), folds the ready ones into
+transactions, combines, validates, prints and acknowledges them (§7.6)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .build import UUID_PLACEHOLDER
+from .combine import Combiner
+from .connector import ConnectorProcess, decode_message
+from .errors import ConnectorError, ProtocolError
+from .merge_patch import apply_merge_patch, compose_merge_patches
+from .output import Output, document_line, state_line
+from .reduce import Reducer
+from .schema import Validator
+
+# The runtime stops folding sequences into a transaction at ~32 MiB of combiner memory, which is
+# about the documents' JSON size. Parsed into Python objects the same documents take 5-8 times
+# that, so flowctl folds up to 8 MiB of document JSON per transaction.
+FOLD_LIMIT_BYTES = 8 << 20
+_WRITE_CHUNK_DOCS = 8192
+_EXPECT_STREAM = "Captured, SourcedSchema, or Checkpoint"
+
+
+@dataclass
+class PreviewOptions:
+    sessions: list[int] = field(default_factory=lambda: [-1])
+    delay: float = 0.0
+    timeout: float | None = None
+    initial_state: dict[str, Any] = field(default_factory=dict)
+    output_state: bool = False
+    output_apply: bool = False
+    fold_limit_bytes: int = FOLD_LIMIT_BYTES
+    network: str | None = None
+
+
+@dataclass
+class Compiled:
+    """Per-binding collection machinery, compiled once per run."""
+
+    name: str
+    key: list[str]
+    reducer: Reducer
+    validator: Validator
+
+    def combiner(self) -> Combiner:
+        return Combiner(self.name, self.key, self.reducer, self.validator)
+
+
+def _open_locations(schema: Any, at: str = "") -> list[str]:
+    """Locations of object schemas with `properties` that are not closed."""
+    found: list[str] = []
+    if isinstance(schema, dict):
+        if isinstance(schema.get("properties"), dict) and schema.get("additionalProperties") is not False:
+            found.append(at or "/")
+        for k, v in schema.items():
+            if k in ("properties", "patternProperties", "$defs", "definitions") and isinstance(v, dict):
+                for name, sub in v.items():
+                    found.extend(_open_locations(sub, f"{at}/{k}/{name}"))
+            elif isinstance(v, dict | list) and k not in ("const", "enum", "default", "examples"):
+                found.extend(_open_locations(v, f"{at}/{k}"))
+    elif isinstance(schema, list):
+        for i, v in enumerate(schema):
+            found.extend(_open_locations(v, f"{at}/{i}"))
+    return found
+
+
+class Session:
+    """One connector process from Open until it exits or the session's transactions are done."""
+
+    def __init__(
+        self, proc: ConnectorProcess, compiled: list[Compiled], options: PreviewOptions, output: Output
+    ) -> None:
+        self.proc = proc
+        self.compiled = compiled
+        self.options = options
+        self.output = output
+        self.pending: list[list[dict[str, Any]]] = [[] for _ in compiled]
+        self.pending_any = False
+        self.pending_bytes = 0
+        self.ready = [c.combiner() for c in compiled]
+        self.ready_checkpoints = 0
+        self.ready_states: list[tuple[Any, bool]] = []
+        self.ready_bytes = 0
+        self.ready_event = asyncio.Event()
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.explicit_acks = False
+
+    # --- reading -----------------------------------------------------------------------------
+    async def read(self) -> None:
+        proc = self.proc
+        try:
+            msg = await proc.read_message("Opened")
+        except ProtocolError:
+            await self._prefer_exit_failure()
+            raise
+        if msg is None:
+            await self._prefer_exit_failure()
+            raise ProtocolError("unexpected connector EOF (expected Opened)", proc.last_log)
+        opened = msg.get("opened")
+        if not isinstance(opened, dict):
+            raise ProtocolError(
+                f"connector protocol error (expected Opened): {orjson.dumps(msg).decode()}", proc.last_log
+            )
+        self.explicit_acks = bool(opened.get("explicitAcknowledgements"))
+        while True:
+            if self.ready_bytes >= self.options.fold_limit_bytes:
+                self.drained.clear()
+                await self.drained.wait()
+            try:
+                lines = await proc.read_lines()
+            except ProtocolError:
+                await self._prefer_exit_failure()
+                raise
+            if lines is None:
+                break
+            try:
+                self._process(lines)
+            except ProtocolError as err:
+                if err.last_log is None:
+                    err.last_log = proc.last_log
+                raise
+        code = await proc.wait()
+        if code != 0:
+            raise proc.failure(code)
+        if self.pending_any:
+            raise ConnectorError("unexpected capture connector EOF while within a checkpoint", proc.last_log)
+
+    async def _prefer_exit_failure(self) -> None:
+        """When the output ended badly because the connector failed, report the failure."""
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), 5)
+        except TimeoutError:
+            return
+        if code != 0:
+            raise self.proc.failure(code)
+
+    def _process(self, lines: list[bytes]) -> None:
+        """Hot loop: parse lines; `captured` documents go to their binding's pending list."""
+        loads = orjson.loads
+        pending = self.pending
+        n = len(pending)
+        nbytes = 0
+        for line in lines:
+            try:
+                msg = loads(line)
+            except orjson.JSONDecodeError:
+                if not line.strip():
+                    continue
+                msg = decode_message(line, _EXPECT_STREAM)
+            try:
+                captured = msg["captured"]
+                binding = captured.get("binding", 0)
+                doc = captured["doc"]
+            except (KeyError, TypeError, AttributeError):
+                self.pending_bytes += nbytes
+                nbytes = 0
+                self._other(msg, line)
+                continue
+            if type(doc) is not dict or type(binding) is not int or not 0 <= binding < n:
+                self._bad_captured(msg, n)
+            meta = doc.get("_meta")
+            if meta is None:
+                doc["_meta"] = {"uuid": UUID_PLACEHOLDER}
+            elif type(meta) is dict:
+                meta["uuid"] = UUID_PLACEHOLDER
+            pending[binding].append(doc)
+            self.pending_any = True
+            nbytes += len(line)
+        self.pending_bytes += nbytes
+
+    def _bad_captured(self, msg: dict[str, Any], n: int) -> None:
+        captured = msg["captured"]
+        binding = captured.get("binding", 0)
+        if type(binding) is not int or not 0 <= binding < n:
+            raise ProtocolError(
+                f"connector protocol error: captured binding {binding!r} is out of range (the task has {n} bindings)",
+                self.proc.last_log,
+            )
+        raise ProtocolError(
+            f"connector protocol error (expected a JSON object as Captured.doc): {_clip(msg)}",
+            self.proc.last_log,
+        )
+
+    def _other(self, msg: Any, line: bytes) -> None:
+        if not isinstance(msg, dict):
+            raise ProtocolError(
+                f"connector protocol error (expected {_EXPECT_STREAM}): {_clip(msg)}", self.proc.last_log
+            )
+        if "checkpoint" in msg:
+            cp = msg["checkpoint"]
+            state = cp.get("state") if isinstance(cp, dict) else None
+            if not isinstance(state, dict):
+                raise ProtocolError(
+                    f"connector protocol error (expected Checkpoint with a state): {_clip(msg)}",
+                    self.proc.last_log,
+                )
+            updated = state.get("updated", {})
+            merge = bool(state.get("mergePatch", False))
+            for b, docs in enumerate(self.pending):
+                if docs:
+                    self.ready[b].add_all(docs)
+                    self.pending[b] = []
+            self.ready_checkpoints += 1
+            self.ready_states.append((updated, merge))
+            self.ready_bytes += self.pending_bytes
+            self.pending_bytes = 0
+            self.pending_any = False
+            self.ready_event.set()
+            return
+        if "sourcedSchema" in msg:
+            sourced = msg["sourcedSchema"]
+            binding = sourced.get("binding", 0) if isinstance(sourced, dict) else None
+            if type(binding) is not int or not 0 <= binding < len(self.pending):
+                raise ProtocolError(
+                    f"connector protocol error: sourcedSchema binding {binding!r} is out of range",
+                    self.proc.last_log,
+                )
+            schema = sourced.get("documentSchema", sourced.get("schema_json"))
+            open_at = _open_locations(schema)
+            if not isinstance(schema, dict) or open_at:
+                detail = (
+                    "it is not an object"
+                    if not isinstance(schema, dict)
+                    else f"objects at {', '.join(open_at[:5])} are not closed (additionalProperties: false)"
+                )
+                raise ProtocolError(
+                    f"connector implementation error: binding {binding} SourcedSchema has errors: {detail}",
+                    self.proc.last_log,
+                )
+            self.pending_any = True
+            return
+        raise ProtocolError(
+            f"connector protocol error (expected {_EXPECT_STREAM}): {_clip(msg)}", self.proc.last_log
+        )
+
+    # --- committing --------------------------------------------------------------------------
+    async def run(self, target: int, state: dict[str, Any]) -> dict[str, Any]:
+        """Drive the session until `target` transactions (negative: unlimited), connector exit or
+        timeout. Returns the reduced state."""
+        reader = asyncio.create_task(self.read())
+        txns = 0
+        try:
+            while target < 0 or txns < target:
+                if self.options.delay > 0:
+                    await self._sleep(self.options.delay, reader)
+                if not await self._poll(reader):
+                    break
+                state = await self._commit(state)
+                txns += 1
+            if reader.done() and not reader.cancelled() and reader.exception():
+                raise reader.exception()  # type: ignore[misc]
+            return state
+        finally:
+            if not reader.done():
+                reader.cancel()
+            await self.proc.stop()
+            if not reader.cancelled() and reader.done():
+                reader.exception()  # retrieved: it was raised above or is moot after a stop
+
+    async def _sleep(self, seconds: float, reader: asyncio.Task[None]) -> None:
+        """Sleep before a poll; a finished reader can add nothing more, so stop waiting then."""
+        await asyncio.wait([reader], timeout=seconds)
+
+    async def _poll(self, reader: asyncio.Task[None]) -> bool:
+        """Wait for at least one ready checkpoint. False when the session is over: the connector
+        exited with nothing more to commit, or nothing was ready within --timeout."""
+        deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
+        while self.ready_checkpoints == 0:
+            if reader.done():
+                if reader.exception():
+                    raise reader.exception()  # type: ignore[misc]
+                return False
+            waiter = asyncio.create_task(self.ready_event.wait())
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, _ = await asyncio.wait(
+                [reader, waiter], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not waiter.done():
+                waiter.cancel()
+            if not done:
+                return False  # --timeout without data
+        if reader.done() and not reader.cancelled() and reader.exception():
+            raise reader.exception()  # type: ignore[misc]
+        return True
+
+    async def _commit(self, state: dict[str, Any]) -> dict[str, Any]:
+        combiners, checkpoints, states = self.ready, self.ready_checkpoints, self.ready_states
+        self.ready = [c.combiner() for c in self.compiled]
+        self.ready_checkpoints, self.ready_states, self.ready_bytes = 0, [], 0
+        self.ready_event.clear()
+        self.drained.set()
+
+        # Validate every combined document before printing any: a failing transaction prints nothing.
+        drained = [
+            (compiled.name, list(combiner.drain()))
+            for compiled, combiner in zip(self.compiled, combiners, strict=True)
+        ]
+        del combiners
+        lines: list[bytes] = []
+        for name, docs in drained:
+            for start in range(0, len(docs), _WRITE_CHUNK_DOCS):
+                await self.output.write(
+                    [document_line(name, doc) for doc in docs[start : start + _WRITE_CHUNK_DOCS]]
+                )
+            docs.clear()
+
+        patch: Any = None
+        merge = True
+        for updated, is_merge in states:
+            if is_merge:
+                state = apply_merge_patch(state, updated)
+                patch = (
+                    copy.deepcopy(updated)
+                    if patch is None
+                    else (
+                        compose_merge_patches(patch, updated) if merge else apply_merge_patch(patch, updated)
+                    )
+                )
+            else:
+                state = copy.deepcopy(updated) if isinstance(updated, dict) else {}
+                patch, merge = copy.deepcopy(updated), False
+        if self.options.output_state:
+            lines.append(state_line(patch if patch is not None else {}, merge))
+        await self.output.write(lines)
+        if self.explicit_acks:
+            await self.proc.send({"acknowledge": {"checkpoints": checkpoints}})
+        return state
+
+
+def _clip(msg: Any, limit: int = 1000) -> str:
+    text = orjson.dumps(msg).decode()
+    return text if len(text) <= limit else text[:limit] + "…"
