@@ -64,23 +64,38 @@ async def server(clock: FakeClock, arrivals: list[tuple[str, float]]) -> AsyncIt
         yield srv
 
 
-async def test_one_429_pauses_every_task(server: LocalServer, clock: FakeClock, arrivals, logged) -> None:
+async def _until(condition, timeout: float = 10.0) -> None:
+    """Wait (in real time, briefly) until `condition()` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.001)
+
+
+async def test_one_429_pauses_every_task(logged) -> None:
     log = logged[0]
-    server.faults.rate_limit(path="/items/0", retry_after=5)
-    async with open_http_session(log, clock=clock, retry_policy=RetryPolicy(jitter=0)) as http:
-        start = clock.monotonic()
+    clock = FakeClock(auto_advance=False)  # sleepers wait until the test advances time
+    arrivals: list[tuple[str, float]] = []
+    async with serve_app(_app(clock, arrivals)) as server:
+        server.faults.rate_limit(path="/items/0", retry_after=5)
+        async with open_http_session(log, clock=clock, retry_policy=RetryPolicy(jitter=0)) as http:
 
-        async def worker(n: int) -> int:
-            if n:
-                await asyncio.sleep(0.05)  # (real time) let item 0 hit its 429 first
-            return orjson.loads(await http.request(log, server.url_for(f"/items/{n}")))["n"]
+            async def fetch(n: int) -> int:
+                return orjson.loads(await http.request(log, server.url_for(f"/items/{n}")))["n"]
 
-        results = await asyncio.gather(*(worker(n) for n in range(6)))
+            first = asyncio.create_task(fetch(0))
+            await _until(lambda: http.rate_limiter.delay > 0)  # its 429 paused the shared limiter
+            others = [asyncio.create_task(fetch(n)) for n in range(1, 6)]
+            await _until(lambda: clock.sleeping == 6)  # every task, not only the first, waits
+            await asyncio.sleep(0.05)
+            assert len(server.requests) == 1 and arrivals == []  # nothing went out meanwhile
+            clock.advance(5)
+            results = await asyncio.gather(first, *others)
     assert results == list(range(6))
-    # Every successful request, including those of tasks that never saw the 429, arrived only
-    # after the pause the server asked for.
-    assert len(arrivals) == 6
-    assert all(at - start >= 5.0 for _, at in arrivals)
+    assert clock.sleeps == [5.0] * 6
+    assert sorted(n for n, _ in arrivals) == [str(n) for n in range(6)]
+    assert all(at == 1005.0 for _, at in arrivals)
     assert server.requests.faults().count("status:429") == 1
 
 
