@@ -64,10 +64,10 @@ async def server(clock: FakeClock, arrivals: list[tuple[str, float]]) -> AsyncIt
         yield srv
 
 
-async def _until(condition, timeout: float = 10.0) -> None:
+async def _until(condition, limit: float = 10.0) -> None:
     """Wait (in real time, briefly) until `condition()` holds."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit
     while not condition():
         assert loop.time() < deadline, "condition not reached"
         await asyncio.sleep(0.001)
