@@ -88,8 +88,10 @@ test-packages: tools ## Only the packages' pytest suites (assumes make install)
 test-repo: tools ## Only the repository-level tests in tests/
 	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py --repo-tests tests
 
-docker-check: tools ## hadolint + check every connector image copies what it needs
+docker-check: tools ## hadolint, COPY sources, and a no-Docker rehearsal of every connector image
+	cd $(ROOT) && hadolint $(DOCKERFILES)
 	cd $(ROOT) && $(TOOLS_BIN)/python tools/check_docker_copies.py
+	cd $(ROOT) && for c in $(CONNECTORS); do $(TOOLS_BIN)/python tools/image_rehearsal.py $$c; done
 
 # --------------------------------------------------------------------------------------------
 # Demo: the quickstart. Offline, ends on its own.
