@@ -96,7 +96,7 @@ def parse_request_line(cls: type[Request], line: bytes, lineno: int) -> Request:
         raise MalformedRequestError(
             f"malformed request on line {lineno}: {_describe_validation_error(exc)}"
         ) from None
-    if not request.model_fields_set:
+    if all(getattr(request, name) is None for name in request.model_fields_set):
         expected = ", ".join(info.alias or name for name, info in cls.model_fields.items())
         got = ", ".join(sorted(value)) or "none"
         raise MalformedRequestError(

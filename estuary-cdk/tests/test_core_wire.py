@@ -178,6 +178,11 @@ def test_open_without_state_defaults_to_empty_state() -> None:
         ),
         (b'{"validate":{"name":"x"}}', "malformed request on line 7: validate.config: Field required"),
         (
+            b'{"spec":null,"other":1}',
+            "malformed request on line 7: expected one of the keys spec, discover, validate, apply, open, "
+            "acknowledge; got other, spec",
+        ),
+        (
             b'{"acknowledge":{"checkpoints":-1}}',
             "malformed request on line 7: acknowledge.checkpoints: Input should be greater than or equal to 0",
         ),

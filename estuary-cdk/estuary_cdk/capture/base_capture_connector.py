@@ -42,6 +42,7 @@ __all__ = [
     "BaseCaptureConnector",
     "ConfigEncryptionError",
     "TerminateTaskGroup",
+    "force_terminate_task_group",
 ]
 
 DEFAULT_ENCRYPTION_URL = "https://config-encryption.estuary.dev/v1/encrypt-config"
@@ -61,6 +62,11 @@ _ROTATE_BEFORE_EXPIRY = timedelta(minutes=5)
 
 class TerminateTaskGroup(Exception):
     """Capture tasks did not stop within the graceful-shutdown timeout and were cancelled."""
+
+
+async def force_terminate_task_group() -> None:
+    """Run as a task of an `asyncio.TaskGroup` to make the whole group cancel its tasks."""
+    raise TerminateTaskGroup()
 
 
 class ConfigEncryptionError(ConnectorError):
