@@ -16,6 +16,11 @@ resumes exactly where it stopped:
 
 or, to walk everything: `async for page in pages.pages(http, log, url): ...`.
 
+Offset and page-number cursors are predictable, so `OffsetPaginator`/`PageNumberPaginator` also
+offer `pages_ahead(..., concurrency=N)`: the next pages are requested while earlier ones are
+consumed (through `buffer_ordered`), still yielded in order with a cursor to checkpoint after
+each — page-level concurrency for a backfill without giving up resumability.
+
 A paginator remembers the cursors it has fetched. An API that hands back a cursor already
 fetched (a cycle, e.g. HubSpot's search past 10k results) raises `PaginationCycleError` instead
 of looping forever or re-emitting the same pages. Use one paginator per iteration (or call
@@ -27,7 +32,7 @@ from __future__ import annotations
 import abc
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -151,27 +156,46 @@ class Paginator(abc.ABC):
     ) -> Page:
         """Fetch the page at `cursor` (`None`: the first page) and work out the next cursor."""
         self._remember(cursor)
+        page = await self._fetch_page(http, log, url, cursor, params, method, json, headers)
+        self._check_cycle(page)
+        self.cursor = page.next_cursor
+        return page
+
+    async def _fetch_page(
+        self,
+        http: HTTPSession,
+        log: logging.Logger,
+        url: str,
+        cursor: PageToken | None,
+        params: Mapping[str, Any] | None,
+        method: str,
+        json: Any,
+        headers: dict[str, str] | None,
+    ) -> Page:
         req_url, req_params = self.request_for(url, dict(params or {}), cursor)
         resp_headers, raw = await http.request_with_headers(
             log, req_url, method, params=req_params or None, json=json, headers=headers
         )
-        body = orjson.loads(raw) if raw.strip() else None
+        body = orjson.loads(raw) if raw and not raw.isspace() else None
         records = self.records_of(body)
         following = self.next_cursor(cursor, body, resp_headers, records)
-        if following is not None and (following == cursor or self._key(following) in self._seen):
-            shown = (
-                scrub_url(following)
-                if isinstance(following, str) and "://" in following
-                else redact(repr(following))
-            )
-            raise PaginationCycleError(
-                f"pagination cycle: the API returned the page cursor {shown[:300]} again, which was already "
-                f"fetched; stopping instead of fetching the same pages forever (while fetching "
-                f"{scrub_url(req_url, req_params or None)})",
-                following,
-            )
-        self.cursor = following
         return Page(records=records, cursor=cursor, next_cursor=following, body=body, headers=resp_headers)
+
+    def _check_cycle(self, page: Page) -> None:
+        following = page.next_cursor
+        if following is None or (following != page.cursor and self._key(following) not in self._seen):
+            return
+        shown = (
+            scrub_url(following)
+            if isinstance(following, str) and "://" in following
+            else redact(repr(following))
+        )
+        raise PaginationCycleError(
+            f"pagination cycle: the API returned the page cursor {shown[:300]} again, which was already "
+            f"fetched; stopping instead of fetching the same pages forever (after the page at "
+            f"{redact(repr(page.cursor))[:300]})",
+            following,
+        )
 
     async def pages(
         self,
@@ -298,7 +322,68 @@ class LinkHeaderPaginator(NextUrlPaginator):
         return parse_link_header(value).get(self.rel) if value else None
 
 
-class OffsetPaginator(Paginator):
+class _SteppedPaginator(Paginator):
+    """A paginator whose cursors are predictable (`first`, `first + step`, ...), so pages can be
+    fetched ahead concurrently."""
+
+    @abc.abstractmethod
+    def _first(self) -> int:
+        """The cursor of the first page."""
+
+    @abc.abstractmethod
+    def _step(self) -> int:
+        """The distance between consecutive full pages' cursors."""
+
+    async def pages_ahead(
+        self,
+        http: HTTPSession,
+        log: logging.Logger,
+        url: str,
+        cursor: PageToken | None = None,
+        *,
+        concurrency: int = 4,
+        params: Mapping[str, Any] | None = None,
+        method: str = "GET",
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> AsyncIterator[Page]:
+        """Every page from `cursor` on, like `pages()`, but with up to `concurrency` requests in
+        flight for the following cursors; pages are still yielded in order, each with its
+        `next_cursor` to checkpoint. Past the last page at most `concurrency - 1` speculative
+        requests are wasted. If the API returns a page shorter than the step mid-way (so the
+        predicted cursors are wrong), the rest is fetched sequentially."""
+        from .buffer_ordered import buffer_ordered
+
+        start = self._first() if cursor is None else int(cursor)
+        step = self._step()
+
+        async def requests() -> AsyncIterator[Awaitable[Page]]:
+            position = start
+            while True:
+                yield self._fetch_page(http, log, url, position, params, method, json, headers)
+                position += step
+
+        following: PageToken | None = None
+        source = buffer_ordered(requests(), concurrency)
+        try:
+            async for page in source:
+                self._remember(page.cursor)
+                self.cursor = page.next_cursor
+                yield page
+                following = page.next_cursor
+                if following is None:
+                    return
+                if following != int(page.cursor or 0) + step:
+                    break  # a short page: predicted cursors are off from here
+        finally:
+            await source.aclose()
+        async for page in self.pages(
+            http, log, url, following, params=params, method=method, json=json, headers=headers
+        ):
+            yield page
+
+
+class OffsetPaginator(_SteppedPaginator):
     """`offset`/`limit` pagination. The cursor is the offset of the page. Iteration ends on an
     empty page, when `total` (a dotted path to the total count) is reached, or — unless
     `stop_on_short_page=False`, for APIs that may return fewer than `limit` mid-way — on a page
@@ -325,6 +410,12 @@ class OffsetPaginator(Paginator):
         self.total = total
         self.stop_on_short_page = stop_on_short_page
 
+    def _first(self) -> int:
+        return self.start
+
+    def _step(self) -> int:
+        return self.limit
+
     def request_for(
         self, url: str, params: dict[str, Any], cursor: PageToken | None
     ) -> tuple[str, dict[str, Any]]:
@@ -345,7 +436,7 @@ class OffsetPaginator(Paginator):
         return following
 
 
-class PageNumberPaginator(Paginator):
+class PageNumberPaginator(_SteppedPaginator):
     """Page-number pagination (`?page=N`, starting at `start`). The cursor is the page number.
     Iteration ends on an empty page, after `total_pages` (a dotted path) pages, or on a page
     shorter than `page_size` when that is given (it is also sent as `size_param` if set)."""
@@ -366,6 +457,12 @@ class PageNumberPaginator(Paginator):
         self.page_size = page_size
         self.size_param = size_param
         self.total_pages = total_pages
+
+    def _first(self) -> int:
+        return self.start
+
+    def _step(self) -> int:
+        return 1
 
     def request_for(
         self, url: str, params: dict[str, Any], cursor: PageToken | None

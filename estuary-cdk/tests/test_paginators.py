@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -221,3 +222,56 @@ def test_select() -> None:
     assert select(body, "n.x") is None
     assert select(body, "a.b.5") is None
     assert select(body, "") is body
+
+
+async def test_pages_ahead_fetches_concurrently_in_order(http: HTTPMixin) -> None:
+    in_flight = 0
+    peak = 0
+
+    async def slow_offset(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await asyncio.sleep(0.01)
+            offset, limit = int(request.query["offset"]), int(request.query["limit"])
+            return web.json_response({"results": _slice(offset, limit)})
+        finally:
+            in_flight -= 1
+
+    app = web.Application()
+    app.router.add_get("/offset", slow_offset)
+    async with serve_app(app) as server:
+        server.faults.server_errors((500,), path="/offset")  # one failure mid-way is retried
+        pager = OffsetPaginator(limit=SIZE, records="results")
+        pages = [
+            page async for page in pager.pages_ahead(http, LOG, server.url_for("/offset"), concurrency=4)
+        ]
+    assert [r["id"] for p in pages for r in p.records] == EXPECTED
+    assert [p.next_cursor for p in pages] == [*range(10, 100, 10), None]
+    assert 2 <= peak <= 4
+    # 10 pages + the retried 500 + at most 3 speculative requests past the end
+    assert 11 <= len(server.requests) <= 14
+    assert pager.cursor is None
+
+
+async def test_pages_ahead_resumes_and_falls_back_on_short_pages(
+    http: HTTPMixin, server: LocalServer
+) -> None:
+    pager = PageNumberPaginator(page_param="p", start=0, total_pages="meta.pages", records="items")
+    got = [
+        r["id"]
+        async for page in pager.pages_ahead(http, LOG, server.url_for("/pages"), 5)
+        for r in page.records
+    ]
+    assert got == EXPECTED[50:]
+    # The API returns 20 records when asked for 50: predicted offsets are wrong, so the rest is
+    # fetched sequentially from the real next offset, and nothing is lost or repeated.
+    server.requests.clear()
+    pager2 = OffsetPaginator(limit=50, records=lambda body: body["results"][:20], stop_on_short_page=False)
+    got = [
+        r["id"]
+        async for page in pager2.pages_ahead(http, LOG, server.url_for("/offset"), concurrency=3)
+        for r in page.records
+    ]
+    assert got == EXPECTED
