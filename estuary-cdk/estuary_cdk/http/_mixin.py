@@ -103,8 +103,9 @@ class HTTPMixin(Mixin, HTTPSession):
     * 429: pause every task for `Retry-After`/`RateLimit-Reset`/`X-RateLimit-Reset` (else an
       exponential backoff) and retry;
     * 401 with a refreshable token: refresh once and retry, then fail clearly;
-    * 5xx (unless `should_retry` says no), connection errors, timeouts: back off and retry up
-      to `retry_policy.max_attempts`, then raise `HTTPError`/`HTTPConnectionError`;
+    * 5xx and 408 (unless `should_retry` says no), connection errors, timeouts: back off (or
+      wait the server's `Retry-After`) and retry up to `retry_policy.max_attempts`, then raise
+      `HTTPError`/`HTTPConnectionError`;
     * other 4xx: raise `HTTPError` at once.
 
     Set `rate_limit_budget` (class or instance attribute, before the session opens) for a
