@@ -56,7 +56,9 @@ Fake time (`FakeClock`)
 Implements the HTTP layer's clock protocol (`monotonic()`, `time()`, `async sleep(s)`): sleeps
 return at once, advance the clock and are recorded in `clock.sleeps`, so tests can assert the
 backoffs and rate-limit waits that happened without ever waiting for them. Give it to an
-`HTTPSession`/`HTTPMixin` through its `clock` attribute.
+`HTTPSession`/`HTTPMixin` through its `clock` attribute (or `open_http_session(clock=...)`).
+`FakeClock(auto_advance=False)` makes sleepers block until the test calls `advance()`, to
+observe tasks while they wait (`clock.sleeping` counts them); `set_time()` moves the wall clock.
 
 Sessions and logs
 -----------------
