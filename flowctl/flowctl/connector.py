@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 from collections.abc import Callable
@@ -118,6 +119,14 @@ async def launch_for(capture: Capture, network: str | None = None) -> Launch:
     return Launch(argv, dict(os.environ), cwd, "IMAGE", description=ep.image)
 
 
+def _grow_pipe(proc: asyncio.subprocess.Process) -> None:
+    """Best effort: a 1 MiB stdout pipe (Linux) means fewer, larger reads of a busy connector."""
+    with contextlib.suppress(Exception):
+        transport = proc._transport  # type: ignore[attr-defined]
+        pipe = transport.get_pipe_transport(1).get_extra_info("pipe")
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _READ_CHUNK)
+
+
 class ConnectorProcess:
     """One running connector process."""
 
@@ -145,6 +154,7 @@ class ConnectorProcess:
             )
         except OSError as err:
             raise ConnectorError(f"could not start connector `{launch.description}`: {err}") from None
+        _grow_pipe(proc)
         return cls(proc, on_log, launch.description)
 
     @property
