@@ -79,14 +79,16 @@ async def test_closed_pipe_fails_the_next_write() -> None:
     output.close()
 
 
-async def test_in_memory_and_regular_file_outputs_are_written_inline() -> None:
+async def test_in_memory_outputs_are_written_inline_and_files_through_the_thread() -> None:
     buf = io.BytesIO()
     await emit_bytes(b"a\n", buf)
     await emit_from_buffer(bytearray(b"b\n"), buf)
     assert buf.getvalue() == b"a\nb\n"
     with tempfile.TemporaryFile() as f:
         writer = OutputWriter(f)
-        assert not writer._threaded
+        assert writer._threaded
         writer.write(b"c\n")
+        writer.write(b"d\n")
+        await writer.drain()
         f.seek(0)
-        assert f.read() == b"c\n"
+        assert f.read() == b"c\nd\n"

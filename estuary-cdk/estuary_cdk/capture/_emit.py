@@ -1,11 +1,12 @@
 """Ordered, non-interleaved writes of committed byte buffers to the connector's output.
 
 Every commit (a task's documents plus its checkpoint) is handed over as one unit, so two tasks'
-sequences can never interleave. Writes to a pipe happen on one dedicated writer thread per output
-(a pipe may block when the runtime is slow to read; the event loop must not). Writes to a regular
-file or an in-memory buffer are done inline: they don't block meaningfully and it is cheaper.
-The hand-off is per commit, never per line, and back-pressure keeps at most `HIGH_WATER` bytes
-queued.
+sequences can never interleave. A real file descriptor (a pipe to the runtime, or a regular file)
+is written by one dedicated writer thread per output: a pipe may block when the runtime is slow
+to read, which the event loop must not, and on a regular file the write overlaps with the next
+batch's serialization on another core. The hand-off is per commit, never per line, and
+back-pressure keeps at most `HIGH_WATER` bytes queued. In-memory outputs (tests) are written
+inline.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import stat
 import threading
 from collections import deque
 from typing import IO, Any, BinaryIO
@@ -53,7 +53,6 @@ class OutputWriter:
     def __init__(self, output: BinaryIO) -> None:
         self._output = output
         self._fd: int | None = None
-        threaded = False
         try:
             fd = output.fileno()
         except (OSError, AttributeError, io.UnsupportedOperation):
@@ -64,11 +63,7 @@ class OutputWriter:
             # (a daemon thread holding one at interpreter exit aborts the process).
             output.flush()
             self._fd = fd
-            try:
-                threaded = not stat.S_ISREG(os.fstat(fd).st_mode)
-            except OSError:
-                threaded = True
-        self._threaded = threaded
+        self._threaded = fd is not None
         self._lock = threading.Lock()
         self._queue: deque[tuple[Chunk, int]] = deque()
         self._wakeup = threading.Condition(self._lock)
