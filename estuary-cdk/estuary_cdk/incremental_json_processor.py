@@ -15,7 +15,7 @@ Differences from the reference kit, on purpose:
 * Non-integer numbers are floats, not `Decimal`, so documents serialize as JSON numbers.
 * The records are parsed and built by ijson's C backend (`items_async`); the remainder's parse
   events are only produced and walked when a remainder model was asked for, so a plain item
-  stream costs a single C-level parse (asking for a remainder roughly halves throughput).
+  stream costs a single C-level parse (a remainder adds a second, cheaper event-level parse).
 """
 
 from __future__ import annotations
@@ -134,10 +134,13 @@ class IncrementalJsonProcessor(Generic[StreamedItem, Remainder]):
         self.done = False
 
         self._remainder = _RemainderBuilder()
+        self._prefix_parts = prefix.split(".") if prefix else []
+        self._stack: list[list[Any]] = []  # [is_map, on_prefix, depth, current key] per container
+        self._skip = 0  # > 0 while inside an item at the prefix: its nesting depth
         self._events = ijson.sendable_list()
         self._events_coro: Any = None
         if remainder_cls is not _NoopRemainder:
-            self._events_coro = ijson.parse_coro(self._events, multiple_values=True, use_float=True)
+            self._events_coro = ijson.basic_parse_coro(self._events, multiple_values=True, use_float=True)
         self._reader = _ChunkReader(input, self._tee if self._events_coro is not None else None)
         self._items: Any = ijson.items_async(self._reader, prefix, multiple_values=True, use_float=True)
         self._validate = getattr(streamed_item_cls, "model_validate", None)
@@ -187,18 +190,52 @@ class IncrementalJsonProcessor(Generic[StreamedItem, Remainder]):
         self.done = True
 
     def _drain(self) -> None:
-        if not self._events:
+        # Walks ijson's *basic* events (no per-event path strings, which cost more than the
+        # parse itself) and tracks just enough of the path to tell the items at `prefix` apart:
+        # an item is skipped whole by counting its depth, everything else feeds the builder.
+        events = self._events
+        if not events:
             return
-        prefix = self.prefix
-        nested = prefix + "." if prefix else ""
         builder = self._remainder
-        for path, event, value in self._events:
-            # Events at or below the prefix belong to the streamed items; with the empty prefix
-            # everything does.
-            if not prefix or path == prefix or path.startswith(nested):
+        prefix, size = self._prefix_parts, len(self._prefix_parts)
+        stack = self._stack
+        skip = self._skip
+        for event, value in events:
+            if skip:
+                if event in _STARTS:
+                    skip += 1
+                elif event in _ENDS:
+                    skip -= 1
                 continue
+            if event == "map_key":
+                stack[-1][3] = value
+                builder.event(event, value)
+                continue
+            if event in _ENDS:
+                stack.pop()
+                builder.event(event, value)
+                continue
+            # A scalar or a container start: its path is its container's path plus the map key
+            # (or "item" in an array). `matches` says whether that path is still on the prefix.
+            if stack:
+                is_map, matches, depth, key = stack[-1]
+                depth += 1
+                matches = matches and depth <= size and (key if is_map else "item") == prefix[depth - 1]
+            else:
+                depth, matches = 0, True
+            if matches and depth == size:
+                if event in _STARTS:
+                    skip = 1
+                continue
+            if event in _STARTS:
+                stack.append([event == "start_map", matches, depth, None])
             builder.event(event, value)
-        del self._events[:]
+        self._skip = skip
+        del events[:]
+
+
+_STARTS = frozenset(("start_map", "start_array"))
+_ENDS = frozenset(("end_map", "end_array"))
 
 
 def _json_error(exc: Exception) -> ValueError:

@@ -139,3 +139,71 @@ async def test_through_http_request_stream() -> None:
         processor = IncrementalJsonProcessor(body(), "items.item", Item, remainder_cls=Page)
         assert [i.id async for i in processor] == list(range(5000))
         assert processor.get_remainder().next is None
+
+
+def _slow_reference(body: bytes, prefix: str) -> tuple[list, object]:
+    """Items and remainder computed the simple, slow way: from ijson's full path events."""
+    import io
+
+    import ijson
+    from estuary_cdk.incremental_json_processor import _RemainderBuilder
+
+    items = list(ijson.items(io.BytesIO(body), prefix, multiple_values=True, use_float=True))
+    builder = _RemainderBuilder()
+    nested = prefix + "." if prefix else ""
+    for path, event, value in ijson.parse(io.BytesIO(body), multiple_values=True, use_float=True):
+        if not prefix or path == prefix or path.startswith(nested):
+            continue
+        builder.event(event, value)
+    return items, builder.value
+
+
+def _random_value(rng, depth: int):
+    kind = rng.choice(["int", "str", "float", "null", "bool"] + (["map", "list"] * 2 if depth < 4 else []))
+    if kind == "map":
+        return {
+            rng.choice(["a", "b", "items", "data", "item", "next"]) + str(i): _random_value(rng, depth + 1)
+            for i in range(rng.randint(0, 3))
+        }
+    if kind == "list":
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {
+        "int": rng.randint(-5, 5),
+        "str": rng.choice(["", "x", 'é"q\\']),
+        "float": 1.5,
+        "null": None,
+        "bool": True,
+    }[kind]
+
+
+class AnyRemainder(BaseModel, extra="allow"):
+    pass
+
+
+@pytest.mark.parametrize("seed", range(40))
+async def test_remainder_matches_the_simple_event_walk(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    doc = {
+        "meta": _random_value(rng, 1),
+        "data0": {
+            "items0": [_random_value(rng, 2) for _ in range(rng.randint(0, 4))],
+            "n1": rng.randint(0, 9),
+        },
+        "pages1": [
+            {"rows0": [_random_value(rng, 3) for _ in range(2)], "p1": i} for i in range(rng.randint(0, 3))
+        ],
+        "next2": rng.choice([None, "cursor"]),
+    }
+    prefix = rng.choice(
+        ["data0.items0.item", "pages1.item.rows0.item", "meta", "pages1.item", "next2", "nope.item"]
+    )
+    lines = rng.random() < 0.3
+    body = (orjson.dumps(doc) + b"\n") * (2 if lines else 1)
+    expected_items, expected_remainder = _slow_reference(body, prefix)
+    processor = IncrementalJsonProcessor(
+        _chunks(body, rng.randint(1, 50)), prefix, remainder_cls=AnyRemainder
+    )
+    assert [item async for item in processor] == expected_items
+    assert processor.get_remainder().model_dump() == (expected_remainder or {})
