@@ -3,9 +3,10 @@
 from collections import Counter
 
 import aiohttp
+from aiohttp import web
 from estuary_cdk.testing import serve_app
 from source_hackernews.fake_api import STORY_LISTS, FakeHackerNews, make_app
-from source_hackernews.fake_api.app import random_faults_middleware
+from source_hackernews.fake_api.app import make_lowlevel_server, random_faults_middleware
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
@@ -135,3 +136,30 @@ async def test_random_faults_for_demos_fail_about_the_asked_fraction() -> None:
                 statuses["dropped"] += 1
     assert set(statuses) == {"200", "429", "503", "dropped"}
     assert 30 <= 200 - statuses["200"] <= 90
+
+
+async def test_lowlevel_server_answers_like_the_app() -> None:
+    data = FakeHackerNews(items=300)
+    runner = web.ServerRunner(make_lowlevel_server(data, latency_ms=1))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with serve_app(make_app(data)) as server, aiohttp.ClientSession() as session:
+            for path in (
+                "/v0/item/7.json",
+                "/v0/maxitem.json",
+                "/v0/updates.json",
+                "/v0/topstories.json",
+                "/v0/user/user2.json",
+                "/v0/item/999.json",
+                "/v0/nothing.json",
+                "/_control/state",
+            ):
+                async with session.get(url + path) as low, session.get(server.url_for(path)) as app:
+                    assert (low.status, await low.read()) == (app.status, await app.read()), path
+            async with session.post(url + "/_control/advance", json={"new_items": 5}) as resp:
+                assert resp.status == 200 and (await resp.json())["maxitem"] == 305 == data.maxitem
+    finally:
+        await runner.cleanup()

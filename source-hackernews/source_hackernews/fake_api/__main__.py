@@ -3,10 +3,11 @@
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 from aiohttp import web
 
-from .app import make_app, random_faults_middleware
+from .app import make_app, make_lowlevel_server, random_faults_middleware
 from .data import FakeHackerNews
 
 
@@ -28,8 +29,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 async def _serve(args: argparse.Namespace) -> None:
     data = FakeHackerNews(seed=args.seed, items=args.items)
-    faults = [random_faults_middleware(args.fail_rate, args.seed)] if args.fail_rate > 0 else []
-    runner = web.AppRunner(make_app(data, latency_ms=args.latency_ms, middlewares=faults), access_log=None)
+    runner: web.BaseRunner[Any]
+    if args.fail_rate > 0:
+        faults = [random_faults_middleware(args.fail_rate, args.seed)]
+        runner = web.AppRunner(
+            make_app(data, latency_ms=args.latency_ms, middlewares=faults), access_log=None
+        )
+    else:
+        runner = web.ServerRunner(make_lowlevel_server(data, latency_ms=args.latency_ms))
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()

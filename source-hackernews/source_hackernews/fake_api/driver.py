@@ -137,32 +137,44 @@ async def run_session(
     pending: list[tuple[str, dict[str, Any]]] = []
     pending_count = 0
 
-    async def pump() -> None:
+    def handle(line: bytes) -> bool:
+        """Process one response line; True when the session should stop."""
         nonlocal pending_count
+        if not keep_documents and line.startswith(b'{"captured"'):
+            pending_count += 1
+            return False
+        msg = orjson.loads(line)
+        if "captured" in msg:
+            pending_count += 1
+            pending.append((names[msg["captured"]["binding"]], msg["captured"]["doc"]))
+        elif "checkpoint" in msg:
+            update = msg["checkpoint"]["state"]
+            session.checkpoints.append(update)
+            if update.get("mergePatch", False):
+                session.state = merge_patch(session.state, update["updated"])
+            else:
+                session.state = update["updated"]
+            session.committed.extend(pending)
+            session.committed_count += pending_count
+            pending.clear()
+            pending_count = 0
+            if on_checkpoint is not None:
+                on_checkpoint(session)
+            return stop_when(session)
+        return False
+
+    async def pump() -> None:
+        # Big reads split into lines: far cheaper than one `readline()` await per document.
         assert proc.stdout is not None
-        while line := await proc.stdout.readline():
-            if not keep_documents and line.startswith(b'{"captured"'):
-                pending_count += 1
-                continue
-            msg = orjson.loads(line)
-            if "captured" in msg:
-                pending_count += 1
-                pending.append((names[msg["captured"]["binding"]], msg["captured"]["doc"]))
-            elif "checkpoint" in msg:
-                update = msg["checkpoint"]["state"]
-                session.checkpoints.append(update)
-                if update.get("mergePatch", False):
-                    session.state = merge_patch(session.state, update["updated"])
-                else:
-                    session.state = update["updated"]
-                session.committed.extend(pending)
-                session.committed_count += pending_count
-                pending.clear()
-                pending_count = 0
-                if on_checkpoint is not None:
-                    on_checkpoint(session)
-                if stop_when(session):
+        rest = b""
+        while chunk := await proc.stdout.read(1 << 18):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if line and handle(line):
                     return
+        if rest and handle(rest):
+            return
 
     try:
         await asyncio.wait_for(pump(), max_seconds)
