@@ -19,6 +19,8 @@ export PATH := $(TOOLS_BIN):$(PATH)
 export POETRY_VIRTUALENVS_IN_PROJECT := true
 export POETRY_NO_INTERACTION := 1
 export SOPS_DISABLE_VERSION_CHECK := 1
+# No desktop keyring on CI machines; Poetry must not wait for one.
+export PYTHON_KEYRING_BACKEND ?= keyring.backends.null.Keyring
 
 # Kit first, then the runtime, then every connector (they depend on both through path deps).
 CONNECTORS := $(sort $(patsubst %/pyproject.toml,%,$(wildcard source-*/pyproject.toml materialize-*/pyproject.toml)))
@@ -43,6 +45,8 @@ help: ## Show the targets
 tools: $(TOOLS_STAMP) ## Create .tools/venv from tools/requirements.txt
 
 $(TOOLS_STAMP): $(ROOT)/tools/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is required ($(PYTHON) is $$($(PYTHON) --version 2>&1)); set PYTHON=python3.11" >&2; exit 1; }
 	@test -x $(TOOLS_BIN)/python || $(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_BIN)/python -m pip install --quiet --disable-pip-version-check -r $(ROOT)/tools/requirements.txt
 	@touch $@
