@@ -3,7 +3,6 @@
 import argparse
 import asyncio
 import sys
-from typing import Any
 
 from aiohttp import web
 
@@ -29,7 +28,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 async def _serve(args: argparse.Namespace) -> None:
     data = FakeHackerNews(seed=args.seed, items=args.items)
-    runner: web.BaseRunner[Any]
+    runner: web.AppRunner | web.ServerRunner
     if args.fail_rate > 0:
         faults = [random_faults_middleware(args.fail_rate, args.seed)]
         runner = web.AppRunner(

@@ -68,10 +68,12 @@ def respond(data: FakeHackerNews, method: str, path: str, body: bytes) -> tuple[
     return 405, orjson.dumps({"error": f"{method} is not supported"})
 
 
-def _handler(data: FakeHackerNews, latency_ms: float) -> Handler:
+def _handler(
+    data: FakeHackerNews, latency_ms: float
+) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
     delay = latency_ms / 1000
 
-    async def handle(request: web.Request) -> web.StreamResponse:
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
         if delay > 0 and request.path.startswith("/v0/"):
             await asyncio.sleep(delay)
         body = await request.read() if request.method == "POST" else b""
