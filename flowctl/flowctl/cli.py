@@ -263,7 +263,7 @@ def run(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {err}\n")
         last = getattr(err, "last_log", None)
         if last and last not in str(err):
-            sys.stderr.write(f"connector's last log: {last}\n")
+            sys.stderr.write(f"connector's last error line: {last}\n")
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

@@ -178,7 +178,14 @@ class ConnectorProcess:
 
     @property
     def last_log(self) -> str | None:
+        """The last log message: what the runtime reports when a connector fails."""
         return self.logs.last.message if self.logs.last else None
+
+    @property
+    def last_error(self) -> str | None:
+        """The last error-level log message, else the last message: shown with protocol errors."""
+        log = self.logs.last_error or self.logs.last
+        return log.message if log else None
 
     async def send(self, message: dict[str, Any]) -> None:
         """Write one request line. A connector that stopped reading is not an error here (the
@@ -351,5 +358,9 @@ async def unary(
         if extra is not None:
             raise ProtocolError(f"connector protocol error (expected EOF): {orjson.dumps(extra).decode()}")
         return spec, response
+    except ConnectorError as err:
+        await proc.stop()  # then every log line the connector wrote has been read
+        err.last_log = proc.last_error or err.last_log
+        raise
     finally:
         await proc.stop()

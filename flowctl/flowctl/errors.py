@@ -34,7 +34,8 @@ class DockerUnavailableError(FlowctlError):
 
 class ConnectorError(FlowctlError):
     """The connector failed: it exited non-zero, or it ended in a way the runtime does not allow.
-    `last_log` is the connector's last decoded log message (the runtime's error text)."""
+    `last_log` is the connector's last error line (its last error-level log message, else its
+    last message), shown with the error."""
 
     def __init__(self, message: str, last_log: str | None = None) -> None:
         self.last_log = last_log

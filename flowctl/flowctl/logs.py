@@ -108,6 +108,7 @@ class LogDecoder:
         self._emit = emit
         self._text: list[str] = []
         self.last: OpsLog | None = None
+        self.last_error: OpsLog | None = None
 
     def feed(self, line: str) -> None:
         line = line.rstrip("\r\n")
@@ -135,6 +136,8 @@ class LogDecoder:
 
     def _publish(self, log: OpsLog) -> None:
         self.last = log
+        if log.level == "error":
+            self.last_error = log
         self._emit(log)
 
 

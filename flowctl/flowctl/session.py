@@ -104,11 +104,11 @@ class Session:
             raise
         if msg is None:
             await self._prefer_exit_failure()
-            raise ProtocolError("unexpected connector EOF (expected Opened)", proc.last_log)
+            raise ProtocolError("unexpected connector EOF (expected Opened)", proc.last_error)
         opened = msg.get("opened")
         if not isinstance(opened, dict):
             raise ProtocolError(
-                f"connector protocol error (expected Opened): {orjson.dumps(msg).decode()}", proc.last_log
+                f"connector protocol error (expected Opened): {orjson.dumps(msg).decode()}", proc.last_error
             )
         self.explicit_acks = bool(opened.get("explicitAcknowledgements"))
         while True:
@@ -126,13 +126,15 @@ class Session:
                 self._process(lines)
             except ProtocolError as err:
                 if err.last_log is None:
-                    err.last_log = proc.last_log
+                    err.last_log = proc.last_error
                 raise
         code = await proc.wait()
         if code != 0:
             raise proc.failure(code)
         if self.pending_any:
-            raise ConnectorError("unexpected capture connector EOF while within a checkpoint", proc.last_log)
+            raise ConnectorError(
+                "unexpected capture connector EOF while within a checkpoint", proc.last_error
+            )
 
     async def _prefer_exit_failure(self) -> None:
         """When the output ended badly because the connector failed, report the failure."""
@@ -183,17 +185,17 @@ class Session:
         if type(binding) is not int or not 0 <= binding < n:
             raise ProtocolError(
                 f"connector protocol error: captured binding {binding!r} is out of range (the task has {n} bindings)",
-                self.proc.last_log,
+                self.proc.last_error,
             )
         raise ProtocolError(
             f"connector protocol error (expected a JSON object as Captured.doc): {_clip(msg)}",
-            self.proc.last_log,
+            self.proc.last_error,
         )
 
     def _other(self, msg: Any, line: bytes) -> None:
         if not isinstance(msg, dict):
             raise ProtocolError(
-                f"connector protocol error (expected {_EXPECT_STREAM}): {_clip(msg)}", self.proc.last_log
+                f"connector protocol error (expected {_EXPECT_STREAM}): {_clip(msg)}", self.proc.last_error
             )
         if "checkpoint" in msg:
             cp = msg["checkpoint"]
@@ -201,7 +203,7 @@ class Session:
             if not isinstance(state, dict):
                 raise ProtocolError(
                     f"connector protocol error (expected Checkpoint with a state): {_clip(msg)}",
-                    self.proc.last_log,
+                    self.proc.last_error,
                 )
             updated = state.get("updated", {})
             merge = bool(state.get("mergePatch", False))
@@ -222,7 +224,7 @@ class Session:
             if type(binding) is not int or not 0 <= binding < len(self.pending):
                 raise ProtocolError(
                     f"connector protocol error: sourcedSchema binding {binding!r} is out of range",
-                    self.proc.last_log,
+                    self.proc.last_error,
                 )
             schema = sourced.get("documentSchema", sourced.get("schema_json"))
             open_at = _open_locations(schema)
@@ -234,12 +236,12 @@ class Session:
                 )
                 raise ProtocolError(
                     f"connector implementation error: binding {binding} SourcedSchema has errors: {detail}",
-                    self.proc.last_log,
+                    self.proc.last_error,
                 )
             self.pending_any = True
             return
         raise ProtocolError(
-            f"connector protocol error (expected {_EXPECT_STREAM}): {_clip(msg)}", self.proc.last_log
+            f"connector protocol error (expected {_EXPECT_STREAM}): {_clip(msg)}", self.proc.last_error
         )
 
     # --- committing --------------------------------------------------------------------------
@@ -259,6 +261,11 @@ class Session:
             if reader.done() and not reader.cancelled() and reader.exception():
                 raise reader.exception()  # type: ignore[misc]
             return state
+        except ConnectorError as err:
+            # Logs the connector wrote before failing may still be in its stderr pipe: read them all.
+            await self.proc.stop()
+            err.last_log = self.proc.last_error or err.last_log
+            raise
         finally:
             if not reader.done():
                 reader.cancel()

@@ -198,12 +198,18 @@ def test_broken_connectors_fail_the_run(
     assert "error: " in res.stderr
 
 
+def test_protocol_errors_show_the_last_error_line(make_catalog: MakeCatalog) -> None:
+    res = run_flowctl("preview", "--source", str(make_catalog(config={"mode": "bad_json"}).path))
+    assert res.code == 1
+    assert res.stderr.rstrip().endswith("connector's last error line: upstream returned garbage")
+
+
 def test_exit_mid_sequence_discards_pending_documents(make_catalog: MakeCatalog) -> None:
     cat = make_catalog(config={"mode": "exit_mid_sequence", "per_checkpoint": 5})
     res = run_flowctl("preview", "--source", str(cat.path))
     assert res.code == 1
     assert res.stdout == ""  # the two pending documents were never committed
-    assert "connector's last log: leaving in the middle of a sequence" in res.stderr
+    assert "connector's last error line: leaving in the middle of a sequence" in res.stderr
 
 
 def test_schema_violation_names_collection_key_and_path(make_catalog: MakeCatalog) -> None:
