@@ -1,7 +1,7 @@
 """Configuration, resource and document models of the Hacker News connector."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from estuary_cdk.capture.common import (
     BaseDocument,
@@ -94,7 +94,10 @@ class Item(BaseDocument, extra="allow"):
     `deleted: true`: they are documents, not deletions, so their history is kept."""
 
     id: int
-    type: Literal["story", "comment", "job", "poll", "pollopt"] | None = None
+    type: str | None = Field(
+        default=None,
+        description="story, comment, job, poll or pollopt (not enforced: a new kind must not stop the capture)",
+    )
     by: str | None = None
     time: AwareDatetime | None = None
     deleted: bool | None = None
