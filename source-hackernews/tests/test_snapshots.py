@@ -65,7 +65,7 @@ def _redact(collection: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 def test_capture(catalog: Path, snapshot: Any) -> None:
     out = _flowctl(
-        "preview", "--source", str(catalog), "--sessions", "1", "--delay", "3s", cwd=catalog.parent
+        "preview", "--source", str(catalog), "--sessions", "1", "--delay", "6s", cwd=catalog.parent
     )
     lines = [json.loads(line) for line in out.splitlines()]
     docs = sorted(
