@@ -28,9 +28,9 @@ __all__ = [
     "writer_for",
 ]
 
-HIGH_WATER = 32 << 20
+HIGH_WATER = 2 << 20
 """Queued bytes above which committing tasks wait for the writer thread."""
-LOW_WATER = 8 << 20
+LOW_WATER = 512 << 10
 
 _COPY_CHUNK = 1 << 20
 
