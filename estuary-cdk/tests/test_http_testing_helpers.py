@@ -140,3 +140,14 @@ def test_threaded_server_reachable_from_a_subprocess() -> None:
         )
     assert out.stdout.strip() == "sub"
     assert server.requests.faults() == ["latency:0.05"]
+
+
+def test_capture_logger_sees_children_and_events() -> None:
+    from estuary_cdk.testing import capture_logger
+
+    log, capture = capture_logger()
+    log.getChild("capture.items").info("from a child", {"n": 1})
+    log.event.status("Backfilling 1 of 1 bindings")
+    assert capture.messages() == ["from a child", "Backfilling 1 of 1 bindings"]
+    assert capture.lines[0]["fields"]["args"] == {"n": 1}
+    assert [e["msg"] for e in capture.events("connectorStatus")] == ["Backfilling 1 of 1 bindings"]

@@ -41,10 +41,15 @@ _counter = 0
 
 
 def capture_logger(name: str = "flow.test") -> tuple[FlowLogger, LogCapture]:
-    """A fresh DEBUG-level `FlowLogger` (not propagating) whose lines go to a `LogCapture`."""
+    """A fresh DEBUG-level `FlowLogger` (not propagating further up) whose lines, and those of
+    its children, go to a `LogCapture`."""
     global _counter
     _counter += 1
-    log = FlowLogger(f"{name}.{_counter}", logging.DEBUG)
+    # Registered (unlike a bare FlowLogger(...)), so `log.getChild(...)` loggers propagate here.
+    log = logging.getLogger(f"{name}.{_counter}")
+    if not isinstance(log, FlowLogger):  # pragma: no cover -- estuary_cdk.logger installs the class
+        raise TypeError("estuary_cdk.logger did not install FlowLogger as the logger class")
+    log.setLevel(logging.DEBUG)
     log.propagate = False
     capture = LogCapture()
     handler = logging.StreamHandler(capture.stream)
