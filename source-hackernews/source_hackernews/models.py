@@ -34,7 +34,7 @@ class EndpointConfig(BaseModel):
         default=PUBLIC_API,
         title="API Base URL",
         description="Root of the Hacker News API (v0 is appended). Point it at a mirror or a local test server.",
-        json_schema_extra={"pattern": "^https?://"},
+        pattern="^https?://",
     )
     concurrency: int = Field(
         default=32,
