@@ -7,6 +7,8 @@ JSON is prepared before the run (json.dumps of plain dicts) and sent with sendfi
 connector costs almost no CPU and the figures are flowctl's. A checkpoint follows every
 `--checkpoint-every` documents; ~10% of documents repeat an earlier key of the same sequence, so
 combining has work to do. Every combined document is validated against the collection schema.
+A third run uses the Python CDK's schema pattern (root `merge` reduction under if/then/else), so
+colliding documents are deep-merged through the annotation machinery.
 
     flowctl/.venv/bin/python bench/flowctl_preview.py [--count 300000] [--delay 1s]
 """
@@ -67,6 +69,13 @@ properties:
 required: [id, name, _meta]
 """
 
+# The Python CDK's deletion pattern: documents sharing a key are deep-merged (not replaced).
+CDK_MERGE = """
+if: {required: [_meta], properties: {_meta: {required: [op], properties: {op: {const: d}}}}}
+then: {reduce: {strategy: merge, delete: true}}
+else: {reduce: {strategy: merge}}
+"""
+
 
 def write_data(path: Path, count: int, every: int) -> None:
     """The connector's output for one session."""
@@ -94,9 +103,9 @@ def write_data(path: Path, count: int, every: int) -> None:
             f.write("\n".join(buf) + "\n")
 
 
-def write_catalog(root: Path, count: int, every: int) -> Path:
+def write_catalog(root: Path, count: int, every: int, merge: bool = False) -> Path:
     (root / "connector.py").write_text(CONNECTOR)
-    (root / "docs.schema.yaml").write_text(SCHEMA)
+    (root / "docs.schema.yaml").write_text(SCHEMA + (CDK_MERGE if merge else ""))
     write_data(root / "data.jsonl", count, every)
     catalog = root / "flow.yaml"
     catalog.write_text(
@@ -132,10 +141,10 @@ def _peak_rss_watch(pid: int, result: dict[str, int], stop: threading.Event) -> 
         time.sleep(0.02)
 
 
-def run(count: int, every: int, delay: str | None) -> tuple[int, float, float, float]:
+def run(count: int, every: int, delay: str | None, merge: bool = False) -> tuple[int, float, float, float]:
     """(lines printed, wall seconds, peak RSS MiB, CPU seconds of flowctl and its connector)."""
     with tempfile.TemporaryDirectory(prefix="flowctl-bench-") as tmp:
-        catalog = write_catalog(Path(tmp), count, every)
+        catalog = write_catalog(Path(tmp), count, every, merge)
         argv = [str(FLOWCTL), "preview", "--source", str(catalog)]
         if delay:
             argv += ["--delay", delay]
@@ -176,11 +185,14 @@ def main() -> None:
     print(
         f"  load average {os.getloadavg()[0]:.1f} at start: wall-clock rates suffer on a busy machine, docs per CPU-second do not"
     )
-    for count in (args.count, args.count * 3):
-        lines, elapsed, rss, cpu = run(count, args.checkpoint_every, args.delay)
+    runs = [(args.count, False), (args.count * 3, False), (args.count, True)]
+    for count, merge in runs:
+        lines, elapsed, rss, cpu = run(count, args.checkpoint_every, args.delay, merge)
+        label = "merge-reduced" if merge else "last-write-wins"
         print(
-            f"  run of {count:>9,} docs: {lines:>9,} combined docs printed in {elapsed:6.2f}s wall ({cpu:6.2f}s CPU) "
-            f"= {count / elapsed:>9,.0f} docs/s, {count / cpu:>9,.0f} docs per CPU-second; flowctl peak RSS {rss:6.1f} MiB"
+            f"  {label:<15} run of {count:>9,} docs: {lines:>9,} combined docs printed in {elapsed:6.2f}s wall "
+            f"({cpu:6.2f}s CPU) = {count / elapsed:>9,.0f} docs/s, {count / cpu:>9,.0f} docs per CPU-second; "
+            f"flowctl peak RSS {rss:6.1f} MiB"
         )
 
 

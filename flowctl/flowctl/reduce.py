@@ -37,20 +37,25 @@ class Reducer:
     def __init__(self, schema: dict[str, Any]) -> None:
         self.root = schema
         self.annotated = has_reduce_annotations(schema)
+        self._deletes = _mentions_delete(schema)
         self._validators: dict[int, Validator] = {}
+        # Caches keyed by schema identities (the schema is kept alive by this reducer).
+        self._static: dict[tuple[int, ...], list[_Loc]] = {}
+        self._properties: dict[tuple[tuple[int, ...], str], list[_Loc]] = {}
 
     # --- public ------------------------------------------------------------------------------
     def reduce(self, lhs: Any, rhs: Any) -> Any:
         """`rhs` reduced onto `lhs`; honours root `delete: true` (a deleted LHS is replaced)."""
         if not self.annotated:
             return rhs
-        root = [(self.root, self.root)]
+        rhs_app = self._applicable([(self.root, self.root)], rhs)
         if (
-            self.root_strategy(lhs).get("delete") is True
-            and self.root_strategy(rhs).get("delete") is not True
+            self._deletes
+            and self._strategy(rhs_app).get("delete") is not True
+            and self.root_strategy(lhs).get("delete") is True
         ):
             return rhs
-        return self._reduce(lhs, rhs, root, "")
+        return self._reduce_with(lhs, rhs, rhs_app, "")
 
     def root_strategy(self, doc: Any) -> dict[str, Any]:
         return self._strategy(self._applicable([(self.root, self.root)], doc))
@@ -82,9 +87,14 @@ class Reducer:
             raise ReduceError(f"cannot resolve schema reference {ref!r} while reducing") from None
 
     def _applicable(self, locs: list[_Loc], value: Any) -> list[_Loc]:
+        cache_key = tuple(id(schema) for schema, _ in locs)
+        cached = self._static.get(cache_key)
+        if cached is not None:
+            return cached
         out: list[_Loc] = []
         queue = list(locs)
         seen = 0
+        conditional = False
         while queue:
             schema, base = queue.pop(0)
             seen += 1
@@ -98,12 +108,16 @@ class Reducer:
                 queue.append((sub, base))
             for keyword in ("anyOf", "oneOf"):
                 for sub in schema.get(keyword) or ():
+                    conditional = True
                     if self._matches(sub, base, value):
                         queue.append((sub, base))
             if "if" in schema:
+                conditional = True
                 branch = "then" if self._matches(schema["if"], base, value) else "else"
                 if branch in schema:
                     queue.append((schema[branch], base))
+        if not conditional:
+            self._static[cache_key] = out  # the same whatever the value: remember it
         return out
 
     @staticmethod
@@ -115,8 +129,15 @@ class Reducer:
                 found = red
         return found
 
+    def _property(self, app: list[_Loc], name: str) -> list[_Loc]:
+        cache_key = (tuple(id(schema) for schema, _ in app), name)
+        cached = self._properties.get(cache_key)
+        if cached is None:
+            cached = self._properties[cache_key] = self._lookup_property(app, name)
+        return cached
+
     @staticmethod
-    def _property(app: list[_Loc], name: str) -> list[_Loc]:
+    def _lookup_property(app: list[_Loc], name: str) -> list[_Loc]:
         out: list[_Loc] = []
         for schema, base in app:
             props = schema.get("properties")
@@ -153,7 +174,9 @@ class Reducer:
 
     # --- strategies --------------------------------------------------------------------------
     def _reduce(self, lhs: Any, rhs: Any, locs: list[_Loc], at: str) -> Any:
-        app = self._applicable(locs, rhs)
+        return self._reduce_with(lhs, rhs, self._applicable(locs, rhs), at)
+
+    def _reduce_with(self, lhs: Any, rhs: Any, app: list[_Loc], at: str) -> Any:
         strategy = self._strategy(app)
         name = strategy.get("strategy", "lastWriteWins")
         if name == "lastWriteWins":
@@ -197,7 +220,12 @@ class Reducer:
         if isinstance(lhs, dict) and isinstance(rhs, dict):
             out = dict(lhs)
             for k, v in rhs.items():
-                out[k] = self._reduce(out[k], v, self._property(app, k), f"{at}/{k}") if k in out else v
+                if k in out:
+                    locs = self._property(app, k)
+                    # no schema at this location: last write wins
+                    out[k] = self._reduce(out[k], v, locs, f"{at}/{k}") if locs else v
+                else:
+                    out[k] = v
             return out
         if isinstance(lhs, list) and isinstance(rhs, list):
             keys = strategy.get("key")
@@ -307,6 +335,18 @@ class Reducer:
             if "intersect" in out:
                 out["intersect"] = rebuild(out["intersect"], {**entries(out["intersect"]), **added})
         return out
+
+
+def _mentions_delete(node: Any) -> bool:
+    """True when some `reduce` annotation may set `delete`."""
+    if isinstance(node, dict):
+        red = node.get("reduce")
+        if isinstance(red, dict) and "delete" in red:
+            return True
+        return any(_mentions_delete(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions_delete(v) for v in node)
+    return False
 
 
 @functools.lru_cache(maxsize=256)
