@@ -26,6 +26,7 @@ from .schema import Validator
 # that, so flowctl folds up to 8 MiB of document JSON per transaction.
 FOLD_LIMIT_BYTES = 8 << 20
 _WRITE_CHUNK_DOCS = 8192
+ACK_TIMEOUT_SECONDS = 10.0  # the runtime's limit for delivering an acknowledgement
 _EXPECT_STREAM = "Captured, SourcedSchema, or Checkpoint"
 
 
@@ -339,7 +340,15 @@ class Session:
             lines.append(state_line(patch if patch is not None else {}, merge))
         await self.output.write(lines)
         if self.explicit_acks:
-            await self.proc.send({"acknowledge": {"checkpoints": checkpoints}})
+            try:
+                await asyncio.wait_for(
+                    self.proc.send({"acknowledge": {"checkpoints": checkpoints}}), ACK_TIMEOUT_SECONDS
+                )
+            except TimeoutError:
+                raise ConnectorError(
+                    "connector requested acknowledgements but is not processing its input",
+                    self.proc.last_error,
+                ) from None
         return state
 
 

@@ -191,3 +191,17 @@ def test_several_captures_need_a_name(make_catalog: MakeCatalog) -> None:
     res = run_flowctl("preview", "--source", str(cat.path), "--name", "acmeCo/other", "--sessions", "1")
     assert res.code == 0, res.stderr
     assert json.loads(res.stdout.splitlines()[0])[0] == "acmeCo/users"
+
+
+def test_json_config_file_and_resource_file(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(
+        config="endpoint.json", bindings=[{"resource": "users.resource.json", "target": "acmeCo/users"}]
+    )  # type: ignore[arg-type]
+    (cat.path.parent / "endpoint.json").write_text(json.dumps({"mode": "ok", "per_session": 1}))
+    (cat.path.parent / "users.resource.json").write_text(json.dumps({"name": "users"}))
+    res = run_flowctl("preview", "--source", str(cat.path))
+    assert res.code == 0, res.stderr
+    assert [(c, d["id"]) for c, d in res.lines()] == [("acmeCo/users", 1)]
+    capture = cat.requests("open")[0]["request"]["open"]["capture"]
+    assert capture["config"] == {"mode": "ok", "per_session": 1}
+    assert capture["bindings"][0]["resourceConfig"] == {"name": "users"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,13 +27,12 @@ def hermetic_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _encrypted_catalog(tmp_path: Path, env: dict[str, str], identity: x25519.Identity) -> Catalog:
-    plain = tmp_path / "plain.yaml"
-    plain.write_text(
-        yaml.safe_dump(
-            {"mode": "ok", "credentials": {"api_key_sops": "s3cret", "title": "API key"}, "per_session": 1}
-        )
-    )
+def _encrypted_catalog(
+    tmp_path: Path, env: dict[str, str], identity: x25519.Identity, fmt: str = "yaml"
+) -> Catalog:
+    plain = tmp_path / f"plain.{fmt}"
+    config = {"mode": "ok", "credentials": {"api_key_sops": "s3cret", "title": "API key"}, "per_session": 1}
+    plain.write_text(yaml.safe_dump(config) if fmt == "yaml" else json.dumps(config))
     encrypted = subprocess.run(
         [
             sops_binary(),
@@ -42,9 +42,9 @@ def _encrypted_catalog(tmp_path: Path, env: dict[str, str], identity: x25519.Ide
             "--encrypted-suffix",
             "_sops",
             "--input-type",
-            "yaml",
+            fmt,
             "--output-type",
-            "yaml",
+            fmt,
             str(plain),
         ],
         capture_output=True,
@@ -53,8 +53,8 @@ def _encrypted_catalog(tmp_path: Path, env: dict[str, str], identity: x25519.Ide
         check=True,
     ).stdout
     plain.unlink()
-    (tmp_path / "config.yaml").write_bytes(encrypted)
-    assert b"s3cret" not in encrypted and b"api_key_sops: ENC[" in encrypted
+    (tmp_path / f"config.{fmt}").write_bytes(encrypted)
+    assert b"s3cret" not in encrypted and b"ENC[AES256_GCM" in encrypted
     (tmp_path / "flow.yaml").write_text(
         yaml.safe_dump(
             {
@@ -64,7 +64,7 @@ def _encrypted_catalog(tmp_path: Path, env: dict[str, str], identity: x25519.Ide
                         "endpoint": {
                             "local": {
                                 "command": [sys.executable, str(FAKE)],
-                                "config": "config.yaml",
+                                "config": f"config.{fmt}",
                                 "env": {"FAKE_RECORD": str(tmp_path / "requests.jsonl")},
                             }
                         },
@@ -77,9 +77,12 @@ def _encrypted_catalog(tmp_path: Path, env: dict[str, str], identity: x25519.Ide
     return Catalog(tmp_path / "flow.yaml", tmp_path / "requests.jsonl")
 
 
-def test_sops_config_is_decrypted_and_suffix_stripped(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_sops_config_is_decrypted_and_suffix_stripped(
+    tmp_path: Path, hermetic_env: dict[str, str], fmt: str
+) -> None:
     identity = x25519.Identity.generate()
-    cat = _encrypted_catalog(tmp_path, hermetic_env, identity)
+    cat = _encrypted_catalog(tmp_path, hermetic_env, identity, fmt)
     key_file = tmp_path / "keys.txt"
     key_file.write_text(str(identity) + "\n")
     res = run_flowctl(
