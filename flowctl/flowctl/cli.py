@@ -13,11 +13,14 @@ import orjson
 from . import preview as _preview
 from .build import build_capture
 from .catalog import Catalog, bundle, load_catalog
+from .combine import Combiner
 from .connector import launch_for, unary
 from .discover import canonical_binding, canonical_spec, write_discovered
 from .durations import parse_duration
 from .errors import ConnectorError, FlowctlError, UsageError
 from .logs import LogPrinter, OpsLog
+from .reduce import Reducer
+from .schema import Validator
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -133,10 +136,13 @@ def parser() -> argparse.ArgumentParser:
         ("validate", "run the build (Spec + Validate) and print the Validated response"),
         ("apply", "build, then Apply, and print the Applied response"),
         ("bundle", "print the catalog with every reference inlined"),
+        ("combine", "combine JSON documents from stdin by a collection's key and reduce annotations"),
     ):
         p = raw.add_parser(name, help=text, description=text)
         p.add_argument("--source", required=True, help="catalog file")
-        if name != "bundle":
+        if name == "combine":
+            p.add_argument("--collection", required=True, help="collection whose key and schema to use")
+        elif name != "bundle":
             p.add_argument("--capture", help="capture name (required when the catalog has several)")
             p.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
             p.add_argument("--network", help="docker network (accepted for compatibility)")
@@ -222,6 +228,33 @@ async def _run_preview(catalog: Catalog, args: argparse.Namespace, log: Callable
     await _preview.run_preview(catalog, catalog.capture(args.name), options, log)
 
 
+def _combine(catalog: Catalog, name: str) -> None:
+    """`raw combine`: one JSON document per stdin line, combined like a capture transaction."""
+    collection = catalog.collections.get(name)
+    if collection is None:
+        raise UsageError(f"collection {name!r} is not in the catalog {catalog.source}")
+    combiner = Combiner(
+        name, collection.key, Reducer(collection.write_schema), Validator(collection.write_schema, name)
+    )
+    for number, line in enumerate(sys.stdin.buffer, start=1):
+        if not line.strip():
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError as err:
+            raise UsageError(f"stdin line {number}: not JSON ({err})") from None
+        if not isinstance(doc, dict):
+            raise UsageError(f"stdin line {number}: a document must be a JSON object")
+        combiner.add(doc)
+    sys.stdout.buffer.write(
+        b"".join(
+            orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+            for doc in combiner.drain()
+        )
+    )
+    sys.stdout.flush()
+
+
 def _join_negative_values(argv: list[str]) -> list[str]:
     """Let `--sessions -1,2` through (argparse would take `-1,2` for an option)."""
     out: list[str] = []
@@ -244,6 +277,9 @@ def run(argv: list[str] | None = None) -> int:
         catalog = load_catalog(args.source)
         if args.command == "raw" and args.raw == "bundle":
             _out(bundle(catalog))
+            return 0
+        if args.command == "raw" and args.raw == "combine":
+            _combine(catalog, args.collection)
             return 0
         handlers: dict[
             str, Callable[[Catalog, argparse.Namespace, Callable[[OpsLog], None]], Coroutine[Any, Any, None]]

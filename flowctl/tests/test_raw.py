@@ -205,3 +205,43 @@ def test_json_config_file_and_resource_file(make_catalog: MakeCatalog) -> None:
     capture = cat.requests("open")[0]["request"]["open"]["capture"]
     assert capture["config"] == {"mode": "ok", "per_session": 1}
     assert capture["bindings"][0]["resourceConfig"] == {"name": "users"}
+
+
+def test_raw_combine_reduces_stdin_documents(tmp_path: Path) -> None:
+    import subprocess
+
+    (tmp_path / "flow.yaml").write_text(
+        """collections:
+  acmeCo/counts:
+    schema:
+      type: object
+      reduce: {strategy: merge}
+      properties:
+        k: {type: string}
+        n: {type: integer, reduce: {strategy: sum}}
+      required: [k]
+    key: [/k]
+"""
+    )
+    docs = "\n".join(
+        json.dumps(d) for d in [{"k": "b", "n": 1}, {"k": "a", "n": 2}, {"k": "b", "n": 3, "x": True}]
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flowctl",
+            "raw",
+            "combine",
+            "--source",
+            str(tmp_path / "flow.yaml"),
+            "--collection",
+            "acmeCo/counts",
+        ],
+        input=docs,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == '{"k":"a","n":2}\n{"k":"b","n":4,"x":true}\n'
