@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -289,3 +290,83 @@ def test_materializations_are_named_as_unsupported(make_catalog: MakeCatalog) ->
     cat.path.write_text(yaml.safe_dump(doc))
     res = run_flowctl("preview", "--source", str(cat.path), "--name", "acmeCo/to-sqlite")
     assert res.code == 2 and "is a materialization: this flowctl runs captures only" in res.stderr
+
+
+def _image_catalog(root: Path, record: Path) -> Path:
+    import stat
+    import sys
+
+    from .conftest import FIXTURES
+
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(f'#!/bin/sh\nexec {sys.executable} {FIXTURES / "fake_docker.py"} "$@"\n')
+    docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
+    (root / "flow.yaml").write_text(
+        """collections:
+  acmeCo/users: {schema: {type: object}, key: [/id]}
+captures:
+  acmeCo/source-x:
+    endpoint: {connector: {image: "ghcr.io/estuary/source-x:dev", config: {per_session: 2}}}
+    bindings: [{resource: {name: users}, target: acmeCo/users}]
+    shards: {logLevel: debug}
+"""
+    )
+    return bin_dir
+
+
+def test_image_connector_runs_with_docker_run(tmp_path: Path) -> None:
+    import os
+
+    log = tmp_path / "docker.jsonl"
+    bin_dir = _image_catalog(tmp_path, log)
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_DOCKER_LOG": str(log),
+        "FAKE_RECORD": str(tmp_path / "requests.jsonl"),
+    }
+    res = run_flowctl("preview", "--source", str(tmp_path / "flow.yaml"), "--network", "flow-test", env=env)
+    assert res.code == 0, res.stderr
+    assert [d["id"] for _, d in res.lines()] == [1, 2]
+    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(runs) == 3  # validate, apply, open: one container per RPC
+    assert runs[0] == [
+        "run",
+        "-i",
+        "--rm",
+        "--network=flow-test",
+        "--env=LOG_FORMAT=json",
+        "--env=LOG_LEVEL=debug",
+        "ghcr.io/estuary/source-x:dev",
+    ]
+    records = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    assert records[0]["request"] == {"spec": {"connectorType": "IMAGE", "config": {}}}
+    opened = [r["request"]["open"] for r in records if "open" in r["request"]]
+    assert (
+        opened[0]["capture"]["config"] == {"per_session": 2}
+        and opened[0]["capture"]["connectorType"] == "IMAGE"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("down", "needs a running Docker engine, but none answers (Cannot connect to the Docker daemon"),
+        ("nocodec", "the image speaks the protobuf codec"),
+    ],
+)
+def test_image_connector_errors(tmp_path: Path, mode: str, message: str) -> None:
+    import os
+
+    log = tmp_path / "docker.jsonl"
+    bin_dir = _image_catalog(tmp_path, log)
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_DOCKER_LOG": str(log),
+        "FAKE_DOCKER_MODE": mode,
+    }
+    res = run_flowctl("preview", "--source", str(tmp_path / "flow.yaml"), env=env)
+    assert res.code == 1
+    assert message in res.stderr, res.stderr
+    assert not log.exists()  # no container was started
