@@ -23,12 +23,12 @@ export SOPS_DISABLE_VERSION_CHECK := 1
 export PYTHON_KEYRING_BACKEND ?= keyring.backends.null.Keyring
 
 # Kit first, then the runtime, then every connector (they depend on both through path deps).
-CONNECTORS := $(sort $(patsubst %/pyproject.toml,%,$(wildcard source-*/pyproject.toml materialize-*/pyproject.toml)))
-PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard estuary-cdk/pyproject.toml flowctl/pyproject.toml)) $(CONNECTORS)
+_pkgs = $(sort $(patsubst $(ROOT)/%/pyproject.toml,%,$(wildcard $(addprefix $(ROOT)/,$(addsuffix /pyproject.toml,$(1))))))
+CONNECTORS := $(call _pkgs,source-* materialize-*)
+PACKAGES := $(call _pkgs,estuary-cdk) $(call _pkgs,flowctl) $(CONNECTORS)
 TYPED_PACKAGES := $(filter estuary-cdk flowctl,$(PACKAGES))
 DOCKERFILES = $(shell find $(ROOT) \( -name .venv -o -name .git -o -name .tools -o -name node_modules \) -prune -o \
 	-type f \( -name Dockerfile -o -name '*.Dockerfile' \) -print | sort)
-BENCHMARKS := $(sort $(wildcard bench/*.py))
 
 DEMO_CONNECTOR := source-hello-world
 DEMO_FLAGS ?= --sessions -1 --timeout 60s --output-state
