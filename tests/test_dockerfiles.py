@@ -147,3 +147,16 @@ def test_image_rehearsal_names_the_failing_instruction(
         image_rehearsal.RehearsalError, match=r"python/Dockerfile:3: RUN .*exit 1\nbuilding source-demo"
     ):
         rehearsal.run()
+
+
+def test_python_image_defaults_to_the_current_base_image_version() -> None:
+    version = (ROOT / "base-image" / "VERSION").read_text().strip()
+    instructions = check_docker_copies.parse_dockerfile((ROOT / "python" / "Dockerfile").read_text())
+    base_args = [
+        ins.args for ins in instructions if ins.keyword == "ARG" and ins.args.startswith("BASE_IMAGE=")
+    ]
+    assert base_args == [f"BASE_IMAGE=flow-connectors/base-image:{version}"]
+    assert (
+        f"base-image:$(tr -d '[:space:]' <\"$ROOT/base-image/VERSION\")"
+        in (ROOT / "build-local.sh").read_text()
+    )
