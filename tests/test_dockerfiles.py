@@ -157,6 +157,6 @@ def test_python_image_defaults_to_the_current_base_image_version() -> None:
     ]
     assert base_args == [f"BASE_IMAGE=flow-connectors/base-image:{version}"]
     assert (
-        f"base-image:$(tr -d '[:space:]' <\"$ROOT/base-image/VERSION\")"
+        "base-image:$(tr -d '[:space:]' <\"$ROOT/base-image/VERSION\")"
         in (ROOT / "build-local.sh").read_text()
     )
