@@ -120,13 +120,17 @@ class Output:
             self._stream.write(data)
             self._stream.flush()
             return
-        writer.write(data)
-        await writer.drain()
+        try:
+            writer.write(data)
+            await writer.drain()
+        except ConnectionResetError as err:  # the reader of the pipe went away
+            raise BrokenPipeError(str(err)) from None
 
     async def close(self) -> None:
         """Flush and release the pipe (restoring blocking mode on the shared descriptor)."""
         if self._writer is not None:
-            await self._writer.drain()
+            with contextlib.suppress(ConnectionError):
+                await self._writer.drain()
             self._writer.close()
             with contextlib.suppress(Exception):
                 await self._writer.wait_closed()

@@ -370,3 +370,22 @@ def test_image_connector_errors(tmp_path: Path, mode: str, message: str) -> None
     assert res.code == 1
     assert message in res.stderr, res.stderr
     assert not log.exists()  # no container was started
+
+
+def test_stdout_closed_early_ends_quietly(make_catalog: MakeCatalog) -> None:
+    """`flowctl preview | head -1`: no traceback, exit 0, the connector is stopped."""
+    import subprocess
+    import sys
+
+    cat = make_catalog(config={"per_session": 50000, "per_checkpoint": 1000})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowctl", "preview", "--source", str(cat.path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert first.startswith(b'["acmeCo/users",') and "Traceback" not in err
