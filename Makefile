@@ -47,7 +47,8 @@ tools: $(TOOLS_STAMP) ## Create .tools/venv from tools/requirements.txt
 $(TOOLS_STAMP): $(ROOT)/tools/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is required ($(PYTHON) is $$($(PYTHON) --version 2>&1)); set PYTHON=python3.11" >&2; exit 1; }
-	@test -x $(TOOLS_BIN)/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	@test -x $(TOOLS_BIN)/python || $(PYTHON) -m venv $(TOOLS_VENV) || \
+		{ rm -rf $(TOOLS_VENV); echo "cannot create a virtualenv: install Python's venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 	$(TOOLS_BIN)/python -m pip install --quiet --disable-pip-version-check -r $(ROOT)/tools/requirements.txt
 	@touch $@
 
