@@ -116,7 +116,16 @@ def test_encrypt_then_flowctl_decrypts_with_the_fixture_key(hello_copy: Path, tm
     # Without a key sops cannot decrypt, and flowctl says so instead of running the connector.
     home = tmp_path / "home"
     home.mkdir()
-    keyless = flowctl(hello_copy, "preview", "--sessions", "-1", SOPS_AGE_KEY_FILE="", HOME=str(home))
+    keyless = flowctl(
+        hello_copy,
+        "preview",
+        "--sessions",
+        "-1",
+        SOPS_AGE_KEY_FILE="",
+        SOPS_AGE_KEY="",
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+    )
     assert keyless.returncode != 0
     assert "decrypt" in keyless.stderr.lower()
     assert keyless.stdout.strip() == ""
