@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     format_python(target)
     print(f"created {target} ({len(written)} files). Next:")
     print(f"  cd {args.name} && poetry install && poetry run pytest")
+    if shutil.which("poetry") is None:
+        print(f"  (poetry is in {ROOT / '.tools' / 'venv' / 'bin'}: add it to your PATH)")
     return 0
 
 
