@@ -1,7 +1,7 @@
 """Benchmark: source-hackernews backfilling items from the local fake API.
 
-The fake API runs in its own process with a fixed latency per request (10 ms by default); the
-connector runs as a real process spoken to over the capture protocol (only `items` bound), and
+The fake API runs in the benchmark's process with a fixed latency per request (10 ms by
+default); the connector runs as a real process spoken to over the capture protocol (only `items` bound), and
 the time from its first checkpoint to the completed backfill is measured. Peak RSS is the
 connector's VmHWM. Figures printed:
 
@@ -16,7 +16,6 @@ Usage (from the repository root; re-executes itself in source-hackernews/.venv i
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,8 @@ VENV_PYTHON = CONNECTOR_DIR / ".venv" / "bin" / "python"
 TARGET_ITEMS_PER_SECOND = 2000
 
 try:
+    from aiohttp import web
+    from source_hackernews.fake_api import FakeHackerNews, make_lowlevel_server
     from source_hackernews.fake_api.driver import Session, run_session
 except ImportError:  # not in the connector's venv: re-run there
     if not VENV_PYTHON.exists() or os.environ.get("HN_BENCH_REEXEC"):
@@ -34,27 +35,13 @@ except ImportError:  # not in the connector's venv: re-run there
     os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
 
 
-def _start_server(items: int, latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "source_hackernews.fake_api",
-            "--port",
-            "0",
-            "--items",
-            str(items),
-            "--latency-ms",
-            str(latency_ms),
-        ],
-        stdout=subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    url = proc.stdout.readline().decode().strip()
-    if not url.startswith("http://"):
-        proc.kill()
-        raise RuntimeError(f"fake API did not start: {url!r}")
-    return proc, url
+async def _start_server(items: int, latency_ms: float) -> tuple[web.ServerRunner, str]:
+    """The fake API on aiohttp's bare server, in this process's event loop (next to the cheap
+    protocol reader), so the connector competes with one process instead of two."""
+    runner = web.ServerRunner(make_lowlevel_server(FakeHackerNews(items=items), latency_ms=latency_ms))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 def _backfill_done(session: Session) -> bool:
@@ -126,7 +113,7 @@ def _report(concurrency: int, captured: int, seconds: float, rss: float, cpu: fl
 
 async def _main(args: argparse.Namespace) -> None:
     items = args.items or (20_000 if args.quick else 200_000)
-    server, url = _start_server(items, args.latency_ms)
+    server, url = await _start_server(items, args.latency_ms)
     try:
         print(
             f"source-hackernews backfill: fake API with {items:,} items, {args.latency_ms:g} ms latency per request"
@@ -151,8 +138,7 @@ async def _main(args: argparse.Namespace) -> None:
             f"  concurrency 32 {verdict} the {TARGET_ITEMS_PER_SECOND:,} items/s target ({rates[32]:,.0f} items/s)"
         )
     finally:
-        server.kill()
-        server.wait()
+        await server.cleanup()
 
 
 def main() -> None:
