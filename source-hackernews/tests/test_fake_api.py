@@ -1,5 +1,7 @@
 """The local Hacker News API: deterministic data, the real API's shapes, and change over time."""
 
+import asyncio
+import sys
 from collections import Counter
 
 import aiohttp
@@ -163,3 +165,35 @@ async def test_lowlevel_server_answers_like_the_app() -> None:
                 assert resp.status == 200 and (await resp.json())["maxitem"] == 305 == data.maxitem
     finally:
         await runner.cleanup()
+
+
+async def test_command_line_server_advances_on_its_clock() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "source_hackernews.fake_api",
+        "--port",
+        "0",
+        "--items",
+        "50",
+        "--tick-seconds",
+        "0.1",
+        "--new-per-tick",
+        "3",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+        async with aiohttp.ClientSession() as session:
+            seen = [50]
+            for _ in range(100):
+                async with session.get(f"{url}/v0/maxitem.json") as resp:
+                    seen.append(await resp.json())
+                if seen[-1] >= 56:
+                    break
+                await asyncio.sleep(0.05)
+        assert seen[-1] >= 56 and all((b - a) % 3 == 0 for a, b in zip(seen, seen[1:], strict=False))
+    finally:
+        proc.kill()
+        await proc.wait()
