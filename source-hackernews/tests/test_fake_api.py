@@ -1,6 +1,7 @@
 """The local Hacker News API: deterministic data, the real API's shapes, and change over time."""
 
 import asyncio
+import itertools
 import sys
 from collections import Counter
 
@@ -193,7 +194,7 @@ async def test_command_line_server_advances_on_its_clock() -> None:
                 if seen[-1] >= 56:
                     break
                 await asyncio.sleep(0.05)
-        assert seen[-1] >= 56 and all((b - a) % 3 == 0 for a, b in zip(seen, seen[1:], strict=False))
+        assert seen[-1] >= 56 and all((b - a) % 3 == 0 for a, b in itertools.pairwise(seen))
     finally:
         proc.kill()
         await proc.wait()
