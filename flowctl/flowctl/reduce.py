@@ -38,6 +38,7 @@ class Reducer:
         self.root = schema
         self.annotated = has_reduce_annotations(schema)
         self._deletes = _mentions_delete(schema)
+        self._shallow = _shallow_merge_plan(schema)
         self._validators: dict[int, Validator] = {}
         # Caches keyed by schema identities (the schema is kept alive by this reducer).
         self._static: dict[tuple[int, ...], list[_Loc]] = {}
@@ -48,6 +49,21 @@ class Reducer:
         """`rhs` reduced onto `lhs`; honours root `delete: true` (a deleted LHS is replaced)."""
         if not self.annotated:
             return rhs
+        fast = self._shallow
+        if fast is not None:
+            condition, then_deletes, else_deletes = fast
+            rhs_deletes = then_deletes if self._matches(condition, self.root, rhs) else else_deletes
+            if (
+                not rhs_deletes
+                and (then_deletes or else_deletes)
+                and (then_deletes if self._matches(condition, self.root, lhs) else else_deletes)
+            ):
+                return rhs
+            return (
+                {**lhs, **rhs}
+                if isinstance(lhs, dict) and isinstance(rhs, dict)
+                else self._merge_error(lhs, rhs)
+            )
         rhs_app = self._applicable([(self.root, self.root)], rhs)
         if (
             self._deletes
@@ -56,6 +72,12 @@ class Reducer:
         ):
             return rhs
         return self._reduce_with(lhs, rhs, rhs_app, "")
+
+    @staticmethod
+    def _merge_error(lhs: Any, rhs: Any) -> Any:
+        raise ReduceError(
+            f"at /: merge strategy expects two objects or two arrays, got {_type(lhs)} and {_type(rhs)}"
+        )
 
     def root_strategy(self, doc: Any) -> dict[str, Any]:
         return self._strategy(self._applicable([(self.root, self.root)], doc))
@@ -335,6 +357,40 @@ class Reducer:
             if "intersect" in out:
                 out["intersect"] = rebuild(out["intersect"], {**entries(out["intersect"]), **added})
         return out
+
+
+def _shallow_merge_plan(schema: dict[str, Any]) -> tuple[Any, bool, bool] | None:
+    """(if-schema, then deletes, else deletes) when the schema is the Python CDK's pattern: a
+    root `merge` chosen by if/then/else and no annotation below the root, so that reducing two
+    documents is a shallow dict merge. None for any other shape (the general path applies)."""
+    branches = [schema.get("then"), schema.get("else")]
+    if "if" not in schema or not all(isinstance(b, dict) and set(b) == {"reduce"} for b in branches):
+        return None
+    reduces = [b["reduce"] for b in branches]  # type: ignore[index]
+    if not all(isinstance(r, dict) and r.get("strategy") == "merge" and "key" not in r for r in reduces):
+        return None
+    if any(k in schema for k in ("$ref", "allOf", "anyOf", "oneOf")):
+        return None
+    root_reduce = schema.get("reduce")
+    if root_reduce is not None and root_reduce != {"strategy": "merge"}:
+        return None
+    children: list[Any] = []
+    for keyword in ("properties", "patternProperties"):
+        if isinstance(schema.get(keyword), dict):
+            children.extend(schema[keyword].values())
+    children.append(schema.get("additionalProperties"))
+    if any(has_reduce_annotations(c) or b'"$ref"' in _json_bytes(c) for c in children):
+        return None
+    return schema["if"], reduces[0].get("delete") is True, reduces[1].get("delete") is True
+
+
+def _json_bytes(value: Any) -> bytes:
+    import orjson
+
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return b'"$ref"'  # cannot tell: take the general path
 
 
 def _mentions_delete(node: Any) -> bool:

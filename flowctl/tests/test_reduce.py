@@ -183,3 +183,26 @@ def test_formats_are_asserted_like_flow() -> None:
     v = Validator({"type": "object", "properties": {"t": {"type": "string", "format": "date-time"}}})
     assert v.is_valid({"t": "2024-01-01T00:00:00Z"})
     assert v.first_error({"t": "2024-01-01 00:00"}) is not None
+
+
+def test_shallow_merge_fast_path_agrees_with_general_path() -> None:
+    fast = Reducer(CDK_DELETION)
+    general = Reducer(CDK_DELETION)
+    assert fast._shallow is not None
+    general._shallow = None  # force the annotation walk
+    docs = [
+        {"id": 1, "a": 1, "_meta": {"op": "c"}},
+        {"id": 1, "b": {"x": 1}, "_meta": {"op": "u"}},
+        {"id": 1, "b": {"y": 2}},
+        {"id": 1, "_meta": {"op": "d"}},
+        {"id": 1, "c": 3, "_meta": {"op": "c"}},
+    ]
+    acc_fast, acc_general = docs[0], docs[0]
+    for doc in docs[1:]:
+        acc_fast, acc_general = fast.reduce(acc_fast, doc), general.reduce(acc_general, doc)
+        assert acc_fast == acc_general
+    assert acc_fast == {"id": 1, "c": 3, "_meta": {"op": "c"}}
+    # an annotation below the root disables the fast path
+    nested = {**CDK_DELETION, "properties": {"n": {"reduce": {"strategy": "sum"}}}}
+    assert Reducer(nested)._shallow is None
+    assert Reducer(nested).reduce({"n": 1}, {"n": 2}) == {"n": 3}
