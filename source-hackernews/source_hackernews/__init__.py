@@ -6,7 +6,7 @@ from logging import Logger
 from estuary_cdk import cli
 from estuary_cdk.capture import BaseCaptureConnector, Request, Task, common, request, response
 from estuary_cdk.flow import ConnectorSpec
-from estuary_cdk.http import HTTPMixin
+from estuary_cdk.http import HTTPError, HTTPMixin
 
 from . import api
 from .models import ConnectorState, EndpointConfig, ResourceConfig
@@ -40,7 +40,7 @@ class Connector(
         # Reading maxitem proves the base URL serves the Hacker News API.
         try:
             await api.fetch_maxitem(self, validate.config.base_url, log)
-        except Exception as err:
+        except (HTTPError, api.HackerNewsError) as err:
             raise common.ValidationError(
                 [f"cannot read {validate.config.base_url}/v0/maxitem.json: {err}"]
             ) from err

@@ -237,5 +237,15 @@ async def test_validate_checks_the_base_url_serves_the_api(server: LocalServer) 
                 LOG, request.Validate(name="hn", config=EndpointConfig(base_url=server.url))
             )
         assert "maxitem.json" in err.value.errors[0]
+        server.faults.status(200, path="/v0/maxitem.json", body=b"<html>not the API</html>")
+        with pytest.raises(ValidationError) as err:
+            await connector.validate(
+                LOG, request.Validate(name="hn", config=EndpointConfig(base_url=server.url))
+            )
+        assert "did not return JSON" in err.value.errors[0]
+        refused = EndpointConfig(base_url="http://127.0.0.1:9")  # discard port: nothing listens
+        with pytest.raises(ValidationError) as err:
+            await connector.validate(LOG, request.Validate(name="hn", config=refused))
+        assert "127.0.0.1:9/v0/maxitem.json" in err.value.errors[0]
     finally:
         await connector._mixin_exit(LOG)
