@@ -32,6 +32,8 @@ def parse_duration(text: str) -> float:
     if iso and raw != "P":
         d, h, m, s = iso.groups()
         return int(d or 0) * 86400 + int(h or 0) * 3600 + int(m or 0) * 60 + float(s or 0)
+    if raw == "0":
+        return 0.0
     if raw.isdigit():
         raise UsageError(f"invalid duration {text!r}: a unit is required (e.g. {raw}s, {raw}ms, {raw}m)")
     total = 0.0

@@ -19,7 +19,16 @@ def test_state_key_encoding_matches_runtime() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("10s", 10), ("1m", 60), ("500ms", 0.5), ("1h30m", 5400), ("2.5s", 2.5), ("PT5M", 300), ("1m 30s", 90)],
+    [
+        ("10s", 10),
+        ("1m", 60),
+        ("500ms", 0.5),
+        ("1h30m", 5400),
+        ("2.5s", 2.5),
+        ("PT5M", 300),
+        ("1m 30s", 90),
+        ("0", 0),
+    ],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
