@@ -246,10 +246,14 @@ class BaseConnector(Generic[Request], abc.ABC):
                     await mixin_exit(self, log)
                 except Exception as close_exc:
                     log.warning(f"error while closing: {format_error_message(close_exc)}", exc_info=close_exc)
-            try:
-                await self.exit(log)
-            finally:
-                await self._drain_output()
+            for hook in (self.exit(log), self._drain_output()):
+                try:
+                    await hook
+                except Exception as hook_exc:
+                    # E.g. the runtime closed our stdout: report it like any other failure
+                    # (once), rather than let it escape as a bare traceback.
+                    if not any(str(hook_exc) in str(getattr(f, "error", None) or f) for f in failures):
+                        failures.append(hook_exc)
 
         failed = False
         for err in failures:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 __all__ = [
+    "MIN_SECRET_LENGTH",
     "OBSERVABLE_FIELD",
     "REDACTED",
     "EventLogger",
@@ -55,10 +56,16 @@ class OpsLog(BaseModel):
     fields: dict[str, Any]
 
 
+MIN_SECRET_LENGTH = 4
+"""Shorter values are not redacted: replacing every `t` or `42` would wreck the logs, while
+revealing a one-to-three character secret reveals nothing a guess would not."""
+
+
 def register_secret(value: str) -> None:
-    """Redact `value` from every log line written from now on. Empty values are ignored."""
+    """Redact `value` from every log line written from now on (values shorter than
+    `MIN_SECRET_LENGTH` or blank are ignored)."""
     global _sorted_secrets
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH or not value.strip():
         return
     with _secrets_lock:
         if value in _secrets:

@@ -84,6 +84,8 @@ def test_registered_secrets_are_redacted_everywhere(captured: tuple[FlowLogger, 
     log, stream = captured
     register_secret("hunter2-very-secret")
     register_secret("")  # ignored
+    register_secret("t")  # too short to redact
+    register_secret("    ")  # blank
     log.info(
         "token hunter2-very-secret leaked",
         {"nested": ["x hunter2-very-secret y"]},
@@ -93,6 +95,7 @@ def test_registered_secrets_are_redacted_everywhere(captured: tuple[FlowLogger, 
     text = stream.getvalue()
     assert "hunter2-very-secret" not in text
     assert rec["msg"] == "token [redacted] leaked"
+    assert rec["level"] == "INFO" and rec["fields"]["source"] == "flow"
     assert rec["fields"]["args"] == {"nested": ["x [redacted] y"]}
     assert rec["fields"]["k"] == "[redacted]"
 

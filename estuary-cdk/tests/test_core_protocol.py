@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -402,3 +403,24 @@ async def test_unreachable_encryption_service_is_a_clear_error() -> None:
     assert result.last_log["msg"].startswith(
         "could not reach the config encryption service at http://127.0.0.1:9/v1/encrypt-config: "
     )
+
+
+def test_closed_stdout_fails_with_a_clear_last_line() -> None:
+    request = open_request(config(pages=500, per_page=50), ["alpha"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "source_core"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    proc.stdin.write(orjson.dumps(request) + b"\n")
+    proc.stdin.close()
+    assert proc.stdout.read(1000)
+    proc.stdout.close()  # The runtime went away.
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    last = orjson.loads(stderr.decode().splitlines()[-1])
+    assert last["level"] == "ERROR"
+    assert last["msg"] == "Task capture.alpha: writing to the connector output failed: [Errno 32] Broken pipe"

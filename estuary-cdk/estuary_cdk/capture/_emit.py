@@ -18,6 +18,8 @@ import threading
 from collections import deque
 from typing import IO, Any, BinaryIO
 
+from .. import ConnectorError
+
 __all__ = [
     "HIGH_WATER",
     "LOW_WATER",
@@ -37,7 +39,7 @@ _COPY_CHUNK = 1 << 20
 Chunk = bytes | bytearray | memoryview | IO[bytes]
 
 
-class OutputWriteError(RuntimeError):
+class OutputWriteError(ConnectorError):
     """Writing to the connector's output failed (e.g. the runtime closed the pipe)."""
 
 

@@ -50,7 +50,7 @@ DISCOVERED = ["alpha", "beta"]
 
 
 def make_doc(kind: str, binding: str, page: int, i: int) -> Any:
-    at = datetime(2025, 1, 1, 0, page, i, tzinfo=UTC)
+    at = datetime(2025, 1, 1, 0, page % 60, i % 60, tzinfo=UTC)
     if kind == "model":
         return Item(id=page * 100 + i, page=page, at=at, binding=binding)
     return {"id": page * 100 + i, "page": page, "at": at, "binding": binding}
