@@ -284,4 +284,8 @@ def main(connector: BaseConnector[Any], argv: list[str] | None = None) -> None:
     async def run() -> None:
         await connector.serve(requests=session.requests)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        # Ctrl-C is how a user ends `connector open` on a capture that never finishes.
+        raise SystemExit(130) from None
