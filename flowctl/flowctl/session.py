@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from .schema import Validator
 # that, so flowctl folds up to 8 MiB of document JSON per transaction.
 FOLD_LIMIT_BYTES = 8 << 20
 _WRITE_CHUNK_DOCS = 8192
+GC_INTERVAL_SECONDS = 30.0
 ACK_TIMEOUT_SECONDS = 10.0  # the runtime's limit for delivering an acknowledgement
 _EXPECT_STREAM = "Captured, SourcedSchema, or Checkpoint"
 
@@ -94,6 +96,7 @@ class Session:
         self.drained = asyncio.Event()
         self.drained.set()
         self.explicit_acks = False
+        self._last_gc = time.monotonic()
 
     # --- reading -----------------------------------------------------------------------------
     async def read(self) -> None:
@@ -349,7 +352,16 @@ class Session:
                     "connector requested acknowledgements but is not processing its input",
                     self.proc.last_error,
                 ) from None
+        self._collect_cycles()
         return state
+
+    def _collect_cycles(self) -> None:
+        """preview runs with the cyclic GC off (documents are acyclic); the event loop's own
+        small cycles are collected now and then, between transactions, when few objects live."""
+        now = time.monotonic()
+        if now - self._last_gc >= GC_INTERVAL_SECONDS:
+            self._last_gc = now
+            gc.collect()
 
 
 def _clip(msg: Any, limit: int = 1000) -> str:
