@@ -149,7 +149,8 @@ def write_discovered(
     rel = os.path.relpath(flow_yaml, base)
     if flow_yaml in files:
         imports = cap_doc.get("import") or []
-        if rel not in imports and flow_yaml.resolve() != capture_file.resolve():
+        imported = {(base / i).resolve() for i in imports if isinstance(i, str) and "://" not in i}
+        if flow_yaml.resolve() not in imported and flow_yaml.resolve() != capture_file.resolve():
             cap_doc["import"] = [*imports, rel]
             cap_doc = {"import": cap_doc.pop("import"), **cap_doc}
             files[capture_file] = cap_doc

@@ -82,6 +82,10 @@ def test_raw_discover_writes_catalog_files(tmp_path: Path) -> None:
         == catalog["captures"]["acmeCo/source-fake"]["bindings"]
     )
     assert again["import"] == ["acmeCo/flow.yaml"]
+    # an import spelled differently is recognised too
+    source.write_text(source.read_text().replace("- acmeCo/flow.yaml", "- ./acmeCo/flow.yaml"))
+    assert run_flowctl("raw", "discover", "--source", str(source)).code == 0
+    assert yaml.safe_load(source.read_text())["import"] == ["./acmeCo/flow.yaml"]
     res = run_flowctl("preview", "--source", str(source))
     assert res.code == 0, res.stderr
     assert {c for c, _ in res.lines()} == {"acmeCo/users"}
