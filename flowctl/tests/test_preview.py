@@ -88,7 +88,7 @@ def test_session_ends_after_its_transactions_and_next_resumes(make_catalog: Make
 
 
 def test_delay_folds_sequences_into_one_transaction(make_catalog: MakeCatalog) -> None:
-    config = {"per_session": 4, "per_checkpoint": 2, "pause_after_checkpoint": 0.3}
+    config = {"per_session": 4, "per_checkpoint": 2, "pause_after_checkpoint": 0.8}
     bindings = [{"resource": {"name": "users"}, "target": "acmeCo/users"}]
     cat = make_catalog(config=config, bindings=bindings)
     apart = run_flowctl("preview", "--source", str(cat.path), "--output-state")
