@@ -386,3 +386,31 @@ def test_stdout_closed_early_ends_quietly(make_catalog: MakeCatalog) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0
     assert first.startswith(b'["acmeCo/users",') and "Traceback" not in err
+
+
+def test_acknowledgements_not_read_fail_the_session(
+    make_catalog: MakeCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process, with a short delivery limit: a connector that requested acknowledgements but
+    stops reading stdin fails the session, as the runtime's 10 s limit does."""
+    import asyncio
+    import io
+
+    from flowctl.catalog import load_catalog
+    from flowctl.errors import ConnectorError
+    from flowctl.output import Output
+    from flowctl.preview import PreviewOptions, run_preview
+
+    monkeypatch.setattr("flowctl.session.ACK_TIMEOUT_SECONDS", 0.5)
+    cat = make_catalog(
+        config={"mode": "acks_ignored"}, bindings=[{"resource": {"name": "users"}, "target": "acmeCo/users"}]
+    )
+    catalog = load_catalog(cat.path)
+    sink = io.BytesIO()
+    with pytest.raises(
+        ConnectorError, match="connector requested acknowledgements but is not processing its input"
+    ):
+        asyncio.run(
+            run_preview(catalog, catalog.capture(None), PreviewOptions(), lambda log: None, Output(sink))
+        )
+    assert sink.getvalue().count(b"\n") == 0  # no --output-state: nothing printed
