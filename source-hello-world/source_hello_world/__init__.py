@@ -22,7 +22,8 @@ DOCUMENTATION_URL = "https://go.estuary.dev/source-hello-world"
 
 
 class Connector(BaseCaptureConnector[EndpointConfig, ResourceConfig, ConnectorState]):
-    def request_class(self) -> type[Request[EndpointConfig, ResourceConfig, ConnectorState]]:
+    @classmethod
+    def request_class(cls) -> type[Request[EndpointConfig, ResourceConfig, ConnectorState]]:
         return Request[EndpointConfig, ResourceConfig, ConnectorState]
 
     async def spec(self, log: Logger, _: request.Spec) -> ConnectorSpec:
