@@ -170,10 +170,16 @@ class OutputWriter:
             return
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._pending <= threshold:
+            # A failing write clears the queue (pending drops to 0) as it records the error, so
+            # the error must be read under the same lock or a drain could report success.
+            error = self._error
+            if error is None and self._pending <= threshold:
                 return
-            fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.append((threshold, loop, fut))
+            if error is None:
+                fut: asyncio.Future[None] = loop.create_future()
+                self._waiters.append((threshold, loop, fut))
+        if error is not None:
+            raise OutputWriteError(f"writing to the connector output failed: {error}") from error
         await fut
 
     async def throttle(self) -> None:
