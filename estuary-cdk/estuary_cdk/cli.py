@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 import yaml
+import pydantic
 from pydantic import BaseModel
 
 from . import BaseConnector, ConnectorError
@@ -198,19 +199,34 @@ class _Session:
         self.connector.output = buffer
         return buffer
 
+    def _request(self, cls: type[BaseModel], command: str, body: dict[str, Any]) -> Any:
+        """Build the `command` request, turning a config the connector's model rejects into a
+        one-line error that names the config file and each offending field."""
+        try:
+            return cls.model_validate({command: body})
+        except pydantic.ValidationError as exc:
+            problems: list[str] = []
+            for err in exc.errors():
+                loc = [str(p) for p in err.get("loc", ())]
+                if loc[:2] == [command, "config"]:
+                    loc = loc[2:]
+                problems.append(f"{'.'.join(loc) or '(root)'}: {err.get('msg', 'invalid')}")
+            where = f"{self.args.config}: " if getattr(self.args, "config", None) else ""
+            raise CliError(f"{where}invalid configuration: {'; '.join(problems)}") from None
+
     async def requests(self, cls: type[BaseModel]) -> AsyncGenerator[Any, None]:
         args = self.args
         if args.command == "spec":
-            yield cls.model_validate({"spec": {"connectorType": "IMAGE", "config": {}}})
+            yield self._request(cls, "spec", {"connectorType": "IMAGE", "config": {}})
             return
 
         config = load_config(args.config)
         if args.command == "discover":
-            yield cls.model_validate({"discover": {"connectorType": "IMAGE", "config": config}})
+            yield self._request(cls, "discover", {"connectorType": "IMAGE", "config": config})
             return
 
         buffer = self._capture_output()
-        yield cls.model_validate({"discover": {"connectorType": "IMAGE", "config": config}})
+        yield self._request(cls, "discover", {"connectorType": "IMAGE", "config": config})
         discovered = _responses(buffer, "discovered")
         if not discovered:
             raise CliError("the connector did not answer discover")
@@ -233,11 +249,11 @@ class _Session:
 
         if args.command == "validate":
             self.connector.output = self.stdout
-            yield cls.model_validate({"validate": validate})
+            yield self._request(cls, "validate", validate)
             return
 
         buffer = self._capture_output()
-        yield cls.model_validate({"validate": validate})
+        yield self._request(cls, "validate", validate)
         validated = _responses(buffer, "validated")
         if not validated:
             raise CliError("the connector did not answer validate")
@@ -259,7 +275,7 @@ class _Session:
             "state": _load_state(args.state),
         }
         self.connector.output = self.stdout
-        yield cls.model_validate({"open": open_request})
+        yield self._request(cls, "open", open_request)
 
         # Acknowledge every checkpoint as soon as it is written, as the runtime would after
         # committing it. The session's end cancels this loop.
@@ -267,7 +283,7 @@ class _Session:
             await asyncio.sleep(_ACK_POLL_SECONDS)
             transactor = self.connector._transactor
             if transactor is not None and transactor.requires_explicit_acks and transactor.pending_acks:
-                yield cls.model_validate({"acknowledge": {"checkpoints": transactor.pending_acks}})
+                yield self._request(cls, "acknowledge", {"checkpoints": transactor.pending_acks})
 
 
 def main(connector: BaseConnector[Any], argv: list[str] | None = None) -> None:

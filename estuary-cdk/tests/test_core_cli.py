@@ -132,6 +132,19 @@ def test_cli_unknown_binding_and_missing_config(tmp_path: Path) -> None:
     assert orjson.loads(missing.stderr.decode().splitlines()[-1])["msg"].startswith("cannot read other.yaml")
 
 
+def test_cli_invalid_config_names_the_file_and_each_field(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("pages: many\n")
+    result = run_cli("discover", cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == b""
+    stderr_lines = result.stderr.decode().splitlines()
+    last = orjson.loads(stderr_lines[-1])
+    assert last["msg"] == (
+        "config.yaml: invalid configuration: token: Field required; "
+        "pages: Input should be a valid integer, unable to parse string as an integer"
+    )
+    assert "Traceback" not in result.stderr.decode()
+
+
 def test_cli_without_arguments_serves_the_protocol(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(FIXTURES), str(CDK_ROOT)]))
     proc = subprocess.run(
