@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 import pydantic
+import yaml
 from pydantic import BaseModel
 
 from . import BaseConnector, ConnectorError
