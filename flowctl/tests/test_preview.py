@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,6 +173,7 @@ def test_disabled_bindings_are_left_out(make_catalog: MakeCatalog) -> None:
     [
         ({"mode": "bad_json"}, 'could not parse "{this is not json" into JSON response'),
         ({"mode": "doc_before_opened"}, 'connector protocol error (expected Opened): {"captured":'),
+        ({"mode": "no_opened"}, "unexpected connector EOF (expected Opened)"),
         (
             {"mode": "checkpoint_without_state"},
             'connector protocol error (expected Checkpoint with a state): {"checkpoint":{}}',
@@ -197,6 +201,13 @@ def test_broken_connectors_fail_the_run(
     assert res.code == 1
     assert message in res.stderr, res.stderr
     assert "error: " in res.stderr
+
+
+def test_connector_failing_without_logs_says_so(make_catalog: MakeCatalog) -> None:
+    silent = {"local": {"command": [sys.executable, "-c", "import sys; sys.exit(3)"]}}
+    res = run_flowctl("preview", "--source", str(make_catalog(extra_capture={"endpoint": silent}).path))
+    assert res.code == 1
+    assert "connector failed (exit status 3): connector exited with no log output" in res.stderr, res.stderr
 
 
 def test_protocol_errors_show_the_last_error_line(make_catalog: MakeCatalog) -> None:
@@ -260,9 +271,6 @@ captures:
 
 def test_output_to_a_pipe_shared_with_stderr(make_catalog: MakeCatalog) -> None:
     """`flowctl preview 2>&1 | ...`: documents and logs interleave on one pipe without errors."""
-    import subprocess
-    import sys
-
     cat = make_catalog(config={"per_session": 500, "per_checkpoint": 50})
     proc = subprocess.run(
         [sys.executable, "-m", "flowctl", "preview", "--source", str(cat.path)],
@@ -290,9 +298,6 @@ def test_materializations_are_named_as_unsupported(make_catalog: MakeCatalog) ->
 
 
 def _image_catalog(root: Path, record: Path) -> Path:
-    import stat
-    import sys
-
     from .conftest import FIXTURES
 
     bin_dir = root / "bin"
@@ -371,9 +376,6 @@ def test_image_connector_errors(tmp_path: Path, mode: str, message: str) -> None
 
 def test_stdout_closed_early_ends_quietly(make_catalog: MakeCatalog) -> None:
     """`flowctl preview | head -1`: no traceback, exit 0, the connector is stopped."""
-    import subprocess
-    import sys
-
     cat = make_catalog(config={"per_session": 50000, "per_checkpoint": 1000})
     proc = subprocess.Popen(
         [sys.executable, "-m", "flowctl", "preview", "--source", str(cat.path)],
