@@ -267,6 +267,14 @@ class ConnectorProcess:
                     os.killpg(self._proc.pid, 9)
         await self.wait()
 
+    async def ended(self, expected: str) -> ConnectorError:
+        """The error for output that ended where `expected` was due: the connector's failure when
+        it exited non-zero, else the runtime's EOF protocol error."""
+        code = await self.wait()
+        if code != 0:
+            return self.failure(code)
+        return ProtocolError(f"unexpected connector EOF (expected {expected})")
+
     def failure(self, code: int) -> ConnectorError:
         last = self.last_log
         text = last if last else "connector exited with no log output"
@@ -299,6 +307,20 @@ def _clip(line: bytes, limit: int = 1000) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+async def spec_handshake(
+    proc: ConnectorProcess, launch: Launch, config: dict[str, Any] | None = None, close_stdin: bool = False
+) -> dict[str, Any]:
+    """The internal Spec RPC that starts every connector process: send it (then close stdin when
+    it is the only request), read one response and check it. Returns the spec."""
+    await proc.send({"spec": {"connectorType": launch.connector_type, "config": config or {}}})
+    if close_stdin:
+        proc.close_stdin()
+    first = await proc.read_message("Spec")
+    if first is None:
+        raise await proc.ended("Spec")
+    return check_spec(first)
+
+
 def check_spec(response: dict[str, Any]) -> dict[str, Any]:
     spec = response.get("spec")
     if not isinstance(spec, dict):
@@ -322,16 +344,7 @@ async def unary(
     exit 0."""
     proc = await ConnectorProcess.start(launch, on_log)
     try:
-        await proc.send({"spec": {"connectorType": launch.connector_type, "config": spec_config or {}}})
-        if request is None:
-            proc.close_stdin()
-        first = await proc.read_message("Spec")
-        if first is None:
-            code = await proc.wait()
-            if code != 0:
-                raise proc.failure(code)
-            raise ProtocolError("unexpected connector EOF (expected Spec)")
-        spec = check_spec(first)
+        spec = await spec_handshake(proc, launch, spec_config, close_stdin=request is None)
         if request is None:
             response = {"spec": spec}
         else:
@@ -339,10 +352,7 @@ async def unary(
             proc.close_stdin()
             msg = await proc.read_message(expect.capitalize())
             if msg is None:
-                code = await proc.wait()
-                if code != 0:
-                    raise proc.failure(code)
-                raise ProtocolError(f"unexpected connector EOF (expected {expect.capitalize()})")
+                raise await proc.ended(expect.capitalize())
             if expect not in msg:
                 code = await proc.wait()
                 if code != 0:

@@ -18,8 +18,7 @@ from typing import Any
 
 from .build import BuiltCapture, build_capture
 from .catalog import Capture, Catalog
-from .connector import ConnectorProcess, Launch, check_spec, launch_for, unary
-from .errors import ProtocolError
+from .connector import ConnectorProcess, Launch, launch_for, spec_handshake, unary
 from .logs import OpsLog
 from .output import Output, applied_line, state_line
 from .reduce import Reducer
@@ -100,14 +99,7 @@ async def _run_session(
 ) -> dict[str, Any]:
     proc = await ConnectorProcess.start(launch, on_log)
     try:
-        await proc.send({"spec": {"connectorType": launch.connector_type, "config": {}}})
-        first = await proc.read_message("Spec")
-        if first is None:
-            code = await proc.wait()
-            if code != 0:
-                raise proc.failure(code)
-            raise ProtocolError("unexpected connector EOF (expected Spec)")
-        check_spec(first)
+        await spec_handshake(proc, launch)
         await proc.send(
             {
                 "open": {
