@@ -19,16 +19,22 @@ from .schema import Validator
 _Loc = tuple[Any, dict[str, Any]]  # (schema node, the resource it lives in, for `#` refs)
 
 
-def has_reduce_annotations(node: Any) -> bool:
-    """True when any location could carry a `reduce` annotation (conservative)."""
+def _any_reduce_with(node: Any, field: str) -> bool:
+    """True when some `reduce` annotation under `node` has `field` (conservative: any key named
+    `reduce` counts, wherever it sits)."""
     if isinstance(node, dict):
         red = node.get("reduce")
-        if isinstance(red, dict) and "strategy" in red:
+        if isinstance(red, dict) and field in red:
             return True
-        return any(has_reduce_annotations(v) for v in node.values())
+        return any(_any_reduce_with(v, field) for v in node.values())
     if isinstance(node, list):
-        return any(has_reduce_annotations(v) for v in node)
+        return any(_any_reduce_with(v, field) for v in node)
     return False
+
+
+def has_reduce_annotations(node: Any) -> bool:
+    """True when any location could carry a `reduce` annotation (conservative)."""
+    return _any_reduce_with(node, "strategy")
 
 
 class Reducer:
@@ -37,7 +43,7 @@ class Reducer:
     def __init__(self, schema: dict[str, Any]) -> None:
         self.root = schema
         self.annotated = has_reduce_annotations(schema)
-        self._deletes = _mentions_delete(schema)
+        self._deletes = _any_reduce_with(schema, "delete")  # some annotation may set `delete`
         self._shallow = _shallow_merge_plan(schema)
         self._validators: dict[int, Validator] = {}
         # Caches keyed by schema identities (the schema is kept alive by this reducer).
@@ -391,18 +397,6 @@ def _json_bytes(value: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError:
         return b'"$ref"'  # cannot tell: take the general path
-
-
-def _mentions_delete(node: Any) -> bool:
-    """True when some `reduce` annotation may set `delete`."""
-    if isinstance(node, dict):
-        red = node.get("reduce")
-        if isinstance(red, dict) and "delete" in red:
-            return True
-        return any(_mentions_delete(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_mentions_delete(v) for v in node)
-    return False
 
 
 @functools.lru_cache(maxsize=256)
