@@ -6,10 +6,10 @@ the local fake API without the capture engine. Resources bind the leading argume
 """
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
 from datetime import UTC, datetime, timedelta
 from logging import Logger
-from typing import Any
+from typing import Any, TypeVar
 
 import estuary_cdk.emitted_changes_cache as cache
 import orjson
@@ -29,6 +29,9 @@ REORDER_WINDOW = 4
 DEDUPE_RETENTION = timedelta(hours=6)
 """How long the changes cache remembers an emitted (id, content) pair. The updates feed only
 lists recent changes, so older entries can no longer suppress a duplicate."""
+
+
+_Doc = TypeVar("_Doc", Item, User)
 
 
 class HackerNewsError(RuntimeError):
@@ -231,6 +234,27 @@ async def fetch_new_items(
             yield n
 
 
+async def _emit_changed(
+    name: str,
+    fetches: Iterable[Awaitable[_Doc | None]],
+    concurrency: int,
+    cursor: datetime,
+) -> AsyncGenerator[_Doc | datetime, None]:
+    """The fetched documents (`concurrency` requests in flight) whose content was not emitted
+    recently under `name` in the changes cache, then the next cursor."""
+    now = datetime.now(tz=UTC)
+    cache.cleanup(name, now - DEDUPE_RETENTION)
+
+    async def requests() -> AsyncIterator[Awaitable[_Doc | None]]:
+        for fetch in fetches:
+            yield fetch
+
+    async for doc in buffer_ordered(requests(), concurrency):
+        if doc is not None and _remember(name, doc.id, doc, now):
+            yield doc
+    yield _after(cursor, now)
+
+
 async def fetch_item_updates(
     http: HTTPSession,
     config: EndpointConfig,
@@ -241,17 +265,9 @@ async def fetch_item_updates(
     if not isinstance(cursor, datetime):
         raise HackerNewsError(f"updates cursor must be a datetime, not {cursor!r}")
     ids, _ = await fetch_updates(http, config.base_url, log)
-    now = datetime.now(tz=UTC)
-    cache.cleanup("items", now - DEDUPE_RETENTION)
-
-    async def requests() -> AsyncIterator[Awaitable[Item | None]]:
-        for n in ids:
-            yield fetch_item(http, config.base_url, log, n)
-
-    async for item in buffer_ordered(requests(), config.concurrency):
-        if item is not None and _remember("items", item.id, item, now):
-            yield item
-    yield _after(cursor, now)
+    fetches = (fetch_item(http, config.base_url, log, n) for n in ids)
+    async for out in _emit_changed("items", fetches, config.concurrency, cursor):
+        yield out
 
 
 async def fetch_user_updates(
@@ -264,17 +280,9 @@ async def fetch_user_updates(
     if not isinstance(cursor, datetime):
         raise HackerNewsError(f"users cursor must be a datetime, not {cursor!r}")
     _, names = await fetch_updates(http, config.base_url, log)
-    now = datetime.now(tz=UTC)
-    cache.cleanup("users", now - DEDUPE_RETENTION)
-
-    async def requests() -> AsyncIterator[Awaitable[User | None]]:
-        for name in names:
-            yield fetch_user(http, config.base_url, log, name)
-
-    async for user in buffer_ordered(requests(), config.concurrency):
-        if user is not None and _remember("users", user.id, user, now):
-            yield user
-    yield _after(cursor, now)
+    fetches = (fetch_user(http, config.base_url, log, name) for name in names)
+    async for out in _emit_changed("users", fetches, config.concurrency, cursor):
+        yield out
 
 
 async def fetch_updates_feed(
