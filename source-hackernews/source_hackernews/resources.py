@@ -1,6 +1,7 @@
 """The connector's resources (one per binding) and how each one is opened."""
 
 import functools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from logging import Logger
 from typing import Any
@@ -25,6 +26,24 @@ CHANGED_ITEMS = "updates"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Bindings = list[tuple[CaptureBinding[ResourceConfig], Resource[Any, ResourceConfig, ResourceState]]]
+
+
+OpenFn = Callable[[CaptureBinding[ResourceConfig], int, ResourceState, Task, Bindings], None]
+
+
+def _opener(**fetchers: Any) -> OpenFn:
+    """An `open` callback that hands `fetchers` (and `tombstone`) to `open_binding` as is."""
+
+    def open(
+        binding: CaptureBinding[ResourceConfig],
+        binding_index: int,
+        state: ResourceState,
+        task: Task,
+        all_bindings: Bindings,
+    ) -> None:
+        open_binding(binding, binding_index, state, task, **fetchers)
+
+    return open
 
 
 def _users_binding_index(all_bindings: Bindings) -> int | None:
@@ -85,20 +104,11 @@ def _incremental_resource(
     fetch: Any,
     interval: timedelta,
 ) -> Resource[Any, ResourceConfig, ResourceState]:
-    def open(
-        binding: CaptureBinding[ResourceConfig],
-        binding_index: int,
-        state: ResourceState,
-        task: Task,
-        all_bindings: Bindings,
-    ) -> None:
-        open_binding(binding, binding_index, state, task, fetch_changes=fetch)
-
     return Resource(
         name=name,
         key=key,
         model=model,
-        open=open,
+        open=_opener(fetch_changes=fetch),
         # The epoch makes the first poll immediate; every later cursor is the poll time.
         initial_state=ResourceState(inc=ResourceState.Incremental(cursor=_EPOCH)),
         initial_config=ResourceConfig(name=name, interval=interval),
@@ -112,27 +122,14 @@ def story_list_resource(
     """One of the six story lists, re-read every interval. Keyed on `/_meta/row_id` (rank - 1):
     when a list gets shorter, the ranks past its new end are tombstoned."""
 
-    def open(
-        binding: CaptureBinding[ResourceConfig],
-        binding_index: int,
-        state: ResourceState,
-        task: Task,
-        all_bindings: Bindings,
-    ) -> None:
-        open_binding(
-            binding,
-            binding_index,
-            state,
-            task,
-            fetch_snapshot=functools.partial(api.snapshot_story_list, http, config, name),
-            tombstone=StoryRank(_meta=StoryRank.Meta(op="d")),
-        )
-
     return Resource(
         name=name,
         key=["/_meta/row_id"],
         model=StoryRank,
-        open=open,
+        open=_opener(
+            fetch_snapshot=functools.partial(api.snapshot_story_list, http, config, name),
+            tombstone=StoryRank(_meta=StoryRank.Meta(op="d")),
+        ),
         initial_state=ResourceState(),
         initial_config=ResourceConfig(name=name, interval=timedelta(minutes=5)),
         schema_inference=True,
