@@ -267,18 +267,25 @@ class _Loader:
             if doc.get(section):
                 self.catalog.bundled.setdefault(section, {}).update(doc[section])
 
-    def collection(self, name: str, spec: Any, path: Path) -> None:
+    @staticmethod
+    def _entry(
+        kind: str, defined: dict[str, Any], name: str, spec: Any, path: Path, needs: str
+    ) -> tuple[str, str]:
+        """File and location of a `kind` entry, once it passes the checks every entry gets: a
+        valid name, defined only once, a mapping (with `needs`)."""
         file = str(path)
-        loc = ptr("collections", name)
+        loc = ptr(kind + "s", name)
         _check_name(name, file, loc)
-        if name in self.catalog.collections:
-            raise CatalogError(
-                file, loc, f"collection {name!r} is also defined in {self.catalog.collections[name].file}"
-            )
+        if name in defined:
+            raise CatalogError(file, loc, f"{kind} {name!r} is also defined in {defined[name].file}")
         if not isinstance(spec, dict):
-            raise CatalogError(
-                file, loc, "a collection must be a mapping with `schema` (or `writeSchema`) and `key`"
-            )
+            raise CatalogError(file, loc, f"a {kind} must be a mapping with {needs}")
+        return file, loc
+
+    def collection(self, name: str, spec: Any, path: Path) -> None:
+        file, loc = self._entry(
+            "collection", self.catalog.collections, name, spec, path, "`schema` (or `writeSchema`) and `key`"
+        )
         key = spec.get("key")
         if (
             not isinstance(key, list)
@@ -312,15 +319,9 @@ class _Loader:
         self.catalog.collections[name] = Collection(name, list(key), write, read, projections, file, loc)
 
     def capture(self, name: str, spec: Any, path: Path) -> None:
-        file = str(path)
-        loc = ptr("captures", name)
-        _check_name(name, file, loc)
-        if name in self.catalog.captures:
-            raise CatalogError(
-                file, loc, f"capture {name!r} is also defined in {self.catalog.captures[name].file}"
-            )
-        if not isinstance(spec, dict):
-            raise CatalogError(file, loc, "a capture must be a mapping with `endpoint` and `bindings`")
+        file, loc = self._entry(
+            "capture", self.catalog.captures, name, spec, path, "`endpoint` and `bindings`"
+        )
         endpoint = self.endpoint(spec.get("endpoint"), path, loc + "/endpoint")
         raw_bindings = spec.get("bindings", [])
         if raw_bindings is None:

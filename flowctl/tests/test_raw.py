@@ -181,6 +181,16 @@ def test_catalog_errors_name_file_and_location(tmp_path: Path) -> None:
         "/interval",
         "invalid duration",
     )
+    check(
+        "collections:\n  acmeCo/x: [/id]\n", f"{f}#/collections/acmeCo~1x", "a collection must be a mapping"
+    )
+    check("captures:\n  acmeCo/c: x\n", f"{f}#/captures/acmeCo~1c", "a capture must be a mapping")
+    (tmp_path / "other.yaml").write_text("collections:\n  acmeCo/x: {schema: {type: object}, key: [/id]}\n")
+    check(
+        "import: [other.yaml]\ncollections:\n  acmeCo/x: {schema: {type: object}, key: [/id]}\n",
+        f"{f}#/collections/acmeCo~1x",
+        f"collection 'acmeCo/x' is also defined in {tmp_path / 'other.yaml'}",
+    )
     check("nonsense: [\n", f, "not valid YAML")
     check("collectionz: {}\n", "unknown top-level key 'collectionz'")
 
