@@ -188,6 +188,8 @@ def _flatten(exc: BaseException) -> list[BaseException]:
 
 
 class BaseConnector(Generic[Request], abc.ABC):
+    _sigquit_received: bool = False
+
     @classmethod
     @abc.abstractmethod
     def request_class(cls) -> type[Request]:
@@ -218,6 +220,7 @@ class BaseConnector(Generic[Request], abc.ABC):
         failure; the last ERROR log line is the reason."""
         if log is None:
             log = init_logger()
+        self._sigquit_received = False
         self._install_sigquit(log)
 
         failures: list[BaseException] = []
@@ -240,6 +243,15 @@ class BaseConnector(Generic[Request], abc.ABC):
                         await self.handle(log, request)
         except (Exception, BaseExceptionGroup) as exc:
             failures = _flatten(exc)
+        except asyncio.CancelledError:
+            if not self._sigquit_received:
+                raise
+            # SIGQUIT cancelled every task, this one included: end with the reason as the last
+            # ERROR line (and exit 1), not with a bare CancelledError traceback.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            failures = [ConnectorError("stopped by SIGQUIT: every task was cancelled (stacks logged above)")]
         finally:
             for mixin_exit in exited:
                 try:
@@ -272,15 +284,15 @@ class BaseConnector(Generic[Request], abc.ABC):
         if failed:
             raise SystemExit(1)
 
-    @staticmethod
-    def _install_sigquit(log: FlowLogger) -> None:
-        """On SIGQUIT, log the stack of every asyncio task and cancel them (debugging a stuck
-        connector)."""
+    def _install_sigquit(self, log: FlowLogger) -> None:
+        """On SIGQUIT, log the stack of every asyncio task and cancel them all, so the process
+        ends with exit 1 (debugging a stuck connector)."""
         if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGQUIT"):
             return
         loop = asyncio.get_running_loop()
 
         def dump() -> None:
+            self._sigquit_received = True
             for info in get_running_tasks_info():
                 log.error(
                     "SIGQUIT: cancelling task",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -424,3 +425,30 @@ def test_closed_stdout_fails_with_a_clear_last_line() -> None:
     last = orjson.loads(stderr.decode().splitlines()[-1])
     assert last["level"] == "ERROR"
     assert last["msg"] == "Task capture.alpha: writing to the connector output failed: [Errno 32] Broken pipe"
+
+
+async def test_sigquit_logs_every_task_and_exits_one_with_the_reason_last() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "source_core",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(),
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    proc.stdin.write(orjson.dumps(open_request(config(wait_for_stop=True, pages=1), ["alpha"])) + b"\n")
+    await proc.stdin.drain()
+    while "checkpoint" not in await _read_message(proc.stdout):
+        pass
+    # The capture now waits for a stop that never comes, with stdin still open (a stuck connector).
+    proc.send_signal(signal.SIGQUIT)
+    code = await asyncio.wait_for(proc.wait(), 20)
+    stderr = (await proc.stderr.read()).decode().splitlines()
+    logs = [orjson.loads(line) for line in stderr]  # every line is a JSON log line, no bare traceback
+    assert code == 1
+    dumped = {log["fields"]["args"]["task_name"] for log in logs if log["msg"] == "SIGQUIT: cancelling task"}
+    assert {"periodic-restart", "shutdown-enforcer"} <= dumped
+    assert logs[-1]["level"] == "ERROR"
+    assert logs[-1]["msg"] == "stopped by SIGQUIT: every task was cancelled (stacks logged above)"
