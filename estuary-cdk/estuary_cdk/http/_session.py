@@ -81,7 +81,7 @@ class HTTPSession(abc.ABC):
             params,
             json,
             form,
-            with_token if _with_token is None else _with_token,
+            _use_token(with_token, _with_token),
             headers,
             should_retry,
             timeout,
@@ -107,18 +107,8 @@ class HTTPSession(abc.ABC):
         """Like `request`, also returning the response headers (e.g. for `Link` pagination)."""
         attempt = 1
         while True:
-            resp_headers, body = await self._request_stream(
-                log,
-                url,
-                method,
-                params,
-                json,
-                form,
-                with_token,
-                headers,
-                should_retry,
-                timeout,
-                **_body_kwargs(data),
+            resp_headers, body = await self._send_request(
+                log, url, method, params, json, form, with_token, headers, should_retry, timeout, data
             )
             try:
                 read_all = getattr(body, "read_all", None)
@@ -168,19 +158,18 @@ class HTTPSession(abc.ABC):
     ) -> HeadersAndBodyGenerator:
         """Response headers and a function producing the body's `delim`-separated lines
         (without the delimiter; a trailing partial line is yielded last), streamed."""
-        use_token = with_token if _with_token is None else _with_token
-        resp_headers, body = await self._request_stream(
+        resp_headers, body = await self._send_request(
             log,
             url,
             method,
             params,
             json,
             form,
-            use_token,
+            _use_token(with_token, _with_token),
             headers,
             should_retry,
             timeout,
-            **_body_kwargs(data),
+            data,
         )
 
         async def lines() -> AsyncGenerator[bytes, None]:
@@ -209,19 +198,40 @@ class HTTPSession(abc.ABC):
         arrive. The connection is released when the generator finishes or is closed. Errors
         while streaming the body are raised to the caller (data already consumed can't be
         replayed transparently)."""
-        use_token = with_token if _with_token is None else _with_token
-        return await self._request_stream(
+        return await self._send_request(
             log,
             url,
             method,
             params,
             json,
             form,
-            use_token,
+            _use_token(with_token, _with_token),
             headers,
             should_retry,
             timeout,
-            **_body_kwargs(data),
+            data,
+        )
+
+    async def _send_request(
+        self,
+        log: logging.Logger,
+        url: str,
+        method: str,
+        params: Any,
+        json: Any,
+        form: Any,
+        with_token: bool,
+        headers: dict[str, str] | None,
+        should_retry: ShouldRetryProtocol | None,
+        timeout: Timeout,  # noqa: ASYNC109 -- the reference API's parameter name
+        data: bytes | None,
+    ) -> HeadersAndBodyGenerator:
+        """The one call into `_request_stream` that every public method makes. Connectors
+        override `_request_stream` with the reference kit's signature, which has no `data`: it
+        is only passed when a raw body was actually given."""
+        extra: dict[str, Any] = {} if data is None else {"data": data}
+        return await self._request_stream(
+            log, url, method, params, json, form, with_token, headers, should_retry, timeout, **extra
         )
 
     @abc.abstractmethod
@@ -280,10 +290,9 @@ async def split_lines(
         yield buffer
 
 
-def _body_kwargs(data: bytes | None) -> dict[str, Any]:
-    # Connectors override `_request_stream` with the reference kit's signature, which has no
-    # `data`: only pass it when a raw body was actually given.
-    return {} if data is None else {"data": data}
+def _use_token(with_token: bool, alias: bool | None) -> bool:
+    # `_with_token=` is accepted as an alias of `with_token=` (the name `_request_stream` uses).
+    return with_token if alias is None else alias
 
 
 def _describe(exc: BaseException) -> str:
