@@ -16,7 +16,7 @@ import gc
 from collections.abc import Callable
 from typing import Any
 
-from .build import BuiltCapture, build_capture
+from .build import FULL_RANGE, BuiltCapture, build_capture
 from .catalog import Capture, Catalog
 from .connector import ConnectorProcess, Launch, launch_for, spec_handshake, unary
 from .logs import OpsLog
@@ -105,7 +105,7 @@ async def _run_session(
                 "open": {
                     "capture": built.capture_spec,
                     "version": built.version,
-                    "range": {"keyEnd": 4294967295, "rClockEnd": 4294967295},
+                    "range": FULL_RANGE,
                     "state": state,
                 }
             }
