@@ -42,7 +42,8 @@ Sessions:
   --sessions 2,-1 runs a session of 2 transactions, then one unbounded session. A session also
   ends when the connector exits between checkpoint sequences, or when --timeout passes with no
   new transaction. Each session restarts the connector (Apply, then Open with the reduced
-  state). The catalog's `interval` between sessions is not waited for.
+  state). The catalog's `interval` is not waited for: Flow starts the next session no sooner
+  than `interval` after the previous Open, preview restarts the connector at once.
 
 Output lines:
   ["<collection>",{document}]   _meta.uuid is DocUUIDPlaceholder-329Bb50aa48EAa9ef
