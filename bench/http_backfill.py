@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import multiprocessing
 import os
 import sys
 import time
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "estuary-cdk"))
 
 import aiohttp
 import orjson
+from _local_server import local_server
 from aiohttp import web
 from estuary_cdk.http import HTTPMixin
 from estuary_cdk.paginators import OffsetPaginator
@@ -62,7 +62,7 @@ def _record(i: int) -> dict:
     }
 
 
-def _serve(total: int, page: int, port_queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _app(total: int, page: int) -> web.Application:
     pages = {
         offset: orjson.dumps(
             {"items": [_record(i) for i in range(offset, min(total, offset + page))], "total": total}
@@ -75,17 +75,9 @@ def _serve(total: int, page: int, port_queue: multiprocessing.Queue) -> None:  #
         body = pages.get(int(request.query.get("offset", "0")), empty)
         return web.Response(body=body, content_type="application/json")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/items", items)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port_queue.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    app = web.Application()
+    app.router.add_get("/items", items)
+    return app
 
 
 async def raw_client(base: str, total: int, page: int) -> int:
@@ -306,12 +298,7 @@ def main() -> None:
     if args.quick or os.environ.get("BENCH_QUICK"):
         args.records = min(args.records, 50_000)
 
-    ctx = multiprocessing.get_context("fork")
-    ports: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
-    server = ctx.Process(target=_serve, args=(args.records, args.page, ports), daemon=True)
-    server.start()
-    try:
-        base = f"http://127.0.0.1:{ports.get(timeout=60)}"
+    with local_server(lambda: _app(args.records, args.page)) as base:
         best: dict[str, float] = {}
         best_cpu: dict[str, float] = {}
         clients = [("raw", raw_client), ("kit", kit_client)]
@@ -326,9 +313,6 @@ def main() -> None:
                 best[name] = max(best.get(name, 0.0), count / elapsed)
                 best_cpu[name] = max(best_cpu.get(name, 0.0), count / max(cpu, 1e-9))
         e2e = {} if args.no_e2e else end_to_end(base, args.records, args.page, min(args.rounds, 3))
-    finally:
-        server.terminate()
-        server.join()
 
     ratio = best["kit"] / best["raw"]
     cpu_ratio = best_cpu["kit"] / best_cpu["raw"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import multiprocessing
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "estuary-cdk"))
 
 import orjson
+from _local_server import local_server
 from aiohttp import web
 from estuary_cdk.buffer_ordered import buffer_ordered
 from estuary_cdk.http import HTTPMixin
@@ -34,7 +34,7 @@ from estuary_cdk.paginators import PageNumberPaginator
 PAGE_SIZE = 100
 
 
-def _serve(pages: int, latency: float, port_queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _app(pages: int, latency: float) -> web.Application:
     bodies = [
         orjson.dumps(
             [{"id": p * PAGE_SIZE + i, "title": f"record {p * PAGE_SIZE + i}"} for i in range(PAGE_SIZE)]
@@ -47,17 +47,9 @@ def _serve(pages: int, latency: float, port_queue: multiprocessing.Queue) -> Non
         n = int(request.query["page"])
         return web.Response(body=bodies[n] if n < len(bodies) else b"[]", content_type="application/json")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/page", page)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port_queue.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    app = web.Application()
+    app.router.add_get("/page", page)
+    return app
 
 
 async def _fetch(http: HTTPMixin, log: logging.Logger, base: str, page: int) -> list[dict]:
@@ -112,14 +104,9 @@ def main() -> None:
     if args.quick or os.environ.get("BENCH_QUICK"):
         args.pages, args.rounds = min(args.pages, 80), min(args.rounds, 2)
 
-    ctx = multiprocessing.get_context("fork")
-    ports: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
-    server = ctx.Process(target=_serve, args=(args.pages, args.latency, ports), daemon=True)
-    server.start()
     expected = list(range(args.pages * PAGE_SIZE))
     rates: dict[int, float] = {}
-    try:
-        base = f"http://127.0.0.1:{ports.get(timeout=60)}"
+    with local_server(lambda: _app(args.pages, args.latency)) as base:
         for _ in range(args.rounds):
             for concurrency in (1, args.concurrency, 0, -args.concurrency):
                 started = time.perf_counter()
@@ -130,9 +117,6 @@ def main() -> None:
                         f"concurrency {concurrency}: records missing, duplicated or out of order"
                     )
                 rates[concurrency] = max(rates.get(concurrency, 0.0), len(ids) / elapsed)
-    finally:
-        server.terminate()
-        server.join()
 
     ratio = rates[args.concurrency] / rates[1]
     print(

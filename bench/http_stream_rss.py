@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import multiprocessing
 import os
 import resource
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "estuary-cdk"))
 
 import orjson
+from _local_server import local_server
 from aiohttp import web
 from estuary_cdk.http import HTTPMixin
 from estuary_cdk.incremental_json_processor import IncrementalJsonProcessor
@@ -51,7 +51,7 @@ def _batch(start: int) -> bytes:
     return orjson.dumps(records)[1:-1]
 
 
-def _serve(total_bytes: int, port_queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _app(total_bytes: int) -> web.Application:
     async def export(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
@@ -67,17 +67,9 @@ def _serve(total_bytes: int, port_queue: multiprocessing.Queue) -> None:  # type
         await resp.write_eof()
         return resp
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/export", export)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port_queue.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    app = web.Application()
+    app.router.add_get("/export", export)
+    return app
 
 
 class Record(BaseModel):
@@ -129,19 +121,11 @@ def main() -> None:
     if args.quick or os.environ.get("BENCH_QUICK"):
         args.megabytes = min(args.megabytes, 128)
 
-    ctx = multiprocessing.get_context("fork")
-    ports: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
-    server = ctx.Process(target=_serve, args=(args.megabytes << 20, ports), daemon=True)
-    server.start()
-    try:
-        base = f"http://127.0.0.1:{ports.get(timeout=60)}"
+    with local_server(lambda: _app(args.megabytes << 20)) as base:
         baseline = _rss_mb()
         started = time.perf_counter()
         count, tail = asyncio.run(stream(base, args.remainder))
         elapsed = time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.join()
 
     peak = _rss_mb()
     if count == 0 or count % BATCH:
