@@ -301,6 +301,16 @@ async def test_connection_refused_runs_out(clock: FakeClock, logged) -> None:
     assert clock.sleeps == [1.0, 2.0]
 
 
+async def test_default_policy_gives_up_on_a_refused_host_within_two_minutes(clock: FakeClock, logged) -> None:
+    # The budget RetryPolicy's docstring states: 8 attempts, 7 backoffs of 1..60 s less jitter.
+    async with open_http_session(logged[0], clock=clock) as http:
+        with pytest.raises(HTTPConnectionError) as err:
+            await http.request(logged[0], "http://127.0.0.1:9/nothing")
+    assert "after 8 attempts" in err.value.message
+    assert len(clock.sleeps) == 7
+    assert 123 / 2 <= clock.slept <= 123
+
+
 async def test_jitter_stays_within_bounds() -> None:
     policy = RetryPolicy(base_delay=1.0, max_delay=10.0, jitter=0.5)
     for attempt in range(1, 8):

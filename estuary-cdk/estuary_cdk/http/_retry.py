@@ -19,6 +19,14 @@ class RetryPolicy:
       to `jitter` is taken off, so that concurrent tasks don't retry in lockstep.
     * `max_server_wait` caps what a server-provided wait may ask for (guards against bogus
       reset headers).
+
+    With the defaults, a request that keeps failing (a host that refuses connections, a 5xx
+    that doesn't clear) is tried 8 times and gives up after about 1 to 2 minutes of backoff
+    (1 + 2 + … + 32 + 60 s, less up to half of each for jitter) — long enough to ride out a
+    brief outage in a capture. Each attempt may also spend up to the session's connect timeout
+    (`HTTPMixin.default_timeout`, 60 s) on a host that doesn't answer at all. Where a quick
+    answer matters more, e.g. in `validate` where a user waits on a wrong URL, set a smaller
+    policy first: `self.retry_policy = RetryPolicy(max_attempts=2)`.
     """
 
     max_attempts: int = 8
