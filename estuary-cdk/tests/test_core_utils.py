@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from estuary_cdk.utils import (
     compare_capture_records,
@@ -19,6 +20,16 @@ def test_json_merge_patch_rfc7396() -> None:
     scalar = {"a": 1}
     json_merge_patch(scalar, {"a": {"b": 2}})
     assert scalar == {"a": {"b": 2}}
+
+
+def test_json_merge_patch_does_not_alias_the_patch() -> None:
+    # The backfill engine patches its in-memory dict page cursor in place, patch after patch.
+    target: dict[str, Any] = {}
+    patch: dict[str, Any] = {"a": {"e": {"f": 1}}}
+    json_merge_patch(target, patch)
+    json_merge_patch(target, {"a": {"e": {"f": 2, "g": None}}})
+    assert target == {"a": {"e": {"f": 2}}}
+    assert patch == {"a": {"e": {"f": 1}}}
 
 
 def test_sort_dict_recurses_into_lists() -> None:

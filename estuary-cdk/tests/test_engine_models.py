@@ -6,7 +6,6 @@ import pydantic
 import pytest
 from engine_fixtures.harness import binding
 from estuary_cdk.capture import request
-from estuary_cdk.capture._engine.cursors import merge_patch
 from estuary_cdk.capture.common import (
     CURSOR_MARKER,
     BaseDocument,
@@ -119,15 +118,6 @@ def test_cursor_dict_helpers() -> None:
     assert is_cursor_dict(d) and not is_cursor_dict({"a": 1}) and not is_cursor_dict("x")
     assert pop_cursor_marker(d) == {"a": 1}
     assert CURSOR_MARKER in d  # the input is not modified
-
-
-def test_merge_patch() -> None:
-    target: dict[str, Any] = {"a": {"b": 1, "c": 2}, "d": 3}
-    patch: dict[str, Any] = {"a": {"b": None, "e": {"f": 1}}, "d": [1], "g": None}
-    merge_patch(target, patch)
-    assert target == {"a": {"c": 2, "e": {"f": 1}}, "d": [1]}
-    target["a"]["e"]["f"] = 2
-    assert patch["a"]["e"] == {"f": 1}  # no aliasing of the patch
 
 
 def make_resource(name: str, **kwargs: Any) -> Resource[Any, Any, Any]:

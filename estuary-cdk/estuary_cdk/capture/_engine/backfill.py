@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from ...cron import next_fire
+from ...utils import json_merge_patch
 from ..document import AssociatedDocument, BaseDocument
 from ..task import Task
 from . import clock
 from .config import ResourceConfigWithSchedule
-from .cursors import CURSOR_MARKER, merge_patch, pop_cursor_marker
+from .cursors import CURSOR_MARKER, pop_cursor_marker
 from .fetch_fns import FetchPageFn, RecurringFetchPageFn, aclose, is_recurring_fetch_page_fn
 from .state import ConnectorState, ResourceState
 from .stop import scheduled_stop
@@ -139,11 +140,11 @@ async def _checkpoint_dict_cursor(
     previous = state.next_page
     if previous is None:
         whole: dict[str, Any] = {}
-        merge_patch(whole, patch)
+        json_merge_patch(whole, patch)
         state.next_page = whole
         await task.checkpoint(connector_state)
     elif type(previous) is dict:
-        merge_patch(previous, patch)
+        json_merge_patch(previous, patch)
         partial = ResourceState.Backfill.model_construct(cutoff=state.cutoff, next_page=patch)
         key = next(iter(connector_state.bindingStateV1))
         await task.checkpoint(_wrap(key, partial, subtask_id))

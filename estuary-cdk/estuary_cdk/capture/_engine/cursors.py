@@ -1,6 +1,5 @@
 """Cursor types and the marker that distinguishes dict page cursors from dict documents."""
 
-import copy
 from enum import Enum
 from typing import Any
 
@@ -40,22 +39,3 @@ def pop_cursor_marker(d: dict[str, Any]) -> dict[str, Any]:
     out = dict(d)
     out.pop(CURSOR_MARKER, None)
     return out
-
-
-def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> None:
-    """Apply the RFC 7396 merge ``patch`` to ``target`` in place.
-
-    Values taken from ``patch`` are deep-copied, so later in-place patches of ``target`` never
-    alias (and mutate) the caller's patch objects.
-    """
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        elif type(value) is dict:
-            current = target.get(key)
-            if type(current) is not dict:
-                current = {}
-                target[key] = current
-            merge_patch(current, value)
-        else:
-            target[key] = copy.deepcopy(value)
