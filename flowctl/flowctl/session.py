@@ -324,21 +324,7 @@ class Session:
                 )
             docs.clear()
 
-        patch: Any = None
-        merge = True
-        for updated, is_merge in states:
-            if is_merge:
-                state = apply_merge_patch(state, updated)
-                patch = (
-                    copy.deepcopy(updated)
-                    if patch is None
-                    else (
-                        compose_merge_patches(patch, updated) if merge else apply_merge_patch(patch, updated)
-                    )
-                )
-            else:
-                state = copy.deepcopy(updated) if isinstance(updated, dict) else {}
-                patch, merge = copy.deepcopy(updated), False
+        state, patch, merge = fold_states(state, states)
         if self.options.output_state:
             lines.append(state_line(patch if patch is not None else {}, merge))
         await self.output.write(lines)
@@ -362,6 +348,27 @@ class Session:
         if now - self._last_gc >= GC_INTERVAL_SECONDS:
             self._last_gc = now
             gc.collect()
+
+
+def fold_states(state: dict[str, Any], updates: list[tuple[Any, bool]]) -> tuple[dict[str, Any], Any, bool]:
+    """Apply a transaction's checkpoint states in order (flow-protocol §2.4: an RFC 7396 merge
+    patch, or a replacement). Returns the new state and one update equivalent to all of them:
+    (state, patch, merge_patch); the patch is None when there were no updates."""
+    patch: Any = None
+    merge = True
+    for updated, is_merge in updates:
+        if is_merge:
+            state = apply_merge_patch(state, updated)
+            if patch is None:
+                patch = copy.deepcopy(updated)
+            elif merge:
+                patch = compose_merge_patches(patch, updated)
+            else:
+                patch = apply_merge_patch(patch, updated)
+        else:
+            state = copy.deepcopy(updated) if isinstance(updated, dict) else {}
+            patch, merge = copy.deepcopy(updated), False
+    return state, patch, merge
 
 
 def _clip(msg: Any, limit: int = 1000) -> str:

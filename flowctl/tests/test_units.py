@@ -7,6 +7,7 @@ from flowctl.errors import UsageError
 from flowctl.logs import LogDecoder, LogPrinter, OpsLog
 from flowctl.merge_patch import apply_merge_patch, compose_merge_patches
 from flowctl.output import applied_line, document_line, state_line
+from flowctl.session import fold_states
 from flowctl.state_key import encode_state_key
 
 
@@ -55,6 +56,25 @@ def test_compose_patches_is_equivalent_to_sequential_application() -> None:
     composed = compose_merge_patches(first, second)
     assert composed == {"x": {"drop": None, "new": 6}, "z": 5, "y": None}
     assert apply_merge_patch(base, composed) == apply_merge_patch(apply_merge_patch(base, first), second)
+
+
+def test_fold_states_merges_and_replaces_in_order() -> None:
+    base = {"cursor": 1, "bindingStateV1": {"a": {"x": 1}, "b": {"x": 2}}}
+    merges = [
+        ({"cursor": 2, "bindingStateV1": {"a": None}}, True),
+        ({"bindingStateV1": {"c": {"x": 3}}}, True),
+    ]
+    state, patch, merge = fold_states(base, merges)
+    assert state == {"cursor": 2, "bindingStateV1": {"b": {"x": 2}, "c": {"x": 3}}}
+    assert merge and apply_merge_patch(base, patch) == state
+    assert base == {"cursor": 1, "bindingStateV1": {"a": {"x": 1}, "b": {"x": 2}}}  # not mutated
+
+    # a replacement drops everything before it; merges after it patch the replacement
+    updates = [({"old": 1}, True), ({"fresh": {"y": 1, "z": 2}}, False), ({"fresh": {"z": None}}, True)]
+    state, patch, merge = fold_states(base, updates)
+    assert state == {"fresh": {"y": 1}} and patch == {"fresh": {"y": 1}} and merge is False
+
+    assert fold_states(base, []) == (base, None, True)
 
 
 def test_log_decoder_aliases_and_folding() -> None:
