@@ -316,7 +316,6 @@ class Session:
             for compiled, combiner in zip(self.compiled, combiners, strict=True)
         ]
         del combiners
-        lines: list[bytes] = []
         for name, docs in drained:
             for start in range(0, len(docs), _WRITE_CHUNK_DOCS):
                 await self.output.write(
@@ -326,8 +325,7 @@ class Session:
 
         state, patch, merge = fold_states(state, states)
         if self.options.output_state:
-            lines.append(state_line(patch if patch is not None else {}, merge))
-        await self.output.write(lines)
+            await self.output.write([state_line(patch if patch is not None else {}, merge)])
         if self.explicit_acks:
             try:
                 await asyncio.wait_for(
