@@ -13,14 +13,12 @@ import orjson
 from . import preview as _preview
 from .build import build_capture
 from .catalog import Catalog, bundle, load_catalog
-from .combine import Combiner
 from .connector import launch_for, unary
 from .discover import canonical_binding, canonical_spec, write_discovered
 from .durations import parse_duration
 from .errors import ConnectorError, FlowctlError, UsageError
 from .logs import LogPrinter, OpsLog
-from .reduce import Reducer
-from .schema import Validator
+from .session import Compiled
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -234,9 +232,7 @@ def _combine(catalog: Catalog, name: str) -> None:
     collection = catalog.collections.get(name)
     if collection is None:
         raise UsageError(f"collection {name!r} is not in the catalog {catalog.source}")
-    combiner = Combiner(
-        name, collection.key, Reducer(collection.write_schema), Validator(collection.write_schema, name)
-    )
+    combiner = Compiled.of(collection).combiner()
     for number, line in enumerate(sys.stdin.buffer, start=1):
         if not line.strip():
             continue

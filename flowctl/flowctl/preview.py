@@ -21,23 +21,13 @@ from .catalog import Capture, Catalog
 from .connector import ConnectorProcess, Launch, launch_for, spec_handshake, unary
 from .logs import OpsLog
 from .output import Output, applied_line, state_line
-from .reduce import Reducer
-from .schema import Validator
 from .session import Compiled, PreviewOptions, Session
 
 __all__ = ["PreviewOptions", "run_preview"]
 
 
 def compile_bindings(built: BuiltCapture) -> list[Compiled]:
-    out = []
-    for b in built.bindings:
-        c = b.collection
-        out.append(
-            Compiled(
-                c.name, c.key, Reducer(c.write_schema), Validator(c.write_schema, f"{c.file}#{c.location}")
-            )
-        )
-    return out
+    return [Compiled.of(b.collection) for b in built.bindings]
 
 
 async def run_preview(

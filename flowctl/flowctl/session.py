@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from .build import UUID_PLACEHOLDER
+from .catalog import Collection
 from .combine import Combiner
 from .connector import ConnectorProcess, decode_message
 from .errors import ConnectorError, ProtocolError
@@ -52,6 +53,13 @@ class Compiled:
     key: list[str]
     reducer: Reducer
     validator: Validator
+
+    @classmethod
+    def of(cls, collection: Collection) -> Compiled:
+        """A collection's key, reducer and validator (a bad schema is an error naming its file)."""
+        c = collection
+        schema_at = f"{c.file}#{c.location}"
+        return cls(c.name, c.key, Reducer(c.write_schema), Validator(c.write_schema, schema_at))
 
     def combiner(self) -> Combiner:
         return Combiner(self.name, self.key, self.reducer, self.validator)
