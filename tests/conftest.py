@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -42,3 +43,15 @@ def connector_venv_bin(connector: str) -> Path:
     if not (path / "flowctl").exists():
         pytest.fail(f"{connector}/.venv has no flowctl: run `make install` first")
     return path
+
+
+def make(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`make <args>` at the repository root, with the dev tools on PATH, output captured."""
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=tools_env(),
+        timeout=timeout,
+    )

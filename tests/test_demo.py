@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
-from conftest import ROOT, tools_env
+from conftest import make
 
 
 def test_make_demo_previews_hello_world_and_summarizes() -> None:
-    proc = subprocess.run(
-        ["make", "--no-print-directory", "demo"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=tools_env(),
-        timeout=600,
-    )
+    proc = make("demo", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     docs: dict[str, list[dict]] = {}

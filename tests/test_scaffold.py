@@ -12,7 +12,7 @@ from pathlib import Path
 import check_docker_copies
 import new_connector
 import pytest
-from conftest import ROOT, tool, tools_env
+from conftest import ROOT, make, tool, tools_env
 
 
 @pytest.mark.parametrize(
@@ -29,14 +29,7 @@ from conftest import ROOT, tool, tools_env
     ],
 )
 def test_make_new_connector_refuses_bad_names(name: str, message: str) -> None:
-    proc = subprocess.run(
-        ["make", "--no-print-directory", "new-connector", f"NAME={name}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=tools_env(),
-        timeout=300,
-    )
+    proc = make("new-connector", f"NAME={name}")
     assert proc.returncode != 0
     assert message in proc.stderr
 
@@ -79,14 +72,7 @@ def scaffolded() -> Path:
     name = f"source-scaffold-test-{uuid.uuid4().hex[:8]}"
     target = ROOT / name
     try:
-        proc = subprocess.run(
-            ["make", "--no-print-directory", "new-connector", f"NAME={name}"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env=tools_env(),
-            timeout=300,
-        )
+        proc = make("new-connector", f"NAME={name}")
         assert proc.returncode == 0, proc.stderr
         assert f"created {target}" in proc.stdout
         yield target

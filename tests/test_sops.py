@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sops_config
 import yaml
-from conftest import ROOT, connector_venv_bin, tool, tools_env
+from conftest import ROOT, connector_venv_bin, make, tool, tools_env
 
 FIXTURE_KEY = ROOT / "tools" / "sops" / "test-age-key.txt"
 FIXTURE_RECIPIENT = "age18mvwsyfxa34x4hxwflyyp5cv4rl9ptnvsq39g4sv7nm0f0ens40sl6yrd7"
@@ -153,14 +153,7 @@ def test_make_encrypt_config_needs_a_known_connector() -> None:
         (["CONNECTOR="], "name a connector"),
         (["CONNECTOR=source-nope"], "no connector directory"),
     ):
-        proc = subprocess.run(
-            ["make", "--no-print-directory", "encrypt-config", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env=tools_env(),
-            timeout=300,
-        )
+        proc = make("encrypt-config", *args)
         assert proc.returncode != 0
         assert message in proc.stderr
 
