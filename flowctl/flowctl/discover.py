@@ -14,6 +14,7 @@ import orjson
 import yaml
 
 from .catalog import Capture, Catalog, resolve_pointer
+from .errors import CatalogError
 
 _BINDING_FIELDS = (
     "recommendedName",
@@ -83,6 +84,26 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def _write_schema(path: Path, fragment: str, schema: Any) -> None:
+    """Write `schema` as the file, or, for a `file#/pointer` reference, at that location inside the
+    file (the rest of the file is kept)."""
+    if fragment in ("", "/"):
+        _dump_yaml(path, schema)
+        return
+    doc = _load_yaml(path)
+    parent, _, last = fragment.rpartition("/")
+    node: Any = doc
+    for raw in parent.lstrip("/").split("/") if parent else []:
+        token = raw.replace("~1", "/").replace("~0", "~")
+        node = node.setdefault(token, {}) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        raise CatalogError(
+            str(path), fragment, "cannot write the discovered schema there (not inside an object)"
+        )
+    node[last.replace("~1", "/").replace("~0", "~")] = schema
+    _dump_yaml(path, doc)
+
+
 def write_discovered(
     catalog: Catalog, capture: Capture, spec: dict[str, Any], bindings: list[dict[str, Any]]
 ) -> list[str]:
@@ -121,8 +142,9 @@ def write_discovered(
         if schema_ref is None:
             target = base / prefix / f"{name.split('/', 1)[1]}.schema.yaml"
             schema_ref = os.path.relpath(target, coll_file.parent)
-        schema_path = (coll_file.parent / schema_ref.partition("#")[0]).resolve()
-        _dump_yaml(schema_path, d.get("documentSchema") or {})
+        ref_file, _, fragment = schema_ref.partition("#")
+        schema_path = (coll_file.parent / ref_file).resolve()
+        _write_schema(schema_path, fragment, d.get("documentSchema") or {})
         written.add(schema_path)
         coll.pop("writeSchema", None)
         coll.pop("readSchema", None)

@@ -91,6 +91,36 @@ def test_raw_discover_writes_catalog_files(tmp_path: Path) -> None:
     assert {c for c, _ in res.lines()} == {"acmeCo/users"}
 
 
+def test_raw_discover_writes_a_fragment_schema_in_place(tmp_path: Path) -> None:
+    """`schema: schemas.yaml#/definitions/users`: the discovered schema replaces that definition;
+    the file's other definitions stay."""
+    (tmp_path / "schemas.yaml").write_text(
+        yaml.safe_dump({"definitions": {"users": {"type": "object"}, "other": {"type": "string"}}})
+    )
+    (tmp_path / "test.flow.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "collections": {
+                    "acmeCo/users": {"schema": "schemas.yaml#/definitions/users", "key": ["/id"]}
+                },
+                "captures": {
+                    "acmeCo/source-fake": {
+                        "endpoint": {"local": {"command": [sys.executable, str(FAKE)], "config": {}}},
+                        "bindings": [{"resource": {"name": "users"}, "target": "acmeCo/users"}],
+                    }
+                },
+            }
+        )
+    )
+    res = run_flowctl("raw", "discover", "--source", str(tmp_path / "test.flow.yaml"))
+    assert res.code == 0, res.stderr
+    schemas = yaml.safe_load((tmp_path / "schemas.yaml").read_text())
+    assert schemas["definitions"]["other"] == {"type": "string"}
+    assert schemas["definitions"]["users"]["required"] == ["id"]
+    catalog = yaml.safe_load((tmp_path / "test.flow.yaml").read_text())
+    assert catalog["collections"]["acmeCo/users"]["schema"] == "schemas.yaml#/definitions/users"
+
+
 def test_raw_validate_and_apply(make_catalog: MakeCatalog) -> None:
     cat = make_catalog()
     res = run_flowctl("raw", "validate", "--source", str(cat.path))
