@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parent.parent
 CONNECTOR = REPO / "source-hello-world"
@@ -52,6 +53,17 @@ def open_request(config: dict) -> bytes:
     )
 
 
+def count_lines(stream: IO[bytes], prefix: bytes) -> int:
+    """Lines of `stream` that start with `prefix`, read until it closes."""
+    count = 0
+    pending = b""
+    while chunk := stream.read1(1 << 20):  # type: ignore[attr-defined]
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        count += sum(1 for line in lines if line.startswith(prefix))
+    return count
+
+
 def connector_alone(config: dict) -> tuple[int, float]:
     """Documents/second of the connector writing into a pipe that is read as fast as possible."""
     started = time.perf_counter()
@@ -65,20 +77,14 @@ def connector_alone(config: dict) -> tuple[int, float]:
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(open_request(config))
     proc.stdin.flush()
-    captured = 0
-    pending = b""
-    while chunk := proc.stdout.read1(1 << 20):
-        data = pending + chunk
-        lines = data.split(b"\n")
-        pending = lines.pop()
-        captured += sum(1 for line in lines if line.startswith(b'{"captured"'))
+    captured = count_lines(proc.stdout, b'{"captured"')
     proc.stdin.close()
     if proc.wait() != 0:
         raise SystemExit("the connector failed")
     return captured, time.perf_counter() - started
 
 
-def through_flowctl(config: dict, workdir: Path) -> tuple[int, float]:
+def through_flowctl(config: dict, workdir: Path, stderr: IO[bytes]) -> tuple[int, float]:
     shutil.copy(CONNECTOR / "test.flow.yaml", workdir / "test.flow.yaml")
     shutil.copytree(CONNECTOR / "acmeCo", workdir / "acmeCo", dirs_exist_ok=True)
     (workdir / "config.yaml").write_text(json.dumps(config))
@@ -93,21 +99,16 @@ def through_flowctl(config: dict, workdir: Path) -> tuple[int, float]:
             "-1",
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe: a pipe nobody reads until the end would stall flowctl once full.
+        stderr=stderr,
         env=env(),
         cwd=workdir,
     )
     assert proc.stdout is not None
-    documents = 0
-    pending = b""
-    while chunk := proc.stdout.read1(1 << 20):
-        data = pending + chunk
-        lines = data.split(b"\n")
-        pending = lines.pop()
-        documents += sum(1 for line in lines if line.startswith(b'["acmeCo/greetings"'))
-    _, stderr = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"flowctl preview failed: {stderr.decode(errors='replace')[-2000:]}")
+    documents = count_lines(proc.stdout, b'["acmeCo/greetings"')
+    if proc.wait() != 0:
+        stderr.seek(0)
+        raise SystemExit(f"flowctl preview failed: {stderr.read().decode(errors='replace')[-2000:]}")
     return documents, time.perf_counter() - started
 
 
@@ -131,7 +132,8 @@ def main() -> int:
     print(f"  connector alone (pipe)  : {alone / alone_s:>10,.0f} docs/s  ({alone_s:.2f} s incl. start-up)")
 
     with tempfile.TemporaryDirectory(prefix="bench-hello-") as tmp:
-        previewed, preview_s = through_flowctl(config, Path(tmp))
+        with open(Path(tmp) / "flowctl.stderr", "w+b") as stderr:
+            previewed, preview_s = through_flowctl(config, Path(tmp), stderr)
     # The catalog also binds `languages` (8 rows); only greetings are counted.
     assert previewed == count, f"flowctl printed {previewed} of {count} greetings"
     print(
