@@ -71,8 +71,12 @@ def resource_path(resource: dict[str, Any], pointers: list[str]) -> list[str]:
     return out
 
 
-def _dump_yaml(path: Path, doc: Any) -> None:
+def _dump(path: Path, doc: Any) -> None:
+    """Write a catalog or schema file in its own format: JSON for `.json`, else YAML."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".json":
+        path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+        return
     text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
     path.write_text("---\n" + text)
 
@@ -88,7 +92,7 @@ def _write_schema(path: Path, fragment: str, schema: Any) -> None:
     """Write `schema` as the file, or, for a `file#/pointer` reference, at that location inside the
     file (the rest of the file is kept)."""
     if fragment in ("", "/"):
-        _dump_yaml(path, schema)
+        _dump(path, schema)
         return
     doc = _load_yaml(path)
     parent, _, last = fragment.rpartition("/")
@@ -101,7 +105,7 @@ def _write_schema(path: Path, fragment: str, schema: Any) -> None:
             str(path), fragment, "cannot write the discovered schema there (not inside an object)"
         )
     node[last.replace("~1", "/").replace("~0", "~")] = schema
-    _dump_yaml(path, doc)
+    _dump(path, doc)
 
 
 def write_discovered(
@@ -178,5 +182,5 @@ def write_discovered(
             files[capture_file] = cap_doc
     written.add(capture_file)
     for path, doc in files.items():
-        _dump_yaml(path, doc)
+        _dump(path, doc)
     return sorted(str(p) for p in written)

@@ -121,6 +121,27 @@ def test_raw_discover_writes_a_fragment_schema_in_place(tmp_path: Path) -> None:
     assert catalog["collections"]["acmeCo/users"]["schema"] == "schemas.yaml#/definitions/users"
 
 
+def test_raw_discover_keeps_a_json_schema_file_json(tmp_path: Path) -> None:
+    (tmp_path / "users.schema.json").write_text('{"type": "object"}')
+    (tmp_path / "test.flow.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "collections": {"acmeCo/users": {"schema": "users.schema.json", "key": ["/id"]}},
+                "captures": {
+                    "acmeCo/source-fake": {
+                        "endpoint": {"local": {"command": [sys.executable, str(FAKE)], "config": {}}},
+                        "bindings": [{"resource": {"name": "users"}, "target": "acmeCo/users"}],
+                    }
+                },
+            }
+        )
+    )
+    res = run_flowctl("raw", "discover", "--source", str(tmp_path / "test.flow.yaml"))
+    assert res.code == 0, res.stderr
+    assert json.loads((tmp_path / "users.schema.json").read_text())["required"] == ["id"]
+    assert run_flowctl("raw", "bundle", "--source", str(tmp_path / "test.flow.yaml")).code == 0
+
+
 def test_raw_validate_and_apply(make_catalog: MakeCatalog) -> None:
     cat = make_catalog()
     res = run_flowctl("raw", "validate", "--source", str(cat.path))
