@@ -69,21 +69,27 @@ def test_connector_image_copies_what_it_needs(connector: str) -> None:
     assert check_docker_copies.check_connector(connector) == []
 
 
-def test_copy_check_reports_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def demo_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dockerfile: str, cdk_dependency: str) -> None:
+    """A scratch repository (estuary-cdk, python/Dockerfile, source-demo) for the copy check."""
     (tmp_path / "python").mkdir()
-    (tmp_path / "python" / "Dockerfile").write_text(
-        "FROM python:3.11-slim\nARG CONNECTOR_NAME\n"
-        "COPY ${CONNECTOR_NAME}/pyproject.toml /opt/\nCOPY does-not-exist /opt/\n"
-    )
+    (tmp_path / "python" / "Dockerfile").write_text(dockerfile)
     connector = tmp_path / "source-demo"
     (connector / "source_demo").mkdir(parents=True)
     (connector / "source_demo" / "__main__.py").write_text("")
     (connector / "poetry.lock").write_text("")
-    (connector / "pyproject.toml").write_text(
-        '[tool.poetry.dependencies]\nestuary-cdk = {path = "../estuary-cdk", develop = true}\n'
-    )
+    (connector / "pyproject.toml").write_text(f"[tool.poetry.dependencies]\nestuary-cdk = {cdk_dependency}\n")
     (tmp_path / "estuary-cdk").mkdir()
     monkeypatch.setattr(check_docker_copies, "ROOT", tmp_path)
+
+
+def test_copy_check_reports_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo_repo(
+        tmp_path,
+        monkeypatch,
+        "FROM python:3.11-slim\nARG CONNECTOR_NAME\n"
+        "COPY ${CONNECTOR_NAME}/pyproject.toml /opt/\nCOPY does-not-exist /opt/\n",
+        '{path = "../estuary-cdk", develop = true}',
+    )
 
     problems = check_docker_copies.check_connector("source-demo")
     assert any("'does-not-exist' does not exist" in p for p in problems)
@@ -94,20 +100,13 @@ def test_copy_check_reports_missing_files(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_copy_check_passes_a_complete_dockerfile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "python").mkdir()
-    (tmp_path / "python" / "Dockerfile").write_text(
+    demo_repo(
+        tmp_path,
+        monkeypatch,
         "FROM python:3.11-slim\nARG CONNECTOR_NAME\nCOPY estuary-cdk /opt/estuary-cdk\n"
-        "COPY ${CONNECTOR_NAME} \\\n     /opt/${CONNECTOR_NAME}\n"
+        "COPY ${CONNECTOR_NAME} \\\n     /opt/${CONNECTOR_NAME}\n",
+        '{path = "../estuary-cdk"}',
     )
-    connector = tmp_path / "source-demo"
-    (connector / "source_demo").mkdir(parents=True)
-    (connector / "source_demo" / "__main__.py").write_text("")
-    (connector / "poetry.lock").write_text("")
-    (connector / "pyproject.toml").write_text(
-        '[tool.poetry.dependencies]\nestuary-cdk = {path = "../estuary-cdk"}\n'
-    )
-    (tmp_path / "estuary-cdk").mkdir()
-    monkeypatch.setattr(check_docker_copies, "ROOT", tmp_path)
     assert check_docker_copies.check_connector("source-demo") == []
 
 
