@@ -32,15 +32,13 @@ def main() -> int:
     docs: Counter[str] = Counter()
     checkpoints = 0
     state: dict[str, Any] = {}
-    other = 0
     for line in sys.stdin:
         sys.stdout.write(line)
         sys.stdout.flush()
         try:
             name, value = json.loads(line)
         except (ValueError, TypeError):
-            other += 1
-            continue
+            continue  # a log or other non-document line: echoed only
         if name == "connectorState":
             if isinstance(value, dict) and "updated" in value:
                 checkpoints += 1
