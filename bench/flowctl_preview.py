@@ -148,24 +148,25 @@ def run(count: int, every: int, delay: str | None, merge: bool = False) -> tuple
         argv = [str(FLOWCTL), "preview", "--source", str(catalog)]
         if delay:
             argv += ["--delay", delay]
+        errors = Path(tmp) / "stderr.log"  # a file: an unread stderr pipe could stall flowctl
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with errors.open("wb") as err_file:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err_file)
         result: dict[str, int] = {}
         stop = threading.Event()
         watcher = threading.Thread(target=_peak_rss_watch, args=(proc.pid, result, stop), daemon=True)
         watcher.start()
         lines = 0
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
         while chunk := proc.stdout.read(1 << 20):
             lines += chunk.count(b"\n")
-        err = proc.stderr.read()
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         stop.set()
         code = os.waitstatus_to_exitcode(status)
         proc.returncode = code
         if code != 0:
-            sys.exit(f"flowctl preview failed ({code}): {err.decode()[-2000:]}")
+            sys.exit(f"flowctl preview failed ({code}): {errors.read_text(errors='replace')[-2000:]}")
         return lines, elapsed, result.get("hwm_kib", 0) / 1024, usage.ru_utime + usage.ru_stime
 
 
