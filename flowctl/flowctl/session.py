@@ -134,12 +134,7 @@ class Session:
                 raise
             if lines is None:
                 break
-            try:
-                self._process(lines)
-            except ProtocolError as err:
-                if err.last_log is None:
-                    err.last_log = proc.last_error
-                raise
+            self._process(lines)  # errors get the connector's last error line in run()
         code = await proc.wait()
         if code != 0:
             raise proc.failure(code)
