@@ -9,7 +9,7 @@ import fcntl
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ class Launch:
     cwd: str
     connector_type: str  # "LOCAL" or "IMAGE"
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def _docker_available() -> tuple[bool, str]:
@@ -137,7 +136,6 @@ class ConnectorProcess:
         self._pending: list[bytes] = []  # an incomplete last line
         self._unread: list[bytes] = []  # complete lines read ahead by read_message
         self._stderr_task = asyncio.create_task(self._pump_stderr())
-        self.returncode: int | None = None
 
     @classmethod
     async def start(cls, launch: Launch, on_log: Callable[[OpsLog], None]) -> ConnectorProcess:
@@ -156,10 +154,6 @@ class ConnectorProcess:
             raise ConnectorError(f"could not start connector `{launch.description}`: {err}") from None
         _grow_pipe(proc)
         return cls(proc, on_log, launch.description)
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
 
     async def _pump_stderr(self) -> None:
         stream = self._proc.stderr
@@ -251,7 +245,6 @@ class ConnectorProcess:
         code = await self._proc.wait()
         with contextlib.suppress(Exception):
             await self._stderr_task
-        self.returncode = code
         return code
 
     async def stop(self) -> None:
