@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -129,8 +130,9 @@ async def test_exhausted_remaining_pauses_before_the_next_request(clock: FakeClo
     async with serve_app(app) as server, open_http_session(log, clock=clock) as http:
         await http.request(log, server.url_for("/items/1"))
         await http.request(log, server.url_for("/items/2"))
-    assert arrivals[1][1] - arrivals[0][1] == pytest.approx(12.0)
-    assert clock.sleeps == [12.0]
+    # The reset's 12 s, plus at most 1 s of resume jitter.
+    assert 12.0 <= arrivals[1][1] - arrivals[0][1] <= 13.0
+    assert len(clock.sleeps) == 1 and 12.0 <= clock.sleeps[0] <= 13.0
 
 
 async def test_rate_limit_retries_can_be_bounded(server: LocalServer, clock: FakeClock, logged) -> None:
@@ -151,7 +153,7 @@ async def test_bogus_reset_header_is_capped(server: LocalServer, clock: FakeCloc
         logged[0], clock=clock, retry_policy=RetryPolicy(max_server_wait=600)
     ) as http:
         await http.request(logged[0], server.url_for("/items/1"))
-    assert clock.sleeps == [600.0]
+    assert len(clock.sleeps) == 1 and 600.0 <= clock.sleeps[0] <= 601.0  # capped (+ resume jitter)
 
 
 def test_header_parsing() -> None:
@@ -185,6 +187,39 @@ async def test_limiter_stats_and_budget_changes(clock: FakeClock, logged) -> Non
     assert limiter.delay == pytest.approx(30)
     with pytest.raises(ValueError):
         RequestBudget(0, 1)
+
+
+@pytest.mark.parametrize(("pause", "spread"), [(20.0, 1.0), (2.0, 0.2)])
+async def test_tasks_resume_spread_after_a_pause(logged, pause: float, spread: float) -> None:
+    log = logged[0]
+    clock = FakeClock(auto_advance=False)
+    limiter = RateLimiter(clock=clock, rng=random.Random(7))
+    start = clock.monotonic()
+    limiter.pause(log, pause, "test")
+    resumed: list[float] = []
+
+    async def task() -> None:
+        await limiter.acquire(log)
+        resumed.append(clock.monotonic() - start)
+
+    tasks = [asyncio.create_task(task()) for _ in range(8)]
+    await _until(lambda: clock.sleeping == 8)
+    clock.advance(pause)
+    await asyncio.sleep(0)
+    assert resumed == []  # nobody goes before the pause ends
+    for _ in range(10):  # then walk through the spread window in tenths
+        clock.advance(spread / 10)
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    assert len(resumed) == 8
+    assert all(pause < at <= pause + spread + 1e-9 for at in resumed)
+    assert len(set(resumed)) >= 3  # not all at the same instant
+    # No jitter: everyone resumes together, right at the end of the pause.
+    plain = FakeClock()
+    together = RateLimiter(clock=plain, resume_jitter=0)
+    together.pause(log, pause, "test")
+    await together.acquire(log)
+    assert plain.sleeps == [pause]
 
 
 def test_http_mixin_class_budget_is_used() -> None:

@@ -19,7 +19,8 @@ Behaviour in short (details on each class):
   4xx fail at once. `should_retry` can refuse a 5xx retry.
 * Rate limits (`RateLimiter`, one per connector): no warm-up; 429s, `Retry-After` (seconds or
   HTTP date), `RateLimit-Reset`/`X-RateLimit-Reset`, and an exhausted `RateLimit-Remaining`
-  pause every task until the time the server gave; optional proactive `RequestBudget`s; waits
+  pause every task until the time the server gave (resuming them jittered over up to 1 s, not
+  all at once); optional proactive `RequestBudget`s; waits
   over 30 s are announced with a `connectorStatus` event ("waiting on rate limit until …").
 * Auth (`TokenSource`): access tokens / API keys (any header, or a query parameter), basic
   auth, OAuth2 refresh-token / client-credentials (header or form) / password grants, rotating

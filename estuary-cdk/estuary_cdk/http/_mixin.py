@@ -121,7 +121,15 @@ class HTTPMixin(Mixin, HTTPSession):
     async def _mixin_enter(self, log: logging.Logger) -> None:
         limiter = getattr(self, "rate_limiter", None)
         if limiter is None:
-            self.rate_limiter = RateLimiter(self.rate_limit_budget, clock=self.clock)
+            # Resuming after a server pause is jittered like retries are (`RetryPolicy(jitter=0)`
+            # turns both off, for tests that assert exact times).
+            policy = self.retry_policy
+            self.rate_limiter = RateLimiter(
+                self.rate_limit_budget,
+                clock=self.clock,
+                resume_jitter=None if policy.jitter else 0.0,
+                rng=policy.rng,
+            )
         else:
             limiter.clock = self.clock
         current = getattr(self, "inner", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,9 +51,15 @@ class RateLimiter:
     optional proactive `budget` (one or several `RequestBudget`s) keeps under known limits.
     Waits longer than `status_after` seconds are announced with a `connectorStatus` event
     ("waiting on rate limit until …") so the user can tell throttling from a hang.
+
+    When a server pause ends, the tasks it held don't all resume at the same instant (which
+    could trip the limit again at once): each resumes at a random moment up to `resume_jitter`
+    seconds after the end, and no more than a tenth of the time it had left to wait.
+    `resume_jitter=0` resumes them together (`HTTPMixin` does so under `RetryPolicy(jitter=0)`).
     """
 
     STATUS_AFTER = 30.0
+    RESUME_JITTER = 1.0
 
     def __init__(
         self,
@@ -60,9 +67,13 @@ class RateLimiter:
         *,
         clock: Clock | None = None,
         status_after: float | None = None,
+        resume_jitter: float | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.status_after = self.STATUS_AFTER if status_after is None else status_after
+        self.resume_jitter = self.RESUME_JITTER if resume_jitter is None else resume_jitter
+        self.rng = rng or random.Random()
         self._budgets: tuple[RequestBudget, ...] = ()
         self._buckets: list[_Bucket] = []
         self._paused_until = float("-inf")
@@ -105,7 +116,8 @@ class RateLimiter:
         """Wait until a request may be sent, then take one unit of every budget."""
         while True:
             now = self.clock.monotonic()
-            wait = self._paused_until - now
+            paused = self._paused_until - now
+            wait = paused
             for bucket in self._buckets:
                 bucket.refill(now)
                 wait = max(wait, bucket.wait())
@@ -114,6 +126,8 @@ class RateLimiter:
                     bucket.tokens -= 1.0
                 self.total += 1
                 return
+            if wait == paused and self.resume_jitter > 0:
+                wait += self.rng.random() * min(self.resume_jitter, 0.1 * paused)
             self._announce(log, now + wait)
             self.waited += wait
             await self.clock.sleep(wait)
