@@ -395,6 +395,30 @@ async def test_failed_token_exchange_is_clear(
     assert "invalid_grant" in err.value.message
 
 
+async def test_token_response_without_a_token_is_clear(logged, clock: FakeClock) -> None:
+    async def token(request: web.Request) -> web.Response:
+        # A 200 that is not a token: e.g. a provider that answers errors with 200.
+        return web.json_response({"error": "invalid_client", "refresh_token": "leaky-refresh-tok"})
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    async with serve_app(app) as server, open_http_session(logged[0], clock=clock) as http:
+        http.token_source = TokenSource(
+            oauth_spec=_spec(server),
+            credentials=OAuth2Credentials(client_id="cid", client_secret="csecret", refresh_token="rtok"),
+        )
+        with pytest.raises(HTTPError) as err:
+            await http.request(logged[0], server.url_for("/api"))
+    message = err.value.message
+    assert message.startswith(
+        "OAuth2 token exchange (refresh_token) returned a response that is not a usable token "
+        "(access_token: Field required)."
+    )
+    assert f"URL: {server.url}/token" in message
+    assert "leaky-refresh-tok" not in message and "Traceback" not in message
+    assert err.value.__cause__ is None  # pydantic's error (which quotes the body) is not chained
+
+
 def _service_account(server: LocalServer) -> tuple[str, bytes]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

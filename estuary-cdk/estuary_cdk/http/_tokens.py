@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._credentials import (
     AccessToken,
@@ -32,7 +32,7 @@ from .._credentials import (
     secret_field_values,
 )
 from ._errors import HTTPError, TokenRotationError
-from ._redact import register_secret, register_secrets
+from ._redact import register_secret, register_secrets, scrub_url
 from ._session import DEFAULT_AUTHORIZATION_HEADER, DEFAULT_AUTHORIZATION_TOKEN_TYPE
 
 if TYPE_CHECKING:
@@ -260,7 +260,7 @@ class TokenSource:
                 url=err.url,
                 headers=err.headers,
             ) from err
-        response = self.AccessTokenResponse.model_validate_json(body)
+        response = self._token_response(body, f"OAuth2 token exchange ({creds.grant_type})", url)
         register_secret(response.access_token)
         if response.refresh_token:
             register_secret(response.refresh_token)
@@ -342,7 +342,24 @@ class TokenSource:
             raise HTTPError(
                 f"Google service account token exchange failed: {err.message}", err.code, url=err.url
             ) from err
-        return self.AccessTokenResponse.model_validate_json(body)
+        return self._token_response(body, "Google service account token exchange", token_uri)
+
+    def _token_response(self, body: bytes, what: str, url: str) -> TokenSource.AccessTokenResponse:
+        """The parsed token response, or an `HTTPError` naming the endpoint and what is wrong
+        with it (field names and problems only: the body may hold tokens)."""
+        try:
+            return self.AccessTokenResponse.model_validate_json(body)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+                for e in exc.errors(include_input=False, include_url=False)
+            )
+            scrubbed = scrub_url(url)
+            raise HTTPError(
+                f"{what} returned a response that is not a usable token ({problems}).\nURL: {scrubbed}",
+                200,
+                url=scrubbed,
+            ) from None
 
 
 def _sign_jwt(info: dict[str, Any], claims: dict[str, Any]) -> str:
