@@ -21,10 +21,11 @@ offer `pages_ahead(..., concurrency=N)`: the next pages are requested while earl
 consumed (through `buffer_ordered`), still yielded in order with a cursor to checkpoint after
 each — page-level concurrency for a backfill without giving up resumability.
 
-A paginator remembers the cursors it has fetched. An API that hands back a cursor already
-fetched (a cycle, e.g. HubSpot's search past 10k results) raises `PaginationCycleError` instead
-of looping forever or re-emitting the same pages. Use one paginator per iteration (or call
-`reset()` before starting over).
+A paginator remembers the cursors it has fetched since the first page. An API that hands back
+a cursor already fetched (a cycle, e.g. HubSpot's search past 10k results) raises
+`PaginationCycleError` instead of looping forever or re-emitting the same pages. Fetching the
+first page (cursor `None`) starts over; don't share one paginator between iterations that run
+at the same time (e.g. two bindings' backfills): give each its own.
 """
 
 from __future__ import annotations
@@ -154,7 +155,11 @@ class Paginator(abc.ABC):
         json: Any = None,
         headers: dict[str, str] | None = None,
     ) -> Page:
-        """Fetch the page at `cursor` (`None`: the first page) and work out the next cursor."""
+        """Fetch the page at `cursor` (`None`: the first page) and work out the next cursor.
+        Fetching the first page starts a new iteration (the cursors seen so far are forgotten),
+        so a paginator a `fetch_page` reuses survives its backfill being run again."""
+        if cursor is None:
+            self.reset()
         self._remember(cursor)
         page = await self._fetch_page(http, log, url, cursor, params, method, json, headers)
         self._check_cycle(page)
@@ -354,6 +359,8 @@ class _SteppedPaginator(Paginator):
         predicted cursors are wrong), the rest is fetched sequentially."""
         from .buffer_ordered import buffer_ordered
 
+        if cursor is None:
+            self.reset()
         start = self._first() if cursor is None else int(cursor)
         step = self._step()
 

@@ -190,6 +190,22 @@ async def test_cycle_is_detected(http: HTTPMixin, server: LocalServer) -> None:
     assert len(server.requests) == 3
 
 
+async def test_a_paginator_can_walk_again_from_the_first_page(http: HTTPMixin, server: LocalServer) -> None:
+    """A module-level paginator that a fetch_page reuses: the backfill runs again (a re-backfill,
+    the next snapshot) from cursor None, and its cursors are not mistaken for a cycle."""
+    pager = OffsetPaginator(limit=SIZE, records="results", total="total")
+    assert await _walk(pager, http, server.url_for("/offset")) == EXPECTED
+    assert await _walk(pager, http, server.url_for("/offset")) == EXPECTED
+    ahead = PageNumberPaginator(page_param="p", start=0, page_size=25, size_param="per_page", records="items")
+    for _ in range(2):
+        got = [
+            r["id"]
+            async for page in ahead.pages_ahead(http, LOG, server.url_for("/pages"))
+            for r in page.records
+        ]
+        assert got == EXPECTED
+
+
 async def test_same_token_twice_in_a_row(http: HTTPMixin) -> None:
     async def stuck(request: web.Request) -> web.Response:
         return web.json_response({"data": [{"id": 1}], "next": "same"})
