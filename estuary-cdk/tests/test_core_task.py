@@ -107,6 +107,16 @@ def test_meta_is_emitted_as_underscore_meta_for_dicts_and_models() -> None:
     assert dumps_document(tombstone) == b'{"_meta":{"op":"d"}}'
 
 
+def test_set_document_meta_never_changes_a_shared_meta() -> None:
+    shared = Item.Meta(op="c")
+    first = set_document_meta(Item(id=1, at=datetime(2025, 1, 1, tzinfo=UTC), _meta=shared), "d", 7)
+    assert first.meta_.op == "d" and first.meta_.row_id == 7
+    assert shared.op == "c" and shared.row_id == -1
+    shared_dict = {"store": "s1"}
+    doc = set_document_meta({"_meta": shared_dict}, "u", 0)
+    assert doc["_meta"] == {"store": "s1", "op": "u", "row_id": 0} and shared_dict == {"store": "s1"}
+
+
 def test_base_document_keeps_extra_fields_and_meta_defaults() -> None:
     doc = BaseDocument.model_validate({"x": 1, "_meta": {"op": "c"}})
     assert doc.meta_.op == "c" and doc.meta_.row_id == -1

@@ -74,22 +74,19 @@ def set_document_meta(doc: Any, op: MetaOp, row_id: int | None = None) -> Any:
     Dict documents get the key `_meta` (the reference kit wrote `meta_` for them, a quirk that
     produced a wrong field in the collection); model documents get their `meta_` field assigned,
     which serializes as `_meta`. Existing `_meta` members (e.g. a connector's `store`) are kept.
+    The `_meta` is replaced, never changed in place: documents may share one `_meta` object.
     """
     if isinstance(doc, dict):
-        meta = dict(doc.get("_meta") or {})
-        meta["op"] = op
+        current = doc.get("_meta")
+        meta = {**current, "op": op} if isinstance(current, dict) else {"op": op}
         if row_id is not None:
             meta["row_id"] = row_id
         doc["_meta"] = meta
         return doc
     if isinstance(doc, BaseDocument):
-        current = doc.meta_ if "meta_" in doc.model_fields_set else None
-        if current is None:
-            return doc.with_meta(op, row_id)
-        current.op = op
-        if row_id is not None:
-            current.row_id = row_id
-        doc.meta_ = current
+        # Assigning marks `_meta` as set, so exclude_unset serialization includes it.
+        update: dict[str, Any] = {"op": op} if row_id is None else {"op": op, "row_id": row_id}
+        doc.meta_ = doc.meta_.model_copy(update=update)
         return doc
     raise TypeError(f"cannot set _meta on a document of type {type(doc).__name__}")
 

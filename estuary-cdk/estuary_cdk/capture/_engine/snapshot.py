@@ -5,7 +5,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from ..document import BaseDocument
+from ..document import MetaOp, set_document_meta
 from ..task import Task
 from . import clock
 from .fetch_fns import FetchSnapshotFn, aclose, binding_interval
@@ -14,25 +14,15 @@ from .state import ConnectorState, ResourceState
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def with_snapshot_meta(doc: Any, op: str, row_id: int) -> Any:
-    """Set ``_meta.op`` and ``_meta.row_id`` on a model or dict document, keeping any other
-    ``_meta`` fields. Dict documents get them under ``_meta`` (the reference wrote ``meta_``)."""
-    if isinstance(doc, dict):
-        current = doc.get("_meta")
-        if isinstance(current, dict):
-            doc["_meta"] = {**current, "op": op, "row_id": row_id}
-        else:
-            doc["_meta"] = {"op": op, "row_id": row_id}
-        return doc
-    if isinstance(doc, BaseDocument):
-        # A copy (not in-place mutation): documents may share one Meta instance. Assigning
-        # marks `_meta` as set, so exclude_unset serialization includes it.
-        doc.meta_ = doc.meta_.model_copy(update={"op": op, "row_id": row_id})
-        return doc
-    raise RuntimeError(
-        f"Implementation error: FetchSnapshotFn yielded {type(doc).__name__}, "
-        "which is neither a BaseDocument nor a dict"
-    )
+def with_snapshot_meta(doc: Any, op: MetaOp, row_id: int) -> Any:
+    """Set ``_meta.op`` and ``_meta.row_id`` on a snapshot document (see ``set_document_meta``)."""
+    try:
+        return set_document_meta(doc, op, row_id)
+    except TypeError:
+        raise RuntimeError(
+            f"Implementation error: FetchSnapshotFn yielded {type(doc).__name__}, "
+            "which is neither a BaseDocument nor a dict"
+        ) from None
 
 
 def tombstone_for_row(tombstone: Any, row_id: int) -> Any:
