@@ -79,6 +79,20 @@ async def test_golden_response_round_trips_byte_for_byte(line: str) -> None:
     assert connector.output.getvalue() == line.encode() + b"\n"
 
 
+async def test_connector_checkpoint_outside_a_task() -> None:
+    from estuary_cdk.capture.common import ConnectorState, ResourceState
+
+    connector = _Connector()
+    connector.output = io.BytesIO()
+    cleared = ConnectorState[ResourceState](bindingStateV1={"items": None}, backfillRequests={"items": None})
+    await connector._checkpoint(cleared)
+    await connector._checkpoint(ConnectorState[ResourceState](), merge_patch=False)
+    assert connector.output.getvalue().decode().splitlines() == [
+        '{"checkpoint":{"state":{"updated":{"bindingStateV1":{"items":null},"backfillRequests":{"items":null}},"mergePatch":true}}}',
+        '{"checkpoint":{"state":{"updated":{},"mergePatch":false}}}',
+    ]
+
+
 def test_sourced_schema_accepts_the_json_name_and_emits_schema_json() -> None:
     line = '{"sourcedSchema":{"binding":0,"documentSchema":{"type":"object","required":["id"]}}}'
     parsed = R.model_validate_json(line)

@@ -26,11 +26,11 @@ from ..flow import (
 from ..logger import FlowLogger, register_secrets_in
 from ..utils import format_error_message, get_running_tasks_info, sort_dict
 from . import request, response
-from ._emit import drain_all, writer_for
+from ._emit import drain_all, emit_bytes
 from .connector_status import ConnectorStatus
 from .request import Request
 from .response import Response
-from .task import Stopping, Task
+from .task import Stopping, Task, checkpoint_line
 from .transactor import Transactor
 
 __all__ = [
@@ -172,19 +172,13 @@ class BaseCaptureConnector(
             if value is None:
                 continue
             body = value.__pydantic_serializer__.to_json(value, by_alias=True, exclude_unset=True)
-            writer = writer_for(self.output)
-            writer.write(b'{"' + name.encode() + b'":' + body + b"}\n")
-            await writer.throttle()
+            await emit_bytes(b'{"' + name.encode() + b'":' + body + b"}\n", self.output)
             return
         raise RuntimeError("response has no member set")
 
     async def _checkpoint(self, state: ConnectorState, merge_patch: bool = True) -> None:
         """Emit a checkpoint outside any task (no documents)."""
-        body = state.__pydantic_serializer__.to_json(state, by_alias=True, exclude_unset=True)
-        patch = b"true" if merge_patch else b"false"
-        writer = writer_for(self.output)
-        writer.write(b'{"checkpoint":{"state":{"updated":' + body + b',"mergePatch":' + patch + b"}}}\n")
-        await writer.throttle()
+        await emit_bytes(checkpoint_line(state, merge_patch), self.output)
 
     async def _drain_output(self) -> None:
         await drain_all()

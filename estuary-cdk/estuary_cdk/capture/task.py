@@ -14,7 +14,6 @@ import copy
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from typing import IO, Any, BinaryIO
 
@@ -60,8 +59,6 @@ def orjson_default(obj: Any) -> Any:
         return base64.b64encode(obj).decode()
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    if isinstance(obj, timedelta):
-        return to_jsonable_python(obj)
     try:
         return to_jsonable_python(obj)
     except Exception as exc:
@@ -75,10 +72,13 @@ def dumps_document(doc: Any) -> bytes:
     return orjson.dumps(doc, default=orjson_default, option=ORJSON_OPTIONS)
 
 
-def _dumps_state(state: Any) -> bytes:
-    if isinstance(state, BaseModel):
-        return state.__pydantic_serializer__.to_json(state, by_alias=True, exclude_unset=True)
-    return orjson.dumps(state, default=orjson_default, option=ORJSON_OPTIONS)
+def checkpoint_line(state: Any, merge_patch: bool = True) -> bytes:
+    """The `checkpoint` response line for `state` (a model, serialized `exclude_unset`, or a
+    plain dict), a merge patch of the connector state unless `merge_patch=False`."""
+    patch = b"true" if merge_patch else b"false"
+    return (
+        b'{"checkpoint":{"state":{"updated":' + dumps_document(state) + b',"mergePatch":' + patch + b"}}}\n"
+    )
 
 
 _NUMERIC_TYPES = ("integer", "number")
@@ -260,9 +260,7 @@ class _BaseTask:
 
     async def _commit(self, state: Any, merge_patch: bool, wait_for_ack: bool) -> asyncio.Future[None] | None:
         buf = self._buf
-        buf += b'{"checkpoint":{"state":{"updated":'
-        buf += _dumps_state(state)
-        buf += b',"mergePatch":true}}}\n' if merge_patch else b',"mergePatch":false}}}\n'
+        buf += checkpoint_line(state, merge_patch)
         data: bytearray | IO[bytes]
         if self._spill is not None:
             self._spill.write(buf)
