@@ -2,7 +2,11 @@
 
 Memory is bounded: at most ``concurrency`` awaitables are pulled from the input and in flight
 (finished or not) at any time, so a fast producer cannot buffer an unbounded backlog of results
-ahead of a slow consumer.
+ahead of a slow consumer. As in the reference kit, the same bound applies behind a slow head:
+the results finished after it wait for it and hold their slots, so nothing new starts until the
+head is yielded. A caller that wants ``n`` requests running through slow heads passes a larger
+``concurrency`` (the reorder window, which is also the memory bound) and limits the requests
+themselves with an ``asyncio.Semaphore(n)``.
 """
 
 import asyncio

@@ -122,3 +122,41 @@ async def test_head_is_yielded_as_soon_as_it_is_ready() -> None:
     release.set()
     assert await anext(it) == 1
     await it.aclose()
+
+
+@pytest.mark.parametrize(("window", "in_flight"), [(3, 3), (8, 2)])
+async def test_a_slow_head_holds_the_window_and_a_semaphore_keeps_requests_running(
+    window: int, in_flight: int
+) -> None:
+    """Behind a slow head, at most `concurrency` awaitables are pulled (the memory bound). The
+    documented recipe, a wider window plus a semaphore, keeps requests running meanwhile."""
+    release = asyncio.Event()
+    limit = asyncio.Semaphore(in_flight)
+    pulled = finished = 0
+
+    async def slow_head() -> int:
+        async with limit:
+            await release.wait()
+            return 0
+
+    async def fast(i: int) -> int:
+        nonlocal finished
+        async with limit:
+            await asyncio.sleep(0.001)
+            finished += 1
+            return i
+
+    async def gen() -> AsyncGenerator[Awaitable[int], None]:
+        nonlocal pulled
+        for i in range(20):
+            pulled += 1
+            yield slow_head() if i == 0 else fast(i)
+
+    it = buffer_ordered(gen(), window)
+    head = asyncio.ensure_future(anext(it))
+    await asyncio.sleep(0.1)
+    assert not head.done()
+    assert pulled == window and finished == window - 1
+    release.set()
+    assert await head == 0
+    assert [r async for r in it] == list(range(1, 20))
