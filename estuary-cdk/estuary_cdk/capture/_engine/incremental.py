@@ -69,11 +69,8 @@ async def binding_incremental_task(
     captured = task.captured
     checkpoint = task.checkpoint
     document_types = _DOCUMENT_TYPES  # a local, for the per-document check
-    sleep_for = timedelta()
-    if isinstance(state.cursor, datetime):
-        lag = clock.now() - state.cursor
-        if lag < interval:
-            sleep_for = interval - lag
+    # A datetime cursor less than an interval old waits out the rest of the interval first.
+    sleep_for = _sleep_after(state.cursor, interval)
 
     while True:
         if await clock.wait_for_stop(stopping, sleep_for):
