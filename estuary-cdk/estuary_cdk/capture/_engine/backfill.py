@@ -79,7 +79,7 @@ async def binding_backfill_task(
                     cls = type(item)
                     if cls is dict:
                         if marker in item and item[marker] is True:
-                            await _checkpoint_dict_cursor(task, state, item, connector_state, subtask_id)
+                            await _checkpoint_dict_cursor(task, state, item, state_key, subtask_id)
                         else:
                             captured(binding_index, item)
                     elif isinstance(item, document_types):
@@ -130,7 +130,7 @@ async def _checkpoint_dict_cursor(
     task: Task,
     state: ResourceState.Backfill,
     item: dict[str, Any],
-    connector_state: ConnectorState[ResourceState],
+    state_key: str,
     subtask_id: str | None,
 ) -> None:
     """Checkpoint a dict page cursor. The first one is the whole cursor; later ones are merge
@@ -142,12 +142,11 @@ async def _checkpoint_dict_cursor(
         whole: dict[str, Any] = {}
         json_merge_patch(whole, patch)
         state.next_page = whole
-        await task.checkpoint(connector_state)
+        await task.checkpoint(_wrap(state_key, state, subtask_id))
     elif type(previous) is dict:
         json_merge_patch(previous, patch)
         partial = ResourceState.Backfill.model_construct(cutoff=state.cutoff, next_page=patch)
-        key = next(iter(connector_state.bindingStateV1))
-        await task.checkpoint(_wrap(key, partial, subtask_id))
+        await task.checkpoint(_wrap(state_key, partial, subtask_id))
     else:
         raise RuntimeError(
             f"Implementation error: FetchPageFn yielded a dict PageCursor after the non-dict "
