@@ -56,3 +56,18 @@ def test_failures_and_missing_venvs_fail_but_later_suites_still_run(
     out = capsys.readouterr().out
     assert "missing/.venv is missing (run `make install`)" in out
     assert out.rstrip().endswith("total: 6 passed, 2 failed")
+
+
+def test_a_silent_hang_is_killed_at_the_deadline(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A hung test prints nothing, so the deadline must not depend on output arriving; and a
+    # child that inherited the output pipe (a connector subprocess) must die with it.
+    bin_dir = root / "hangs" / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    python = bin_dir / "python"
+    python.write_text("#!/bin/sh\necho 'started'\nsleep 60 &\nwait\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(run_suites, "_SUITE_TIMEOUT_S", 0.5)
+    result = run_suites._package_suite("hangs")
+    assert not result.ok
+    assert result.note == "timed out after 0.5s"
+    assert result.seconds < 30
