@@ -26,6 +26,17 @@ CHECKPOINT_EVERY = 1000
 REORDER_WINDOW = 4
 """Finished-but-not-yet-yielded results allowed per request slot (bounds memory)."""
 
+NULL_RECHECK_WINDOW = 100
+"""A `null` for one of the newest ids (within this many of `maxitem`) is usually an item the API
+has not finished writing rather than an empty id: the changed-items stream fetches it again."""
+
+NULL_RECHECK_POLLS = 10
+"""Changed-items polls that re-fetch such an id before it is taken as permanently empty."""
+
+_null_rechecks: dict[int, int] = {}
+"""Newest ids that answered `null` while the new-items cursor moved past them -> polls left.
+Process-wide like the changes cache: both item streams of the binding share it."""
+
 DEDUPE_RETENTION = timedelta(hours=6)
 """How long the changes cache remembers an emitted (id, content) pair. The updates feed only
 lists recent changes, so older entries can no longer suppress a duplicate."""
@@ -223,6 +234,8 @@ async def fetch_new_items(
     now = datetime.now(tz=UTC)
     authors_seen: set[str] = set()
     async for n, item in _items_in_range(http, config, log, cursor + 1, maxitem):
+        if item is None and n > maxitem - NULL_RECHECK_WINDOW:
+            _null_rechecks[n] = NULL_RECHECK_POLLS
         if item is not None and _remember("items", n, item, now):
             yield item
             if users_binding is not None and item.by and item.by not in authors_seen:
@@ -261,13 +274,23 @@ async def fetch_item_updates(
     log: Logger,
     cursor: LogCursor,
 ) -> AsyncGenerator[Item | datetime, None]:
-    """Items listed in the updates feed whose content changed since it was last emitted."""
+    """Items listed in the updates feed whose content changed since it was last emitted, and the
+    newest ids that answered `null` to the new-items stream (see `NULL_RECHECK_WINDOW`), so an
+    item the API was still writing is not lost behind the new-items cursor."""
     if not isinstance(cursor, datetime):
         raise HackerNewsError(f"updates cursor must be a datetime, not {cursor!r}")
     ids, _ = await fetch_updates(http, config.base_url, log)
-    fetches = (fetch_item(http, config.base_url, log, n) for n in ids)
+    listed = set(ids)
+    rechecks = [n for n in _null_rechecks if n not in listed]
+    fetches = (fetch_item(http, config.base_url, log, n) for n in [*ids, *rechecks])
     async for out in _emit_changed("items", fetches, config.concurrency, cursor):
+        if isinstance(out, Item):
+            _null_rechecks.pop(out.id, None)
         yield out
+    for n in rechecks:
+        left = _null_rechecks.pop(n, 0) - 1
+        if left > 0:
+            _null_rechecks[n] = left
 
 
 async def fetch_user_updates(

@@ -20,6 +20,7 @@ LOG = logging.getLogger("tests.api")
 def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """The changes cache is process-wide; every test starts with an empty one."""
     monkeypatch.setattr(changes_cache, "emitted_cache", {})
+    monkeypatch.setattr(api, "_null_rechecks", {})
 
 
 async def _collect(gen: Any) -> list[Any]:
@@ -109,6 +110,56 @@ async def test_new_items_past_the_cursor(
     assert [x.id for x in out if isinstance(x, Item)] == _expected_ids(fake, 2501, 2530)
     assert out[-1] == 2530
     assert await _collect(api.fetch_new_items(http, config, None, LOG, 2530)) == []
+
+
+async def test_a_new_id_that_is_briefly_null_is_captured_by_the_changed_items_stream(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.advance(new_items=30)
+    late = next(n for n in range(2530, 2500, -1) if fake.exists(n))
+    real_exists, real_updates = fake.exists, fake.updates
+    monkeypatch.setattr(fake, "exists", lambda n: n != late and real_exists(n))
+    # The updates feed does not list it, so only the recheck can find it.
+    monkeypatch.setattr(
+        fake,
+        "updates",
+        lambda: {**real_updates(), "items": [n for n in real_updates()["items"] if n != late]},
+    )
+    new = await _collect(api.fetch_new_items(http, config, None, LOG, 2500))
+    assert late not in {x.id for x in new if isinstance(x, Item)}
+    assert new[-1] == 2530  # the cursor moved past the id that was still null
+    monkeypatch.setattr(fake, "exists", real_exists)  # the API has finished writing it
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    changed = await _collect(api.fetch_item_updates(http, config, LOG, start))
+    assert late in {x.id for x in changed if isinstance(x, Item)}
+    assert api._null_rechecks == {}
+    again = await _collect(api.fetch_item_updates(http, config, LOG, changed[-1]))
+    assert late not in {x.id for x in again if isinstance(x, Item)}
+
+
+async def test_an_id_that_stays_null_is_rechecked_a_bounded_number_of_times(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.advance(new_items=30)
+    gone = next(n for n in range(2530, 2500, -1) if fake.exists(n))
+    real_exists, real_updates = fake.exists, fake.updates
+    monkeypatch.setattr(fake, "exists", lambda n: n != gone and real_exists(n))
+    # The updates feed does not list it, so only the recheck can find it.
+    monkeypatch.setattr(
+        fake,
+        "updates",
+        lambda: {**real_updates(), "items": [n for n in real_updates()["items"] if n != gone]},
+    )
+    await _collect(api.fetch_new_items(http, config, None, LOG, 2500))
+    assert api._null_rechecks[gone] == api.NULL_RECHECK_POLLS
+    cursor = datetime(2024, 1, 1, tzinfo=UTC)
+    for _ in range(api.NULL_RECHECK_POLLS):
+        assert gone in api._null_rechecks
+        out = await _collect(api.fetch_item_updates(http, config, LOG, cursor))
+        assert gone not in {x.id for x in out if isinstance(x, Item)}
+        cursor = out[-1]
+    assert gone not in api._null_rechecks
 
 
 async def test_new_items_capture_their_authors_once(
