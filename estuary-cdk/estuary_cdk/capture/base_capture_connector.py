@@ -8,13 +8,13 @@ import asyncio
 import gc
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, Generic
 
 from pydantic import BaseModel
 
-from .. import BaseConnector, ConnectorError, Stopped
+from .. import BaseConnector, ConnectorError, Stopped, stdin_jsonl
 from ..flow import (
     PROTOCOL_VERSION,
     ConnectorSpec,
@@ -39,6 +39,7 @@ __all__ = [
     "GRACEFUL_SHUTDOWN_TIMEOUT",
     "PERIODIC_RESTART_INTERVAL",
     "TASK_CANCELLATION_TIMEOUT",
+    "WEBHOOK_SHUTDOWN_TIMEOUT",
     "BaseCaptureConnector",
     "ConfigEncryptionError",
     "TerminateTaskGroup",
@@ -55,6 +56,9 @@ process with the environment variable `ESTUARY_CDK_PERIODIC_RESTART_SECONDS`."""
 
 GRACEFUL_SHUTDOWN_TIMEOUT = timedelta(minutes=30)
 TASK_CANCELLATION_TIMEOUT = timedelta(minutes=5)
+WEBHOOK_SHUTDOWN_TIMEOUT = timedelta(minutes=1)
+"""How long the webhook server may take to finish its requests in flight and close, once every
+other capture task stopped."""
 
 _RESTART_ENV = "ESTUARY_CDK_PERIODIC_RESTART_SECONDS"
 _ROTATE_BEFORE_EXPIRY = timedelta(minutes=5)
@@ -84,8 +88,10 @@ class BaseCaptureConnector(
     periodic_restart_interval: timedelta | None = None
     graceful_shutdown_timeout: timedelta = GRACEFUL_SHUTDOWN_TIMEOUT
     task_cancellation_timeout: timedelta = TASK_CANCELLATION_TIMEOUT
+    webhook_shutdown_timeout: timedelta = WEBHOOK_SHUTDOWN_TIMEOUT
 
     _transactor: Transactor | None = None
+    _session: tuple[FlowLogger, Stopping] | None = None
 
     # -- the connector's part ------------------------------------------------------------------
 
@@ -129,6 +135,31 @@ class BaseCaptureConnector(
             self._transactor.deliver_ack(acknowledge.checkpoints)
 
     # -- dispatch ------------------------------------------------------------------------------
+
+    async def serve(
+        self,
+        log: FlowLogger | None = None,
+        requests: Callable[[type[Any]], AsyncGenerator[Any, None]] = stdin_jsonl,
+    ) -> None:
+        async def watched(cls: type[Any]) -> AsyncGenerator[Any, None]:
+            async for item in requests(cls):
+                yield item
+            self._input_ended()
+
+        await super().serve(log, watched)
+
+    def _input_ended(self) -> None:
+        """The runtime closed our input. A capture waiting for acknowledgements can get none
+        anymore, so it stops gracefully rather than wait forever (e.g. a webhook request that
+        is answered only once acknowledged). Without explicit acknowledgements the runtime may
+        close the input right after ``open``, and the capture carries on."""
+        transactor, session = self._transactor, self._session
+        if session is None or transactor is None or not transactor.requires_explicit_acks:
+            return
+        log, stopping = session
+        if not stopping.event.is_set():
+            log.info("input closed: no acknowledgement can arrive anymore, so the capture stops")
+            stopping.event.set()
 
     def _handle_concurrently(self, request: Request[EndpointConfig, ResourceConfig, ConnectorState]) -> bool:
         # Only a capture session runs alongside later lines (acknowledgements); unary requests
@@ -221,6 +252,7 @@ class BaseCaptureConnector(
         gc.freeze()
 
         stopping = Stopping()
+        self._session = (log, stopping)
         status = ConnectorStatus(log, stopping)
         session = asyncio.current_task()
         terminated = asyncio.Event()
@@ -256,6 +288,7 @@ class BaseCaptureConnector(
                 ) from None
             raise
         finally:
+            await self._stop_webhook_server(log, stopping)
             for watcher in watchers:
                 watcher.cancel()
             status.close()
@@ -263,6 +296,25 @@ class BaseCaptureConnector(
         if stopping.first_error is not None:
             raise Stopped(f"Task {stopping.first_error_task}: {format_error_message(stopping.first_error)}")
         raise Stopped(None)
+
+    async def _stop_webhook_server(self, log: FlowLogger, stopping: Stopping) -> None:
+        """Once every other capture task stopped, let the webhook server (if any) answer 503 to
+        new requests, finish those in flight and close."""
+        server = stopping.webhook_task
+        if server is None:
+            return
+        stopping.webhook_event.set()
+        timeout = self.webhook_shutdown_timeout
+        try:
+            await asyncio.wait_for(server, timeout.total_seconds())
+        except TimeoutError:
+            log.error(f"the webhook server did not shut down within {timeout}; exiting")
+            await drain_all()
+            os._exit(1)
+        except Exception as exc:
+            if stopping.first_error is None:
+                stopping.first_error = exc
+                stopping.first_error_task = "webhook-server"
 
     async def _periodic_restart(self, log: FlowLogger, stopping: Stopping) -> None:
         interval = self._restart_interval()

@@ -4,6 +4,9 @@ Connectors import everything capture-related from here (including documents, cre
 ``Task``), exactly as with the reference kit; the implementation lives in ``_engine``.
 """
 
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
 from .._credentials import (
     AccessToken,
     AuthorizationCodeFlowOAuth2Credentials,
@@ -49,14 +52,35 @@ from ._engine.resources import (
     SnapshotResource,
     SourcedSchema,
     discovered,
-    resolve_bindings,
     validated,
 )
+from ._engine.resources import resolve_bindings as _resolve_bindings
 from ._engine.snapshot import binding_snapshot_task as _binding_snapshot_task
 from ._engine.state import BaseResourceState, ConnectorState, ResourceState
 from ._engine.stop import scheduled_stop
 from .document import AssociatedDocument, BaseDocument
 from .task import Task
+from .webhook.resources import WebhookResourceConfig, match_rule_conflicts
+
+_Binding = TypeVar("_Binding")
+
+
+def resolve_bindings(
+    bindings: Sequence[_Binding],
+    resources: Sequence[Resource[Any, Any, Any]],
+    resource_term: str = "Resource",
+) -> list[tuple[_Binding, Resource[Any, Any, Any]]]:
+    """Pair every binding (of ``validate`` or ``open``) with the resource of the same path, in
+    binding order. Webhook resources whose match rules would claim the same documents are
+    reported too (first), all problems together in one ``ValidationError``."""
+    conflicts = match_rule_conflicts(resources)
+    try:
+        resolved = _resolve_bindings(bindings, resources, resource_term)
+    except ValidationError as exc:
+        raise ValidationError([*conflicts, *exc.errors]) from None
+    if conflicts:
+        raise ValidationError(conflicts)
+    return resolved
 
 
 def _get_min_incremental_cursor(state: ResourceState) -> LogCursor | None:
@@ -100,6 +124,7 @@ __all__ = [
     "Task",
     "Triggers",
     "ValidationError",
+    "WebhookResourceConfig",
     "_assert_tombstone_covers_key",
     "_binding_backfill_task",
     "_binding_incremental_task",

@@ -113,5 +113,10 @@ def open(
             future_dt = soonest_future
             task.spawn_child("scheduled_stop", lambda t: scheduled_stop(t, future_dt))
 
+        if task.stopping.webhook_task is not None:
+            # The webhook server runs outside the capture's task group, which would otherwise
+            # end as soon as the pull tasks are done (at once, if every binding is a webhook).
+            await task.stopping.event.wait()
+
     explicit_acks = any(resource.requires_explicit_acks for _, resource in resolved_bindings)
     return response.Opened(explicitAcknowledgements=explicit_acks), _run
