@@ -52,16 +52,6 @@ _DRAIN_SECONDS = 30.0
 """How long requests in flight may take to finish once the server closes."""
 
 
-class _ServerState:
-    """Mutable after the app started (aiohttp freezes the app's own mapping)."""
-
-    def __init__(self) -> None:
-        self.rejecting = False
-
-
-_STATE = web.AppKey("webhook_state", _ServerState)
-
-
 class WebhookServerError(ConnectorError):
     """The webhook server could not be configured or could not start listening."""
 
@@ -89,6 +79,18 @@ async def _first_route(
     return None
 
 
+def _headers(req: web.Request) -> dict[str, str]:
+    # Plain `str` names (aiohttp's are a str subclass, which orjson rejects as keys); a repeated
+    # header keeps its first value, as `dict(req.headers)` does in the reference kit.
+    headers: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in req.headers.items():
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            headers[str(name)] = value
+    return headers
+
+
 def _request_meta(req: web.Request, rule: CollectionMatchingSpec) -> dict[str, Any]:
     # `pathParams.path` is the whole path after its first '/', as the reference kit reports it
     # (from its catch-all route); a URL rule's own parameters are added next to it.
@@ -101,7 +103,7 @@ def _request_meta(req: web.Request, rule: CollectionMatchingSpec) -> dict[str, A
         # written `exclude_unset`, and `webhookId` is the collection key.
         "webhookId": str(uuid4()),
         "receivedAt": datetime.now(tz=UTC).isoformat(),
-        "headers": dict(req.headers),
+        "headers": _headers(req),
         "reqPath": req.path,
         "pathParams": path_params,
     }
@@ -124,6 +126,7 @@ def build_webhook_app(
     index → webhook resource). Documents are captured through ``task``'s transactor; with
     explicit acknowledgements a request is answered only once its documents are committed."""
     routes = _routes(binding_index_mapping)
+    shutting_down = task.stopping.webhook_event
     log = task.log
     writer = MultipleWritersTask(
         log,
@@ -167,7 +170,7 @@ def build_webhook_app(
             raise _bad_request(f"Document does not fit its binding's model: {problems}") from None
 
     async def handle(req: web.Request) -> web.Response:
-        if req.app[_STATE].rejecting:
+        if shutting_down.is_set():
             return web.Response(status=503, text="Server shutting down")
         body = await req.read()
         try:
@@ -184,7 +187,6 @@ def build_webhook_app(
         return web.json_response({"published": len(docs)})
 
     app = web.Application(client_max_size=max_request_bytes)
-    app[_STATE] = _ServerState()
     app.router.add_post("/{path:.*}", handle)
     return app
 
@@ -269,7 +271,6 @@ def start_webhook_server(
                 )
                 await task.stopping.webhook_event.wait()
                 server_task.log.debug("webhook server is yielding to stop")
-                app[_STATE].rejecting = True
             except Exception as exc:
                 task.log.error(f"webhook server failed: {exc}", exc_info=exc)
                 _record_failure(task, exc)
