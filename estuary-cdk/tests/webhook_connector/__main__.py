@@ -1,0 +1,5 @@
+import asyncio
+
+from webhook_connector import Connector
+
+asyncio.run(Connector().serve())
