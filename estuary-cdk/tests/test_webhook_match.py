@@ -306,3 +306,19 @@ def test_discovery_keys_on_the_webhook_id_and_describes_meta() -> None:
     }
     assert set(meta["required"]) == {"webhookId", "receivedAt", "headers", "reqPath"}
     assert meta["properties"]["headers"]["additionalProperties"] == {"type": "string"}
+
+
+def test_capture_spec_schema_is_plain_config(recwarn: pytest.WarningsRecorder) -> None:
+    class Config(BaseModel):
+        webhooks: WebhookCaptureSpec[WebhookDocument] = Field(default_factory=WebhookCaptureSpec)
+
+    schema = Config.model_json_schema()
+    spec = schema["$defs"]["WebhookCaptureSpec_WebhookDocument_"]
+    assert set(spec["properties"]) == {"name", "key", "discriminator"}
+    assert spec["properties"]["key"]["default"] == ["/_meta/webhookId"]
+    assert schema["$defs"]["UrlDiscriminator"]["properties"]["known_values"]["default"] == []
+    assert not [w for w in recwarn if "JSON" in str(w.message)]
+    # Defaults are not shared between instances.
+    first = WebhookCaptureSpec()
+    first.key.append("/x")
+    assert WebhookCaptureSpec().key == ["/_meta/webhookId"]

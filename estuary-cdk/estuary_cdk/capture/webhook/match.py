@@ -116,8 +116,8 @@ class MatchRule(abc.ABC, BaseModel, frozen=True):
 
 
 class UrlMatch(MatchRule, frozen=True):
-    """Matches the request path against a pattern such as ``/orders/{id}`` (``{id}`` is one
-    path segment, ``{rest:.*}`` a regex), or every path for ``*``."""
+    """Matches the request path against a pattern such as /orders/{id} ({id} is one path
+    segment, {rest:.*} a regular expression), or every path for *."""
 
     type: Literal["url"] = "url"
 
@@ -204,7 +204,7 @@ class _KeyValueMatch(MatchRule, frozen=True):
 
 
 class HeaderMatch(_KeyValueMatch, frozen=True):
-    """Matches requests whose header ``key`` (case-insensitive name) equals ``value``."""
+    """Matches requests whose header named key (case-insensitive) equals value."""
 
     type: Literal["header"] = "header"
 
@@ -229,8 +229,8 @@ class HeaderMatch(_KeyValueMatch, frozen=True):
 
 
 class BodyMatch(_KeyValueMatch, frozen=True):
-    """Matches documents whose value at the dot path ``key`` (e.g. ``event.type``), converted
-    with ``str()``, equals ``value``."""
+    """Matches documents whose value at the dot path key (e.g. event.type), as a string,
+    equals value."""
 
     type: Literal["body"] = "body"
     key: str = Field(pattern=_BODY_KEY_REGEX)
@@ -298,10 +298,10 @@ class Discriminator(abc.ABC, BaseModel, frozen=True):
 
 
 class UrlDiscriminator(Discriminator, frozen=True):
-    """Routes by URL pattern; without known values, everything goes to one ``*`` binding."""
+    """Routes by URL pattern; without known values, everything goes to one catch-all binding."""
 
     type: Literal["url"] = "url"
-    known_values: set[str] = Field(default_factory=set)
+    known_values: set[str] = Field(default=set())  # pydantic copies it per instance
 
     @field_validator("known_values")
     @classmethod
@@ -321,7 +321,7 @@ class UrlDiscriminator(Discriminator, frozen=True):
 
 
 class HeaderDiscriminator(Discriminator, frozen=True):
-    """Routes by the value of header ``key``."""
+    """Routes by the value of the header named key."""
 
     type: Literal["header"] = "header"
     key: str
@@ -332,7 +332,7 @@ class HeaderDiscriminator(Discriminator, frozen=True):
 
 
 class BodyDiscriminator(Discriminator, frozen=True):
-    """Routes by the value at dot path ``key`` of each document."""
+    """Routes by the value at the dot path key of each document."""
 
     type: Literal["body"] = "body"
     key: str

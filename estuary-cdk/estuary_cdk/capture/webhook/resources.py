@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from ...flow import CaptureBinding
 from .._engine.binding import open_binding
@@ -175,7 +176,7 @@ class WebhookCaptureSpec(BaseModel, Generic[_WebhookDocument]):
         description="Unique name representing the set of captured messages",
     )
     key: list[str] = Field(
-        default_factory=lambda: list(WEBHOOK_KEY),
+        default=list(WEBHOOK_KEY),  # pydantic copies it per instance
         description="Location of each document's unique identifier",
     )
     discriminator: CollectionDiscriminatorSpec = Field(
@@ -183,7 +184,8 @@ class WebhookCaptureSpec(BaseModel, Generic[_WebhookDocument]):
         description="Strategy for routing incoming webhooks to collections",
         discriminator="type",
     )
-    document_model: type[_WebhookDocument] = Field(
+    # Code-only: not part of the JSON config, its schema or its serialization.
+    document_model: SkipJsonSchema[type[_WebhookDocument]] = Field(
         default=WebhookDocument,  # type: ignore[assignment]
         exclude=True,
     )
