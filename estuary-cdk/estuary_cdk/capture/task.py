@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from ..logger import FlowLogger
+from ._model_json import model_json
 from .connector_status import ConnectorStatus
 from .document import AssociatedDocument, BaseDocument
 from .request import Request
@@ -68,7 +69,7 @@ def orjson_default(obj: Any) -> Any:
 def dumps_document(doc: Any) -> bytes:
     """One document as compact JSON bytes, the way `captured` writes it."""
     if isinstance(doc, BaseModel):
-        return doc.__pydantic_serializer__.to_json(doc, by_alias=True, exclude_unset=True)
+        return model_json(doc)
     return orjson.dumps(doc, default=orjson_default, option=ORJSON_OPTIONS)
 
 
@@ -204,7 +205,7 @@ class _BaseTask:
         if type(document) is dict:
             body = orjson.dumps(document, default=orjson_default, option=ORJSON_OPTIONS)
         elif isinstance(document, BaseModel):
-            body = document.__pydantic_serializer__.to_json(document, by_alias=True, exclude_unset=True)
+            body = model_json(document)
         elif isinstance(document, AssociatedDocument):
             self.captured(document.binding, document.doc)
             return

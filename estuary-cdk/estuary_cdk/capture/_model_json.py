@@ -1,0 +1,364 @@
+"""Model documents as JSON, written by orjson wherever that gives pydantic's own bytes.
+
+Serializing a model document with pydantic (`by_alias=True, exclude_unset=True`) costs about
+as much as validating it, and a capture does it for every document. For the common shape of
+document model (plain fields of JSON-native types, nested models, no custom serializers),
+orjson writes the same bytes from a dict of the instance's set fields in well under half the
+time.
+
+Whether a class qualifies is decided once, from its pydantic core schema: every schema node
+must be of a type whose pydantic serialization is what orjson writes for the validated value,
+with no custom serializers, computed fields, `exclude_if`, typed extras, root models or
+non-default `ser_json_*` settings anywhere. For a class that qualifies, a converter specialised
+to its fields (generated source, compiled once) builds the dict; nested models of the classes
+the schema declares are converted the same way. Per document, anything orjson does not write
+natively (Decimal, bytes, timedelta, sets, dataclasses, huge ints, non-string keys, a nested
+model of a class the schema does not declare, such as a subclass of the declared one) makes
+the whole document fall back to pydantic, so such documents come out exactly as before.
+
+One difference is accepted deliberately: a datetime whose UTC offset has a seconds part (only
+historical zoneinfo offsets do) has its offset rounded to the minute by orjson where pydantic
+truncates it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+__all__ = ["model_json"]
+
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_PASSTHROUGH_DATACLASS
+
+# Core schema node types whose serialization of a validated value is what orjson writes for
+# that value (given no `serialization` override on the node).
+_LEAF_TYPES = frozenset(
+    {"any", "none", "bool", "int", "float", "str", "literal", "enum", "datetime", "date", "time", "uuid"}
+)
+_WRAPPER_TYPES = frozenset(
+    {
+        "default",
+        "nullable",
+        "list",
+        "tuple",
+        "set",  # A set value itself falls back per document (orjson rejects sets).
+        "dict",
+        "union",
+        "tagged-union",
+        "function-after",
+        "function-before",
+        "function-wrap",
+        "function-plain",
+        "chain",
+        "lax-or-strict",
+        "json-or-python",
+        "custom-error",
+        "definitions",
+        "definition-ref",
+        "model",
+        "model-fields",
+        "model-field",
+    }
+)
+# `ser_json_*` settings at their defaults; any other value changes what pydantic writes.
+_DEFAULT_SER_CONFIG = {
+    "ser_json_inf_nan": "null",
+    "ser_json_temporal": "iso8601",
+    "ser_json_timedelta": "iso8601",
+    "ser_json_bytes": "utf8",
+}
+
+Converter = Callable[[Any], dict[str, Any]]
+
+
+class _Fallback(Exception):
+    """This document holds something only pydantic serializes like pydantic."""
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str  # attribute name
+    key: str  # output key under by_alias
+    has_default: bool  # only such fields can be unset in a validated instance
+    excluded: bool  # Field(exclude=True)
+    model: type | None  # the model class of a field declared as one (optionally nullable)
+
+
+# Per top-level document class: the converter of that class and the orjson `default` hook for
+# the models nested deeper (in lists, dicts, unions, extras); None when the class does not
+# qualify.
+_entries: dict[type, tuple[Converter, Callable[[Any], Any]] | None] = {}
+
+
+def model_json(model: BaseModel) -> bytes:
+    """`model` as pydantic writes it with `by_alias=True, exclude_unset=True`."""
+    cls = type(model)
+    try:
+        entry = _entries[cls]
+    except KeyError:
+        entry = _entries[cls] = _build(cls)
+    if entry is not None:
+        convert, hook = entry
+        try:
+            return orjson.dumps(convert(model), default=hook, option=_OPTIONS)
+        except (_Fallback, TypeError):  # orjson.JSONEncodeError is a TypeError
+            pass
+    return model.__pydantic_serializer__.to_json(model, by_alias=True, exclude_unset=True)
+
+
+def _build(cls: type[BaseModel]) -> tuple[Converter, Callable[[Any], Any]] | None:
+    try:
+        plans = _plan_classes(cls)
+    except _Fallback:
+        return None
+    if any(a is not b and issubclass(a, b) for a in plans for b in plans):
+        # A subclass instance in a field declared as its base is written with the base's
+        # fields by pydantic; the instance's own class would be ambiguous here.
+        return None
+    converters = _compile(plans)
+    lookup = converters.get
+
+    def hook(obj: Any) -> Any:
+        convert = lookup(obj.__class__)
+        if convert is None:
+            raise _Fallback
+        return convert(obj)
+
+    return converters[cls], hook
+
+
+# -- converters --------------------------------------------------------------------------------
+
+
+def _compile(plans: dict[type, list[_Field]]) -> dict[type, Converter]:
+    """One converter per class, generated from its fields: a straight-line build of the output
+    dict (set fields in declaration order under their output keys, nested declared models
+    converted in place, extras last), with a general path for unusual instances."""
+    namespace: dict[str, Any] = {"_Fallback": _Fallback}
+    index = {model_cls: i for i, model_cls in enumerate(plans)}
+    sources = []
+    for model_cls, fields in plans.items():
+        i = index[model_cls]
+        namespace[f"_MODEL_{i}"] = model_cls
+        namespace[f"_REQUIRED_{i}"] = frozenset(f.name for f in fields if not f.has_default)
+        namespace[f"_KEYS_{i}"] = {f.name: f.key for f in fields if not f.excluded}
+        sources.append(_converter_source(i, fields, index))
+    exec(compile("\n".join(sources), "<estuary_cdk model converters>", "exec"), namespace)
+    return {model_cls: namespace[f"_convert_{index[model_cls]}"] for model_cls in plans}
+
+
+def _converter_source(i: int, fields: list[_Field], index: dict[type, int]) -> str:
+    """Copy `__dict__` (cheaper than building a dict key by key), drop what is unset or
+    excluded, convert nested declared models in place; a renamed field keeps its position as
+    long as only leading fields are renamed, otherwise the dict is built key by key."""
+    kept = [f for f in fields if not f.excluded]
+    renamed = [f for f in kept if f.key != f.name]
+    leading = all(f.key != f.name for f in kept[: len(renamed)])
+
+    def value_of(f: _Field, source: str) -> list[str]:
+        if f.model is None or f.model not in index:
+            return [f"value = {source}[{f.name!r}]"]
+        j = index[f.model]
+        return [
+            f"value = {source}[{f.name!r}]",
+            f"if value.__class__ is _MODEL_{j}:",
+            f"    value = _convert_{j}(value)",
+        ]
+
+    lines = [
+        f"def _convert_{i}(model):",
+        "    values = model.__dict__",
+        "    fields_set = model.__pydantic_fields_set__",
+        f"    if len(values) != {len(fields)} or not _REQUIRED_{i} <= fields_set:",
+        f"        return _general_{i}(model, values, fields_set)",
+    ]
+
+    def assign(f: _Field, target: str) -> list[str]:
+        """`target[key] = value` for field `f`, only if it is set when it has a default."""
+        if f.model is None or f.model not in index:
+            body = [f"{target}[{f.key!r}] = values[{f.name!r}]"]
+        else:
+            body = [*value_of(f, "values"), f"{target}[{f.key!r}] = value"]
+        if not f.has_default:
+            return ["    " + line for line in body]
+        return [f"    if {f.name!r} in fields_set:", *("        " + line for line in body)]
+
+    if renamed and not leading:
+        lines.append("    out = {}")
+        for f in kept:
+            lines += assign(f, "out")
+    else:
+        # Only leading fields are renamed: set ones go first under their keys, then the copy.
+        if renamed:
+            lines.append("    head = {}")
+            for f in renamed:
+                lines += assign(f, "head")
+            lines.append("    out = {**head, **values} if head else values.copy()")
+        else:
+            lines.append("    out = values.copy()")
+        for f in fields:
+            if f.excluded or f in renamed:
+                lines.append(f"    del out[{f.name!r}]")
+            elif f.has_default:
+                lines.append(f"    if {f.name!r} not in fields_set:")
+                lines.append(f"        del out[{f.name!r}]")
+                if f.model is not None and f.model in index:
+                    lines.append("    else:")
+                    lines += ["        " + line for line in value_of(f, "out")]
+                    lines.append(f"        out[{f.name!r}] = value")
+            elif f.model is not None and f.model in index:
+                lines += ["    " + line for line in value_of(f, "out")]
+                lines.append(f"    out[{f.name!r}] = value")
+    lines += [
+        "    extra = model.__pydantic_extra__",
+        "    if extra:",
+        "        out.update(extra)",
+        "    return out",
+        "",
+        f"def _general_{i}(model, values, fields_set):",
+        "    # `__dict__` holds more than the fields (a cached_property's value) or fewer, or a",
+        "    # required field is not marked set (both only after model_construct): the set fields",
+        "    # that are present, in declaration order, then the extras.",
+        f"    out = {{key: values[name] for name, key in _KEYS_{i}.items() if name in fields_set and name in values}}",
+        "    extra = model.__pydantic_extra__",
+        "    if extra:",
+        "        out.update(extra)",
+        "    return out",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# -- deciding which classes qualify ----------------------------------------------------------
+
+
+def _plan_classes(root: type[BaseModel]) -> dict[type, list[_Field]]:
+    """The fields of `root` and of every model class its schema declares; raises _Fallback when
+    any part of the schema is outside what orjson reproduces."""
+    plans: dict[type, list[_Field]] = {}
+    definitions: dict[str, dict[str, Any]] = {}
+    _collect_definitions(root.__pydantic_core_schema__, definitions)
+    visited_refs: set[str] = set()
+    pending: list[dict[str, Any]] = [root.__pydantic_core_schema__]  # type: ignore[list-item]
+    while pending:
+        node = pending.pop()
+        kind = node.get("type")
+        if "serialization" in node:
+            raise _Fallback
+        if kind == "definition-ref":
+            ref = node["schema_ref"]
+            if ref not in visited_refs:
+                visited_refs.add(ref)
+                if ref not in definitions:
+                    raise _Fallback
+                pending.append(definitions[ref])
+            continue
+        if kind in _LEAF_TYPES:
+            if kind == "literal" and not all(
+                v is None or type(v) in (str, int, bool) for v in node.get("expected", ())
+            ):
+                raise _Fallback
+            continue
+        if kind not in _WRAPPER_TYPES:
+            raise _Fallback
+        if kind == "model":
+            model_cls = node["cls"]
+            if node.get("root_model") or not _plain_config(node.get("config") or {}):
+                raise _Fallback
+            if model_cls not in plans:
+                plans[model_cls] = _plan_fields(node["schema"], definitions)
+        elif kind == "model-fields":
+            if node.get("computed_fields") or node.get("extras_schema") or node.get("extras_keys_schema"):
+                raise _Fallback
+        elif kind == "model-field":
+            if node.get("serialization_exclude_if") is not None:
+                raise _Fallback
+        elif kind == "dict" and "keys_schema" in node:
+            if node["keys_schema"].get("type") not in ("str", "any"):
+                raise _Fallback
+        pending.extend(_children(node))
+    return plans
+
+
+def _plain_config(config: dict[str, Any]) -> bool:
+    for key, value in config.items():
+        if key.startswith("ser_") and _DEFAULT_SER_CONFIG.get(key) != value:
+            return False
+        if key == "polymorphic_serialization" and value:
+            return False
+    return True
+
+
+def _plan_fields(fields_node: dict[str, Any], definitions: dict[str, dict[str, Any]]) -> list[_Field]:
+    if fields_node.get("type") != "model-fields":
+        raise _Fallback
+    fields = []
+    for name, field in fields_node["fields"].items():
+        if field.get("serialize_by_alias") is False or not name.isidentifier():
+            raise _Fallback
+        schema = field["schema"]
+        has_default = schema.get("type") == "default"
+        fields.append(
+            _Field(
+                name=name,
+                key=field.get("serialization_alias") or name,
+                has_default=has_default,
+                excluded=bool(field.get("serialization_exclude")),
+                model=_declared_model(schema["schema"] if has_default else schema, definitions),
+            )
+        )
+    return fields
+
+
+def _declared_model(schema: dict[str, Any], definitions: dict[str, dict[str, Any]]) -> type | None:
+    """The model class of a field declared as exactly one model (or that model or None)."""
+    if schema.get("type") == "nullable":
+        schema = schema["schema"]
+    if schema.get("type") == "definition-ref":
+        schema = definitions.get(schema["schema_ref"], {})
+    if schema.get("type") == "model":
+        model_cls: type = schema["cls"]
+        return model_cls
+    return None
+
+
+def _children(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for key in (
+        "schema",
+        "items_schema",
+        "keys_schema",
+        "values_schema",
+        "lax_schema",
+        "strict_schema",
+        "json_schema",
+        "python_schema",
+    ):
+        child = node.get(key)
+        if isinstance(child, dict):
+            yield child
+    for key in ("choices", "steps", "items_schema", "definitions"):
+        child = node.get(key)
+        if isinstance(child, list):
+            for item in child:
+                yield item[0] if isinstance(item, tuple) else item
+        elif isinstance(child, dict) and key == "choices":
+            yield from child.values()
+    fields = node.get("fields")
+    if isinstance(fields, dict):
+        yield from fields.values()
+
+
+def _collect_definitions(node: Any, into: dict[str, dict[str, Any]]) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "definitions":
+            for definition in node["definitions"]:
+                into[definition["ref"]] = definition
+        for value in node.values():
+            _collect_definitions(value, into)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            _collect_definitions(value, into)
