@@ -34,7 +34,7 @@ def pydantic_json(model: BaseModel) -> bytes:
 
 
 def takes_fast_path(cls: type[BaseModel]) -> bool:
-    return _model_json._build(cls) is not None
+    return _model_json._build(cls) is not _model_json._pydantic_json
 
 
 class Color(enum.Enum):

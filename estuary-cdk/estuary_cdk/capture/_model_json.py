@@ -88,38 +88,48 @@ class _Field:
     model: type | None  # the model class of a field declared as one (optionally nullable)
 
 
-# Per top-level document class: the converter of that class and the orjson `default` hook for
-# the models nested deeper (in lists, dicts, unions, extras); None when the class does not
-# qualify.
-_entries: dict[type, tuple[Converter, Callable[[Any], Any]] | None] = {}
+Serializer = Callable[[BaseModel], bytes]
+
+# Per model class: the function that writes its instances.
+_serializers: dict[type, Serializer] = {}
 
 
 def model_json(model: BaseModel) -> bytes:
     """`model` as pydantic writes it with `by_alias=True, exclude_unset=True`."""
-    cls = type(model)
     try:
-        entry = _entries[cls]
+        serialize = _serializers[model.__class__]
     except KeyError:
-        entry = _entries[cls] = _build(cls)
-    if entry is not None:
-        convert, hook = entry
-        try:
-            return orjson.dumps(convert(model), default=hook, option=_OPTIONS)
-        except (_Fallback, TypeError):  # orjson.JSONEncodeError is a TypeError
-            pass
+        serialize = _serializers[model.__class__] = _build(model.__class__)
+    return serialize(model)
+
+
+def _pydantic_json(model: BaseModel) -> bytes:
     return model.__pydantic_serializer__.to_json(model, by_alias=True, exclude_unset=True)
 
 
-def _build(cls: type[BaseModel]) -> tuple[Converter, Callable[[Any], Any]] | None:
+def _build(cls: type[BaseModel]) -> Serializer:
     try:
         plans = _plan_classes(cls)
     except _Fallback:
-        return None
+        return _pydantic_json
     if any(a is not b and issubclass(a, b) for a in plans for b in plans):
         # A subclass instance in a field declared as its base is written with the base's
         # fields by pydantic; the instance's own class would be ambiguous here.
-        return None
-    converters = _compile(plans)
+        return _pydantic_json
+    return _compile(cls, plans)
+
+
+# -- generated code ----------------------------------------------------------------------------
+
+
+def _compile(root: type, plans: dict[type, list[_Field]]) -> Serializer:
+    """Generated from the fields, per class: `_convert_i` turns an instance into the dict orjson
+    writes (set fields in declaration order under their output keys, nested declared models
+    converted in place, extras last); `_serialize_{root}` does the same for the document and
+    writes it, falling back to pydantic. The orjson `default` hook converts the declared models
+    that sit deeper (in lists, dicts, unions, extras) and refuses any other object."""
+    index = {model_cls: i for i, model_cls in enumerate(plans)}
+    converters: dict[type, Converter] = {}
     lookup = converters.get
 
     def hook(obj: Any) -> Any:
@@ -128,109 +138,134 @@ def _build(cls: type[BaseModel]) -> tuple[Converter, Callable[[Any], Any]] | Non
             raise _Fallback
         return convert(obj)
 
-    return converters[cls], hook
-
-
-# -- converters --------------------------------------------------------------------------------
-
-
-def _compile(plans: dict[type, list[_Field]]) -> dict[type, Converter]:
-    """One converter per class, generated from its fields: a straight-line build of the output
-    dict (set fields in declaration order under their output keys, nested declared models
-    converted in place, extras last), with a general path for unusual instances."""
-    namespace: dict[str, Any] = {"_Fallback": _Fallback}
-    index = {model_cls: i for i, model_cls in enumerate(plans)}
+    namespace: dict[str, Any] = {
+        "_dumps": orjson.dumps,
+        "_OPTIONS": _OPTIONS,
+        "_hook": hook,
+        "_pydantic_json": _pydantic_json,
+    }
     sources = []
     for model_cls, fields in plans.items():
         i = index[model_cls]
         namespace[f"_MODEL_{i}"] = model_cls
         namespace[f"_REQUIRED_{i}"] = frozenset(f.name for f in fields if not f.has_default)
         namespace[f"_KEYS_{i}"] = {f.name: f.key for f in fields if not f.excluded}
-        sources.append(_converter_source(i, fields, index))
-    exec(compile("\n".join(sources), "<estuary_cdk model converters>", "exec"), namespace)
-    return {model_cls: namespace[f"_convert_{index[model_cls]}"] for model_cls in plans}
+        sources.append(_function_source(f"_convert_{i}", i, fields, index, ["return out"]))
+        sources.append(_general_source(i))
+    root_index = index[root]
+    serialize_tail = [
+        "try:",
+        "    return _dumps(out, default=_hook, option=_OPTIONS)",
+        "except TypeError:  # orjson.JSONEncodeError, also for what the hook refuses",
+        "    return _pydantic_json(model)",
+    ]
+    sources.append(_function_source("_serialize", root_index, plans[root], index, serialize_tail))
+    exec(
+        compile("\n".join(sources), f"<estuary_cdk model serializer for {root.__qualname__}>", "exec"),
+        namespace,
+    )
+    converters.update({model_cls: namespace[f"_convert_{index[model_cls]}"] for model_cls in plans})
+    serialize: Serializer = namespace["_serialize"]
+    return serialize
 
 
-def _converter_source(i: int, fields: list[_Field], index: dict[type, int]) -> str:
-    """Copy `__dict__` (cheaper than building a dict key by key), drop what is unset or
-    excluded, convert nested declared models in place; a renamed field keeps its position as
-    long as only leading fields are renamed, otherwise the dict is built key by key."""
+def _function_source(name: str, i: int, fields: list[_Field], index: dict[type, int], tail: list[str]) -> str:
+    """Copy `__dict__` only when something must change (cheaper than building a dict key by
+    key), drop what is unset or excluded, convert nested declared models in place; a renamed
+    field keeps its position as long as only leading fields are renamed, otherwise the dict is
+    built key by key. `tail` turns `out` into the result."""
     kept = [f for f in fields if not f.excluded]
     renamed = [f for f in kept if f.key != f.name]
     leading = all(f.key != f.name for f in kept[: len(renamed)])
 
+    def nested(f: _Field) -> bool:
+        return f.model is not None and f.model in index
+
     def value_of(f: _Field, source: str) -> list[str]:
-        if f.model is None or f.model not in index:
+        if not nested(f):
             return [f"value = {source}[{f.name!r}]"]
-        j = index[f.model]
+        j = index[f.model]  # type: ignore[index]
         return [
             f"value = {source}[{f.name!r}]",
             f"if value.__class__ is _MODEL_{j}:",
             f"    value = _convert_{j}(value)",
         ]
 
-    lines = [
-        f"def _convert_{i}(model):",
-        "    values = model.__dict__",
-        "    fields_set = model.__pydantic_fields_set__",
-        f"    if len(values) != {len(fields)} or not _REQUIRED_{i} <= fields_set:",
-        f"        return _general_{i}(model, values, fields_set)",
-    ]
-
     def assign(f: _Field, target: str) -> list[str]:
         """`target[key] = value` for field `f`, only if it is set when it has a default."""
-        if f.model is None or f.model not in index:
+        if not nested(f):
             body = [f"{target}[{f.key!r}] = values[{f.name!r}]"]
         else:
             body = [*value_of(f, "values"), f"{target}[{f.key!r}] = value"]
         if not f.has_default:
-            return ["    " + line for line in body]
-        return [f"    if {f.name!r} in fields_set:", *("        " + line for line in body)]
+            return body
+        return [f"if {f.name!r} in fields_set:", *("    " + line for line in body)]
 
+    body = [
+        "values = model.__dict__",
+        "fields_set = model.__pydantic_fields_set__",
+        f"if len(values) != {len(fields)} or not _REQUIRED_{i} <= fields_set:",
+        f"    out = _general_{i}(model, values, fields_set)",
+        "else:",
+    ]
+    build: list[str] = []
     if renamed and not leading:
-        lines.append("    out = {}")
+        build.append("out = {}")
         for f in kept:
-            lines += assign(f, "out")
+            build += assign(f, "out")
     else:
-        # Only leading fields are renamed: set ones go first under their keys, then the copy.
+        copy_now = bool(renamed) or any(f.excluded or (nested(f) and not f.has_default) for f in fields)
         if renamed:
-            lines.append("    head = {}")
+            # Only leading fields are renamed: set ones go first under their keys, then the rest.
+            build.append("head = {}")
             for f in renamed:
-                lines += assign(f, "head")
-            lines.append("    out = {**head, **values} if head else values.copy()")
+                build += assign(f, "head")
+            build.append("out = {**head, **values} if head else values.copy()")
         else:
-            lines.append("    out = values.copy()")
+            build.append("out = values.copy()" if copy_now else "out = values")
+        lazy_copy = [] if copy_now else ["if out is values:", "    out = values.copy()"]
         for f in fields:
             if f.excluded or f in renamed:
-                lines.append(f"    del out[{f.name!r}]")
+                build.append(f"del out[{f.name!r}]")
             elif f.has_default:
-                lines.append(f"    if {f.name!r} not in fields_set:")
-                lines.append(f"        del out[{f.name!r}]")
-                if f.model is not None and f.model in index:
-                    lines.append("    else:")
-                    lines += ["        " + line for line in value_of(f, "out")]
-                    lines.append(f"        out[{f.name!r}] = value")
-            elif f.model is not None and f.model in index:
-                lines += ["    " + line for line in value_of(f, "out")]
-                lines.append(f"    out[{f.name!r}] = value")
-    lines += [
-        "    extra = model.__pydantic_extra__",
-        "    if extra:",
+                build.append(f"if {f.name!r} not in fields_set:")
+                build += ["    " + line for line in [*lazy_copy, f"del out[{f.name!r}]"]]
+                if nested(f):
+                    build.append("else:")
+                    build += ["    " + line for line in [*lazy_copy, *value_of(f, "out")]]
+                    build.append(f"    out[{f.name!r}] = value")
+            elif nested(f):
+                build += [*value_of(f, "out"), f"out[{f.name!r}] = value"]
+    build += [
+        "extra = model.__pydantic_extra__",
+        "if extra:",
+        "    if out is values:",
+        "        out = {**values, **extra}",
+        "    else:",
         "        out.update(extra)",
-        "    return out",
-        "",
-        f"def _general_{i}(model, values, fields_set):",
-        "    # `__dict__` holds more than the fields (a cached_property's value) or fewer, or a",
-        "    # required field is not marked set (both only after model_construct): the set fields",
-        "    # that are present, in declaration order, then the extras.",
-        f"    out = {{key: values[name] for name, key in _KEYS_{i}.items() if name in fields_set and name in values}}",
-        "    extra = model.__pydantic_extra__",
-        "    if extra:",
-        "        out.update(extra)",
-        "    return out",
-        "",
     ]
-    return "\n".join(lines)
+    lines = [f"def {name}(model):"]
+    lines += ["    " + line for line in body]
+    lines += ["        " + line for line in build]
+    lines += ["    " + line for line in tail]
+    return "\n".join(lines) + "\n"
+
+
+def _general_source(i: int) -> str:
+    return "\n".join(
+        [
+            f"def _general_{i}(model, values, fields_set):",
+            "    # `__dict__` holds more than the fields (a cached_property's value) or fewer, or",
+            "    # a required field is not marked set (both only after model_construct): the set",
+            "    # fields that are present, in declaration order, then the extras.",
+            f"    out = {{key: values[name] for name, key in _KEYS_{i}.items() if name in fields_set and name in values}}",
+            "    extra = model.__pydantic_extra__",
+            "    if extra:",
+            "        out.update(extra)",
+            "    return out",
+            "",
+        ]
+    )
 
 
 # -- deciding which classes qualify ----------------------------------------------------------
