@@ -12,6 +12,24 @@ __all__ = ["AssociatedDocument", "BaseDocument", "set_document_meta"]
 MetaOp = Literal["c", "u", "d"]
 
 
+_new_object = object.__new__
+_set_dict = object.__setattr__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def _default_meta() -> BaseDocument.Meta:  # Runs once BaseDocument exists.
+    """`Meta(op="u")` without running the validator: the same instance state (fields, fields set,
+    no extras, no private attributes) in a third of the time, as documents are built in hot loops."""
+    meta = _new_object(BaseDocument.Meta)
+    _set_dict(meta, "__dict__", {"op": "u", "row_id": -1})
+    _set_fields_set(meta, {"op"})
+    _set_extra(meta, None)
+    _set_private(meta, None)
+    return meta
+
+
 class BaseDocument(BaseModel):
     """A captured document. Undeclared fields are kept (`extra="allow"`), so models only need to
     declare what the connector reads, and `_meta` is emitted only when it was explicitly set."""
@@ -50,7 +68,7 @@ class BaseDocument(BaseModel):
     meta_: Meta = Field(
         # A fresh Meta per document (never a shared, mutable default). This runs for every
         # validated document, so it skips validating its own constant arguments.
-        default_factory=lambda: _default_meta(),
+        default_factory=_default_meta,
         alias="_meta",
         description="Document metadata",
     )
@@ -65,24 +83,6 @@ class BaseDocument(BaseModel):
             meta.row_id = row_id
         self.meta_ = meta
         return self
-
-
-_new_object = object.__new__
-_set_dict = object.__setattr__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
-
-def _default_meta() -> BaseDocument.Meta:
-    """`Meta(op="u")` without running the validator: the same instance state (fields, fields set,
-    no extras, no private attributes) in a third of the time, as documents are built in hot loops."""
-    meta = _new_object(BaseDocument.Meta)
-    _set_dict(meta, "__dict__", {"op": "u", "row_id": -1})
-    _set_fields_set(meta, {"op"})
-    _set_extra(meta, None)
-    _set_private(meta, None)
-    return meta
 
 
 def set_document_meta(doc: Any, op: MetaOp, row_id: int | None = None) -> Any:
