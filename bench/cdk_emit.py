@@ -17,7 +17,11 @@ runs). Then the ratios from this same invocation.
 Targets (issue 2): ours >= 2x the reference for both kinds, dict documents >= 75% of the raw loop,
 peak RSS at the full count < 1.2x that at a tenth.
 
+`--instructions` counts CPU instructions per document under valgrind instead (start-up
+excluded, identical from run to run whatever else the machine does; see cdk_emit/instructions.py).
+
     python bench/cdk_emit.py [--count 1000000] [--quick] [--page 1000] [--repeat 3] [--no-reference]
+    python bench/cdk_emit.py --instructions
 """
 
 from __future__ import annotations
@@ -187,6 +191,11 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per measurement; the best wall time and CPU are kept"
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="instead of timing, count CPU instructions per document under valgrind (repeatable; ~5 min)",
+    )
     args = parser.parse_args()
     count = args.count or (100_000 if args.quick or os.environ.get("BENCH_QUICK") else 1_000_000)
     small = max(count // 10, 1)
@@ -197,6 +206,8 @@ def main() -> int:
     out = WORK / "cdk-emit-out.jsonl"
 
     reference = None if args.no_reference else _ensure_reference()
+    if args.instructions:
+        return _count_instructions(ours, reference, out, args.page)
     print(f"cdk_emit: {count:,} documents of 15 fields, {args.page} per checkpoint, stdout to a file")
     runs: dict[str, Run] = {}
 
@@ -270,6 +281,33 @@ def main() -> int:
             f"{runs[f'ours-{kind}-small'].rss_mb:.1f} MB = {growth:4.2f}x  target < 1.2x: {_verdict(growth < 1.2)}"
         )
     print("all targets met" if ok else "some targets not met")
+    return 0
+
+
+def _count_instructions(ours: str, reference: Path | None, out: Path, page: int) -> int:
+    sys.path.insert(0, str(BENCH / "cdk_emit"))
+    import instructions
+
+    if not instructions.available():
+        print("valgrind is not installed (Debian package valgrind): cannot count instructions")
+        return 1
+    low, high = 20_000, 40_000
+    print(f"cdk_emit --instructions: each program at {low:,} and {high:,} documents under callgrind")
+
+    def raw(n: int) -> tuple[list[str], dict[str, str], bytes | None]:
+        return [ours, str(RAW_LOOP), str(n), str(out)], _base_env(), None
+
+    def connector(python: str, kind: str) -> instructions.Command:
+        return lambda n: ([python, str(CONNECTOR)], _connector_env(n, kind, page), OPEN_REQUEST)
+
+    plan: list[tuple[str, str, instructions.Command]] = [("raw", "raw orjson loop", raw)]
+    for kind in ("dict", "model"):
+        plan.append((f"ours-{kind}", f"estuary-cdk (ours), {kind}", connector(ours, kind)))
+        if reference is not None:
+            plan.append((f"ref-{kind}", f"reference 0.3.0.dev31, {kind}", connector(str(reference), kind)))
+    counts = {key: instructions.measure(label, command, low, high) for key, label, command in plan}
+    out.unlink(missing_ok=True)
+    instructions.report(counts)
     return 0
 
 
