@@ -37,6 +37,10 @@ _null_rechecks: dict[int, int] = {}
 """Newest ids that answered `null` while the new-items cursor moved past them -> polls left.
 Process-wide like the changes cache: both item streams of the binding share it."""
 
+_rechecks_restored = False
+"""Whether this process has put the window below its starting cursor up for rechecking: which of
+those ids answered `null` before a restart was only known to the previous process."""
+
 DEDUPE_RETENTION = timedelta(hours=6)
 """How long the changes cache remembers an emitted (id, content) pair. The updates feed only
 lists recent changes, so older entries can no longer suppress a duplicate."""
@@ -228,6 +232,7 @@ async def fetch_new_items(
     users binding when configured."""
     if not isinstance(cursor, int):
         raise HackerNewsError(f"new-items cursor must be an item id, not {cursor!r}")
+    _restore_rechecks(cursor)
     maxitem = await fetch_maxitem(http, config.base_url, log)
     if maxitem <= cursor:
         return
@@ -245,6 +250,19 @@ async def fetch_new_items(
                     yield AssociatedDocument(doc=user, binding=users_binding)
         if n % CHECKPOINT_EVERY == 0 or n == maxitem:
             yield n
+
+
+def _restore_rechecks(cursor: int) -> None:
+    """On the first poll after a (re)start, recheck the whole window below the cursor: an id the
+    previous process saw as `null` there may exist by now. Ids that exist are emitted again by
+    the changed-items stream (duplicates the collection reduces by key); the others are
+    rechecked as usual, a bounded number of times."""
+    global _rechecks_restored
+    if _rechecks_restored:
+        return
+    _rechecks_restored = True
+    for n in range(max(cursor - NULL_RECHECK_WINDOW + 1, 1), cursor + 1):
+        _null_rechecks.setdefault(n, NULL_RECHECK_POLLS)
 
 
 async def _emit_changed(

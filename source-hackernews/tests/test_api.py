@@ -21,6 +21,7 @@ def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """The changes cache is process-wide; every test starts with an empty one."""
     monkeypatch.setattr(changes_cache, "emitted_cache", {})
     monkeypatch.setattr(api, "_null_rechecks", {})
+    monkeypatch.setattr(api, "_rechecks_restored", True)  # as in a process that already polled
 
 
 async def _collect(gen: Any) -> list[Any]:
@@ -160,6 +161,36 @@ async def test_an_id_that_stays_null_is_rechecked_a_bounded_number_of_times(
         assert gone not in {x.id for x in out if isinstance(x, Item)}
         cursor = out[-1]
     assert gone not in api._null_rechecks
+
+
+async def test_after_a_restart_the_window_below_the_cursor_is_rechecked(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The previous process moved the cursor to 2530 past an id that was still null, then stopped
+    # before rechecking it: this process knows nothing of it.
+    fake.advance(new_items=30)
+    late = next(n for n in range(2530, 2500, -1) if fake.exists(n))
+    real_updates = fake.updates
+    monkeypatch.setattr(
+        fake,
+        "updates",
+        lambda: {**real_updates(), "items": [n for n in real_updates()["items"] if n != late]},
+    )
+    monkeypatch.setattr(api, "_rechecks_restored", False)
+    assert await _collect(api.fetch_new_items(http, config, None, LOG, 2530)) == []
+    window = range(2530 - api.NULL_RECHECK_WINDOW + 1, 2531)
+    assert set(api._null_rechecks) == set(window)
+
+    changed = await _collect(api.fetch_item_updates(http, config, LOG, datetime(2024, 1, 1, tzinfo=UTC)))
+    found = {x.id for x in changed if isinstance(x, Item)}
+    assert late in found
+    assert found >= set(_expected_ids(fake, window.start, window.stop - 1))
+    # Ids that exist are done with; empty ones keep being rechecked a bounded number of times.
+    assert set(api._null_rechecks) == {n for n in window if not fake.exists(n)}
+    assert all(left == api.NULL_RECHECK_POLLS - 1 for left in api._null_rechecks.values())
+    # Only once per process.
+    await _collect(api.fetch_new_items(http, config, None, LOG, 2530))
+    assert all(left == api.NULL_RECHECK_POLLS - 1 for left in api._null_rechecks.values())
 
 
 async def test_new_items_capture_their_authors_once(
