@@ -31,7 +31,7 @@ from .connector_status import ConnectorStatus
 from .request import Request
 from .response import Response
 from .task import Stopping, Task, checkpoint_line
-from .transactor import Transactor
+from .transactor import AcknowledgementsEnded, Transactor
 
 __all__ = [
     "DEFAULT_ENCRYPTION_URL",
@@ -80,6 +80,39 @@ class ConfigEncryptionError(ConnectorError):
 Runner = Callable[[Task], Awaitable[None]]
 
 
+class _SessionStopping(Stopping):
+    """A capture session's `Stopping`, whose `first_error` passes over `AcknowledgementsEnded`.
+
+    Tasks record their error only while `first_error` is None (the first one wins). A task that
+    failed because the runtime closed our input while it awaited an acknowledgement did not
+    cause the shutdown, it followed from it; were it recorded, a real error raised afterwards
+    by another task would be dropped and the capture would exit 0 as if nothing went wrong. So
+    such failures leave `first_error` (and `first_error_task`) free for a real one; the
+    transactor counts the checkpoints they left unacknowledged."""
+
+    _first_error: Exception | None
+    _first_error_task: str | None
+
+    @property
+    def first_error(self) -> Exception | None:
+        return self._first_error
+
+    @first_error.setter
+    def first_error(self, error: Exception | None) -> None:
+        if not isinstance(error, AcknowledgementsEnded):
+            self._first_error = error
+
+    @property
+    def first_error_task(self) -> str | None:
+        return self._first_error_task
+
+    @first_error_task.setter
+    def first_error_task(self, name: str | None) -> None:
+        # Recorders set the task right after the error: keep it only with an error it names.
+        if name is None or self._first_error is not None:
+            self._first_error_task = name
+
+
 class BaseCaptureConnector(
     BaseConnector[Request[EndpointConfig, ResourceConfig, ConnectorState]],
     Generic[EndpointConfig, ResourceConfig, ConnectorState],
@@ -92,6 +125,7 @@ class BaseCaptureConnector(
 
     _transactor: Transactor | None = None
     _session: tuple[FlowLogger, Stopping] | None = None
+    _input_closed: bool = False
 
     # -- the connector's part ------------------------------------------------------------------
 
@@ -151,15 +185,26 @@ class BaseCaptureConnector(
     def _input_ended(self) -> None:
         """The runtime closed our input. A capture waiting for acknowledgements can get none
         anymore, so it stops gracefully rather than wait forever (e.g. a webhook request that
-        is answered only once acknowledged). Without explicit acknowledgements the runtime may
-        close the input right after ``open``, and the capture carries on."""
+        is answered only once acknowledged), and every task awaiting an acknowledgement gets
+        `AcknowledgementsEnded` at once rather than when the graceful-shutdown timer cancels
+        it. Without explicit acknowledgements the runtime may close the input right after
+        ``open``, and the capture carries on."""
+        self._input_closed = True
+        self._end_acknowledgements()
+
+    def _end_acknowledgements(self) -> None:
+        """Stop a session with explicit acknowledgements whose input closed. Called when the
+        input ends and again once the session is set up (the input may end during ``open``)."""
         transactor, session = self._transactor, self._session
         if session is None or transactor is None or not transactor.requires_explicit_acks:
+            return
+        if not self._input_closed or transactor.acknowledgements_ended:
             return
         log, stopping = session
         if not stopping.event.is_set():
             log.info("input closed: no acknowledgement can arrive anymore, so the capture stops")
             stopping.event.set()
+        transactor.end_acknowledgements()
 
     def _handle_concurrently(self, request: Request[EndpointConfig, ResourceConfig, ConnectorState]) -> bool:
         # Only a capture session runs alongside later lines (acknowledgements); unary requests
@@ -251,8 +296,9 @@ class BaseCaptureConnector(
         # capture allocates millions of short-lived documents.
         gc.freeze()
 
-        stopping = Stopping()
+        stopping = _SessionStopping()
         self._session = (log, stopping)
+        self._end_acknowledgements()
         status = ConnectorStatus(log, stopping)
         session = asyncio.current_task()
         terminated = asyncio.Event()
@@ -279,7 +325,12 @@ class BaseCaptureConnector(
                 if not open.capture.bindings:
                     started += " No bindings are enabled."
                 log.event.status(started)
-                await capture(task)
+                try:
+                    await capture(task)
+                except AcknowledgementsEnded as exc:
+                    # The capture is stopping (the input closed); its child tasks still finish
+                    # gracefully, and the outcome is reported once they did.
+                    log.debug(f"capture: {exc}")
         except asyncio.CancelledError:
             if terminated.is_set():
                 raise Stopped(
@@ -293,9 +344,34 @@ class BaseCaptureConnector(
                 watcher.cancel()
             status.close()
 
+        self._report_unacknowledged(log, transactor)
         if stopping.first_error is not None:
             raise Stopped(f"Task {stopping.first_error_task}: {format_error_message(stopping.first_error)}")
         raise Stopped(None)
+
+    def _report_unacknowledged(self, log: FlowLogger, transactor: Transactor) -> None:
+        """A capture whose input closed before every checkpoint was acknowledged still exits
+        0: the runtime ending our input is a shutdown, not a connector failure. Say so, since
+        what became of those checkpoints' documents is unknown to us."""
+        if not transactor.acknowledgements_ended:
+            return
+        left, refused = transactor.unacknowledged, transactor.refused
+        if not left and not refused:
+            return
+        parts = []
+        if left:
+            parts.append(
+                f"{left} written checkpoint(s) were left unacknowledged, "
+                "so their documents may or may not be durable"
+            )
+        if refused:
+            parts.append(f"{refused} checkpoint(s) were not written")
+        log.warning(
+            "the runtime closed the input before acknowledging every checkpoint: "
+            + " and ".join(parts)
+            + "; the next session resumes from the last state the runtime committed",
+            {"unacknowledged": left, "not_written": refused},
+        )
 
     async def _stop_webhook_server(self, log: FlowLogger, stopping: Stopping) -> None:
         """Once every other capture task stopped, let the webhook server (if any) answer 503 to

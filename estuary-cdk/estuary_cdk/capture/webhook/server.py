@@ -3,7 +3,9 @@ a webhook binding, captured, and answered once the runtime committed it.
 
 The server runs outside the capture's task group: pull tasks may take long to stop, and the
 server keeps accepting documents until they did. Only then (``stopping.webhook_event``) does it
-answer 503 and close.
+answer 503 and close. With explicit acknowledgements, a request whose acknowledgement can no
+longer come (the runtime closed our input) is answered 503 at once as well, so that its sender
+retries it rather than wait for a reply until the capture is cancelled.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .._engine.resources import Resource
 from .._engine.state import ConnectorState
 from ..document import AssociatedDocument
 from ..task import MultipleWritersTask, Task
+from ..transactor import AcknowledgementsEnded
 from .match import CollectionMatchingSpec, UrlMatch
 from .resources import WebhookResourceConfig
 
@@ -170,7 +173,7 @@ def build_webhook_app(
             raise _bad_request(f"Document does not fit its binding's model: {problems}") from None
 
     async def handle(req: web.Request) -> web.Response:
-        if shutting_down.is_set():
+        if shutting_down.is_set() or (writer.requires_ack and writer.transactor.acknowledgements_ended):
             return web.Response(status=503, text="Server shutting down")
         body = await req.read()
         try:
@@ -183,7 +186,13 @@ def build_webhook_app(
         raw_docs = parsed if isinstance(parsed, list) else [parsed]
         docs = [await route(raw_doc, req) for raw_doc in raw_docs]
         if docs:
-            await writer.emit(docs, ConnectorState())
+            try:
+                await writer.emit(docs, ConnectorState())
+            except AcknowledgementsEnded as exc:
+                # The runtime closed our input before committing these documents (or before we
+                # could write them): a 5xx makes the sender retry them with the next session.
+                log.warning(f"webhook request not acknowledged: {exc}", {"path": req.path})
+                return web.Response(status=503, text=f"Server shutting down: {exc}; retry the request")
         return web.json_response({"published": len(docs)})
 
     app = web.Application(client_max_size=max_request_bytes)
