@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from .catalog import Capture, Catalog, Collection
+from .config_check import check_capture_configs
 from .connector import Launch, unary
 from .errors import BuildError
 from .logs import OpsLog
@@ -232,7 +233,10 @@ async def build_capture(
     """Spec + Validate (fresh process) and assembly of the CaptureSpec sessions are opened with."""
     build_id = build_id_for(capture, catalog)
     request = validate_request(capture, catalog, launch.connector_type, build_id)
-    spec, response = await unary(launch, request, "validated", on_log)
+    # Configs are checked against the Spec's schemas before Validate carries them.
+    spec, response = await unary(
+        launch, request, "validated", on_log, check=lambda spec: check_capture_configs(capture, spec)
+    )
     paths = check_validated(capture, response)
     enabled = [b for b in capture.bindings if not b.disable]
     built = [

@@ -13,6 +13,7 @@ import orjson
 from . import preview as _preview
 from .build import build_capture
 from .catalog import Catalog, bundle, load_catalog
+from .config_check import check_endpoint_config
 from .connector import launch_for, unary
 from .discover import canonical_binding, canonical_spec, write_discovered
 from .durations import parse_duration
@@ -177,7 +178,9 @@ async def _discover(catalog: Catalog, args: argparse.Namespace, log: Callable[[O
             "name": capture.name,
         }
     }
-    spec, response = await unary(launch, request, "discovered", log)
+    spec, response = await unary(
+        launch, request, "discovered", log, check=lambda spec: check_endpoint_config(capture, spec)
+    )
     discovered = response.get("discovered")
     bindings = discovered.get("bindings") if isinstance(discovered, dict) else None
     if not isinstance(bindings, list) or not all(isinstance(b, dict) for b in bindings):

@@ -331,13 +331,17 @@ async def unary(
     expect: str,
     on_log: Callable[[OpsLog], None],
     spec_config: dict[str, Any] | None = None,
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One unary RPC in a fresh process: the internal Spec first (its response is returned too),
     then `request` (unless None: the Spec RPC itself), stdin closed, exactly one response, EOF,
-    exit 0."""
+    exit 0. `check` sees the spec before `request` is sent; when it raises, the connector never
+    receives the request."""
     proc = await ConnectorProcess.start(launch, on_log)
     try:
         spec = await spec_handshake(proc, launch, spec_config, close_stdin=request is None)
+        if check is not None:
+            check(spec)
         if request is None:
             response = {"spec": spec}
         else:

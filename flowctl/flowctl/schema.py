@@ -10,7 +10,8 @@ import jsonschema_rs
 from .errors import CatalogError
 
 
-def _pointer(parts: Any) -> str:
+def pointer(parts: Any) -> str:
+    """JSON pointer of a jsonschema-rs path (a list of names and indices)."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
@@ -28,5 +29,5 @@ class Validator:
     def first_error(self, instance: Any) -> tuple[str, str, str] | None:
         """(instance location, schema path, message) of the first error, or None if valid."""
         for err in self._validator.iter_errors(instance):
-            return _pointer(err.instance_path), _pointer(err.schema_path), str(err.message)
+            return pointer(err.instance_path), pointer(err.schema_path), str(err.message)
         return None

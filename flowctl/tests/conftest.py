@@ -76,6 +76,7 @@ def make_catalog(tmp_path: Path) -> MakeCatalog:
         bindings: list[dict[str, Any]] | None = None,
         schema: dict[str, Any] | None = None,
         extra_capture: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
     ) -> Catalog:
         record = tmp_path / "requests.jsonl"
         (tmp_path / "acmeCo").mkdir(exist_ok=True)
@@ -95,7 +96,7 @@ def make_catalog(tmp_path: Path) -> MakeCatalog:
                 "local": {
                     "command": [sys.executable, str(FAKE)],
                     "config": config if config is not None else {"mode": "ok"},
-                    "env": {"FAKE_RECORD": str(record)},
+                    "env": {"FAKE_RECORD": str(record), **(env or {})},
                 }
             },
             "bindings": bindings

@@ -1,0 +1,165 @@
+"""Checking a capture's endpoint and resource configs against the schemas its connector returned
+from Spec, before any Discover/Validate/Open carries them (Flow does the same at build time): the
+user gets an error naming the catalog location and the bad field instead of a connector
+traceback. Values of secret-marked fields never appear in these errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from .catalog import Capture
+from .errors import CatalogError, ProtocolError
+from .schema import pointer
+
+_SECRET_MARKS = ("secret", "airbyte_secret")
+_REDACTED = "<secret value>"
+_MAX_ERRORS = 10
+
+
+def _secret_names(schema: Any, out: set[str]) -> set[str]:
+    """Names of every property whose schema is marked secret, wherever it sits (under `$defs`,
+    `oneOf` branches, ...). Matching by name over-redacts at worst, which is the safe side."""
+    if isinstance(schema, dict):
+        props = schema.get("properties")
+        if isinstance(props, dict):
+            for name, sub in props.items():
+                if isinstance(sub, dict) and any(sub.get(m) is True for m in _SECRET_MARKS):
+                    out.add(name)
+        for value in schema.values():
+            _secret_names(value, out)
+    elif isinstance(schema, list):
+        for value in schema:
+            _secret_names(value, out)
+    return out
+
+
+def _scalars(value: Any, out: list[Any]) -> None:
+    if isinstance(value, dict):
+        for v in value.values():
+            _scalars(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _scalars(v, out)
+    elif value is not None and not isinstance(value, bool):
+        out.append(value)
+
+
+def _secret_values(instance: Any, names: set[str], out: list[Any]) -> None:
+    """Every scalar held (at any depth) under a secret-named property of `instance`."""
+    if isinstance(instance, dict):
+        for key, value in instance.items():
+            if key in names:
+                _scalars(value, out)
+            else:
+                _secret_values(value, names, out)
+    elif isinstance(instance, list):
+        for value in instance:
+            _secret_values(value, names, out)
+
+
+class _Redactor:
+    """Removes secret values from validation messages."""
+
+    def __init__(self, schema: Any, instance: Any) -> None:
+        self._names = _secret_names(schema, set())
+        values: list[Any] = []
+        _secret_values(instance, self._names, values)
+        # Messages quote values as compact JSON: replace the quoted forms, longest first (a
+        # secret that contains another is replaced whole).
+        texts = {orjson.dumps(v).decode() for v in values if isinstance(v, str)}
+        self._texts = sorted(texts, key=len, reverse=True)
+
+    def is_secret(self, path: list[str | int]) -> bool:
+        return any(isinstance(p, str) and p in self._names for p in path)
+
+    def message(self, err: jsonschema_rs.ValidationError) -> str:
+        text = str(err.message)
+        if self.is_secret(list(err.instance_path)):
+            # Messages start with the offending value; at a secret location it is never shown.
+            shown = orjson.dumps(err.instance).decode() if _dumpable(err.instance) else None
+            if shown is not None and shown in text:
+                text = text.replace(shown, _REDACTED)
+            elif not isinstance(err.instance, str):
+                text = f"{_REDACTED} is invalid ({_kind_name(err)})"
+        for secret in self._texts:
+            text = text.replace(secret, _REDACTED)
+        return text
+
+
+def _dumpable(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _kind_name(err: jsonschema_rs.ValidationError) -> str:
+    return str(getattr(err.kind, "name", type(err.kind).__name__))
+
+
+def _compile(schema: Any, which: str) -> Any:
+    try:
+        # Formats are asserted as Flow does; unknown formats (e.g. `password`) are ignored, and
+        # so are annotation keywords a validator does not know (`secret`, `order`, `x-*`, ...).
+        return jsonschema_rs.validator_for(schema, validate_formats=True)
+    except Exception as err:  # jsonschema-rs raises ValueError / ReferencingError
+        raise ProtocolError(f"connector returned an invalid {which}: {err}") from None
+
+
+def _problems(schema: Any, instance: Any, which: str) -> str | None:
+    """A description of every way `instance` fails `schema` (None when it conforms)."""
+    validator = _compile(schema, which)
+    if validator.is_valid(instance):
+        return None
+    redactor = _Redactor(schema, instance)
+    lines = []
+    errors = list(validator.iter_errors(instance))
+    for err in errors[:_MAX_ERRORS]:
+        lines.append(f"  at {pointer(err.instance_path) or '/'}: {redactor.message(err)}")
+    if len(errors) > _MAX_ERRORS:
+        lines.append(f"  … and {len(errors) - _MAX_ERRORS} more")
+    return f"does not match the connector's {which}:\n" + "\n".join(lines)
+
+
+def _schema(spec: dict[str, Any], field: str) -> Any:
+    """The schema `field` of a Spec response; an absent or empty one accepts anything."""
+    schema = spec.get(field)
+    return schema if schema not in (None, {}) else True
+
+
+def check_endpoint_config(capture: Capture, spec: dict[str, Any]) -> None:
+    """Raise a CatalogError when the (decrypted) endpoint config fails `configSchema`."""
+    schema = _schema(spec, "configSchema")
+    if schema is True:
+        return
+    problems = _problems(schema, capture.endpoint.config, "configSchema")
+    if problems is None:
+        return
+    kind = "local" if capture.endpoint.kind == "local" else "connector"
+    location = f"{capture.location}/endpoint/{kind}/config"
+    source = f" (from {capture.endpoint.config_file})" if capture.endpoint.config_file else ""
+    raise CatalogError(capture.file, location, f"endpoint config{source} {problems}")
+
+
+def check_resource_configs(capture: Capture, spec: dict[str, Any]) -> None:
+    """Raise a CatalogError naming the first enabled binding whose resource config fails
+    `resourceConfigSchema` (disabled bindings are not sent to the connector, so not checked)."""
+    schema = _schema(spec, "resourceConfigSchema")
+    if schema is True:
+        return
+    for binding in capture.bindings:
+        if binding.disable:
+            continue
+        problems = _problems(schema, binding.resource, "resourceConfigSchema")
+        if problems is not None:
+            raise CatalogError(capture.file, f"{binding.location}/resource", f"resource config {problems}")
+
+
+def check_capture_configs(capture: Capture, spec: dict[str, Any]) -> None:
+    """Both checks, endpoint config first (what Validate and Open carry)."""
+    check_endpoint_config(capture, spec)
+    check_resource_configs(capture, spec)

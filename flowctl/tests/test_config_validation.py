@@ -1,0 +1,210 @@
+"""Endpoint and resource configs are checked against the connector's own Spec schemas before
+Discover/Validate/Open carry them, with errors naming the catalog location and the bad field
+(and never a secret's value). A real connector subprocess (the fake connector) serves the Spec."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from .conftest import Catalog, MakeCatalog, run_flowctl
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "title": "Fake endpoint",
+    "properties": {
+        "mode": {"type": "string", "order": 0},
+        "api_key": {
+            "type": "string",
+            "title": "API key",
+            "airbyte_secret": True,
+            "minLength": 8,
+            "order": 1,
+        },
+        "credentials": {
+            "title": "Authentication",
+            "discriminator": {"propertyName": "auth_type"},
+            "x-oauth2-provider": "fake",
+            "oneOf": [{"$ref": "#/$defs/token"}, {"$ref": "#/$defs/none"}],
+        },
+        "frequency": {"type": "string", "enum": ["daily", "weekly"], "advanced": True},
+        "per_session": {"type": "integer", "minimum": 1, "advanced": True},
+        "notes": {"type": "string", "multiline": True, "x-hidden": True},
+        "start_date": {"type": "string", "format": "date-time"},
+    },
+    "required": ["api_key"],
+    "$defs": {
+        "token": {
+            "type": "object",
+            "properties": {
+                "auth_type": {"const": "token"},
+                "access_token": {"type": "string", "secret": True, "pattern": "^tok_"},
+            },
+            "required": ["auth_type", "access_token"],
+        },
+        "none": {
+            "type": "object",
+            "properties": {"auth_type": {"const": "none"}},
+            "required": ["auth_type"],
+        },
+    },
+}
+RESOURCE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "x-collection-name": True},
+        "sync": {"type": "string", "enum": ["full", "incremental"], "default": "full"},
+    },
+    "required": ["name"],
+    "additionalProperties": False,
+}
+ENV = {"FAKE_CONFIG_SCHEMA": json.dumps(CONFIG_SCHEMA), "FAKE_RESOURCE_SCHEMA": json.dumps(RESOURCE_SCHEMA)}
+GOOD: dict[str, Any] = {
+    "mode": "ok",
+    "api_key": "key-12345678",
+    "credentials": {"auth_type": "token", "access_token": "tok_abcdef"},
+    "frequency": "daily",
+    "per_session": 2,
+    "notes": "line one\nline two",
+    "start_date": "2024-01-01T00:00:00Z",
+}
+CONFIG_LOCATION = "#/captures/acmeCo~1source-fake/endpoint/local/config"
+
+
+def _preview(cat: Catalog) -> Any:
+    return run_flowctl("preview", "--source", str(cat.path), "--sessions", "1")
+
+
+def _no_config_reached_the_connector(cat: Catalog) -> None:
+    for kind in ("validate", "open", "apply", "discover"):
+        assert cat.requests(kind) == [], f"the connector received a {kind} request"
+
+
+def test_good_configs_run_unchanged(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config=GOOD, env=ENV)
+    res = _preview(cat)
+    assert res.code == 0, res.stderr
+    assert res.lines() and res.lines()[0] == ["acmeCo/users", res.lines()[0][1]]
+    assert cat.requests("validate")[0]["request"]["validate"]["config"] == GOOD
+    assert run_flowctl("raw", "validate", "--source", str(cat.path)).code == 0
+    assert run_flowctl("raw", "apply", "--source", str(cat.path)).code == 0
+    assert run_flowctl("raw", "discover", "--source", str(cat.path), "--emit-raw").code == 0
+
+
+def test_a_wrong_type_names_file_location_and_field(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config={**GOOD, "per_session": "two"}, env=ENV)
+    res = _preview(cat)
+    assert res.code == 1
+    assert f"{cat.path}{CONFIG_LOCATION}: endpoint config does not match the connector's configSchema" in (
+        res.stderr
+    )
+    assert 'at /per_session: "two" is not of type "integer"' in res.stderr
+    assert res.stdout == ""
+    _no_config_reached_the_connector(cat)
+    assert cat.requests("spec"), "the schema comes from the connector's Spec"
+
+
+def test_a_missing_required_field(make_catalog: MakeCatalog) -> None:
+    config = {k: v for k, v in GOOD.items() if k != "api_key"}
+    cat = make_catalog(config=config, env=ENV)
+    res = run_flowctl("raw", "validate", "--source", str(cat.path))
+    assert res.code == 1
+    assert CONFIG_LOCATION in res.stderr
+    assert 'at /: "api_key" is a required property' in res.stderr
+    _no_config_reached_the_connector(cat)
+
+
+def test_an_unknown_enum_value(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config={**GOOD, "frequency": "hourly"}, env=ENV)
+    res = run_flowctl("raw", "apply", "--source", str(cat.path))
+    assert res.code == 1
+    assert 'at /frequency: "hourly" is not one of "daily" or "weekly"' in res.stderr
+    _no_config_reached_the_connector(cat)
+
+
+def test_discover_checks_the_endpoint_config(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config={**GOOD, "start_date": "yesterday"}, env=ENV)
+    res = run_flowctl("raw", "discover", "--source", str(cat.path), "--emit-raw")
+    assert res.code == 1
+    assert CONFIG_LOCATION in res.stderr and "at /start_date:" in res.stderr
+    _no_config_reached_the_connector(cat)
+
+
+def test_a_bad_resource_config_in_the_second_binding(make_catalog: MakeCatalog) -> None:
+    bindings = [
+        {"resource": {"name": "users"}, "target": "acmeCo/users"},
+        {"resource": {"name": "events", "sync": "sometimes"}, "target": "acmeCo/events"},
+    ]
+    cat = make_catalog(config=GOOD, bindings=bindings, env=ENV)
+    res = _preview(cat)
+    assert res.code == 1
+    assert (
+        f"{cat.path}#/captures/acmeCo~1source-fake/bindings/1/resource: resource config does not match "
+        "the connector's resourceConfigSchema" in res.stderr
+    )
+    assert 'at /sync: "sometimes" is not one of "full" or "incremental"' in res.stderr
+    _no_config_reached_the_connector(cat)
+
+
+def test_a_disabled_binding_is_not_checked(make_catalog: MakeCatalog) -> None:
+    bindings = [
+        {"resource": {"name": "users"}, "target": "acmeCo/users"},
+        {"resource": {"name": "events", "extra": 1}, "target": "acmeCo/events", "disable": True},
+    ]
+    res = _preview(make_catalog(config=GOOD, bindings=bindings, env=ENV))
+    assert res.code == 0, res.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "secrets", "field"),
+    [
+        ({"api_key": "k3y!"}, ["k3y!"], "/api_key"),  # too short
+        ({"api_key": 31415926535}, ["31415926535"], "/api_key"),  # wrong type
+        (  # fails its pattern, and the oneOf around it quotes the whole object
+            {"credentials": {"auth_type": "token", "access_token": "hunter2-secret"}},
+            ["hunter2-secret", "hunter2"],
+            "/credentials",
+        ),
+    ],
+)
+def test_secret_values_are_never_printed(
+    make_catalog: MakeCatalog, change: dict[str, Any], secrets: list[str], field: str
+) -> None:
+    cat = make_catalog(config={**GOOD, **change}, env=ENV)
+    res = _preview(cat)
+    assert res.code == 1
+    assert f"at {field}" in res.stderr
+    assert "<secret value>" in res.stderr
+    for secret in secrets:
+        assert secret not in res.stderr + res.stdout
+    _no_config_reached_the_connector(cat)
+
+
+def test_every_error_is_listed(make_catalog: MakeCatalog) -> None:
+    config = {**GOOD, "frequency": "hourly", "per_session": 0}
+    res = _preview(make_catalog(config=config, env=ENV))
+    assert res.code == 1
+    assert "at /frequency:" in res.stderr and "at /per_session: 0 is less than the minimum of 1" in res.stderr
+
+
+def test_a_config_file_is_named(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config={}, env=ENV)
+    config_file = cat.path.parent / "config.yaml"
+    config_file.write_text(json.dumps({**GOOD, "per_session": -1}))
+    text = cat.path.read_text().replace("config: {}", "config: config.yaml")
+    cat.path.write_text(text)
+    res = _preview(cat)
+    assert res.code == 1
+    assert f"{CONFIG_LOCATION}: endpoint config (from {config_file}) does not match" in res.stderr
+    assert "at /per_session" in res.stderr
+
+
+def test_an_invalid_connector_schema_is_a_connector_error(make_catalog: MakeCatalog) -> None:
+    cat = make_catalog(config=GOOD, env={"FAKE_CONFIG_SCHEMA": json.dumps({"type": "no-such-type"})})
+    res = _preview(cat)
+    assert res.code == 1
+    assert "connector returned an invalid configSchema" in res.stderr
+    _no_config_reached_the_connector(cat)
