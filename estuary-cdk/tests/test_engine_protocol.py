@@ -179,14 +179,27 @@ def test_discover() -> None:
         "then": {"reduce": {"strategy": "merge", "delete": True}},
     }
     assert [{k: v for k, v in b.items() if k != "documentSchema"} for b in bindings] == [
-        {"recommendedName": "items", "resourceConfig": {"name": "items"}, "key": ["/id"], "disable": False},
+        {
+            "recommendedName": "items",
+            "resourceConfig": {"name": "items"},
+            "key": ["/id"],
+            "isFallbackKey": False,
+            "disable": False,
+        },
         {
             "recommendedName": "snap",
             "resourceConfig": {"name": "snap"},
             "key": ["/_meta/row_id"],
+            "isFallbackKey": False,
             "disable": False,
         },
-        {"recommendedName": "events", "resourceConfig": {"name": "events"}, "key": ["/id"], "disable": False},
+        {
+            "recommendedName": "events",
+            "resourceConfig": {"name": "events"},
+            "key": ["/id"],
+            "isFallbackKey": False,
+            "disable": False,
+        },
     ]
     item_schema = Item.model_json_schema(mode="serialization")
     assert bindings[0]["documentSchema"] == {**item_schema, "x-infer-schema": True, **delete_rule}

@@ -28,6 +28,9 @@ class DiscoveredBinding(BaseModel, Generic[ResourceConfig]):
     resourceConfig: ResourceConfig
     documentSchema: dict[str, Any]
     key: list[str]
+    # The connector chose this key for lack of a natural identifier, so the user may change it
+    # once the collection exists (the runtime then keeps the user's key).
+    isFallbackKey: bool = False
     disable: bool = False
 
 

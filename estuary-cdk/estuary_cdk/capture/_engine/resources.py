@@ -64,6 +64,9 @@ class Resource(Generic[_Doc, _RC, _RS]):
     schema_inference: bool
     reduction_strategy: ReductionStrategy | None = None
     disable: bool = False
+    # A key picked for lack of a natural identifier: discovery says so, and the user may change
+    # it afterwards. A key the connector emits deletions against is never a fallback.
+    is_fallback_key: bool = False
     requires_explicit_acks: bool = False
 
 
@@ -80,6 +83,11 @@ class SnapshotResource(Resource[_Doc, _RC, _RS]):
         if ROW_ID_POINTER not in self.key:
             raise ValueError(
                 f"SnapshotResource {self.name!r} must be keyed on {ROW_ID_POINTER}, but its key is {self.key}"
+            )
+        if self.is_fallback_key:
+            raise ValueError(
+                f"SnapshotResource {self.name!r} cannot have a fallback key: its deletions are "
+                f"addressed by {ROW_ID_POINTER}, which the user must not change"
             )
 
 
@@ -117,6 +125,7 @@ def discovered(resources: Sequence[Resource[Any, Any, Any]]) -> response.Discove
                 resourceConfig=resource.initial_config,
                 documentSchema=_document_schema(resource),
                 key=resource.key,
+                isFallbackKey=resource.is_fallback_key,
                 disable=resource.disable,
             )
             for resource in resources
