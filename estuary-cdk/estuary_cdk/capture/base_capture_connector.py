@@ -1,5 +1,13 @@
 """`BaseCaptureConnector`: dispatches capture requests to a connector's methods and runs the
-capture session of an `open` request."""
+capture session of an `open` request.
+
+When the runtime closes the input of a session with explicit acknowledgements, no
+acknowledgement can arrive anymore: the capture is asked to stop, every task awaiting one gets
+`AcknowledgementsEnded` at once (a webhook request waiting for it is answered 503), and later
+checkpoints that would wait are refused unwritten. That is a shutdown, not a connector failure:
+if those are the only errors, the process exits 0 and its last line is a WARNING counting the
+checkpoints left unacknowledged; any other error still exits 1 with its message last.
+"""
 
 from __future__ import annotations
 
