@@ -28,7 +28,7 @@ from .connector_status import ConnectorStatus
 from .document import AssociatedDocument, BaseDocument
 from .request import Request
 from .response import Response
-from .transactor import Transactor
+from .transactor import AcknowledgementsEnded, Transactor
 
 __all__ = [
     "DEFAULT_NUMERIC_BOUNDS",
@@ -326,10 +326,14 @@ class _BaseTask:
                 try:
                     await child(task)
                 except Exception as exc:
-                    child_log.error(
-                        f"Task {child_name} failed: {type(exc).__name__}: {exc}",
-                        exc_info=exc,
-                    )
+                    if isinstance(exc, AcknowledgementsEnded):
+                        # The runtime is shutting us down, not a failure of this task.
+                        child_log.warning(f"Task {child_name} stopped: {exc}")
+                    else:
+                        child_log.error(
+                            f"Task {child_name} failed: {type(exc).__name__}: {exc}",
+                            exc_info=exc,
+                        )
                     if self.stopping.first_error is None:
                         self.stopping.first_error = exc
                         self.stopping.first_error_task = child_name
@@ -366,6 +370,9 @@ class MultipleWritersTask(_BaseTask):
                 for item in items:
                     self.captured(item.binding, item.doc)
                 fut = await self._commit(state, True, wait_for_ack=self.requires_ack)
+            except AcknowledgementsEnded:
+                self.reset()
+                raise
             except Exception:
                 self.log.error("MultipleWritersTask emit failed; discarding partial buffer", exc_info=True)
                 self.reset()
