@@ -8,30 +8,33 @@ from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import Any
 
-import orjson
-
 from .catalog import resolve_pointer
 from .errors import DocumentValidationError
-from .json_order import sort_key
+from .json_order import typed_key, typed_sort_key, untyped
 from .reduce import Reducer
 from .schema import Validator
 
 KeyFn = Callable[[dict[str, Any]], Any]
+_PLAIN = frozenset({str, int, float, type(None)})
 
 
 def _field_getter(pointer: str) -> KeyFn:
+    """A function returning the typed key component (`typed_key`) at `pointer`; strings, numbers
+    and null, the common keys, skip the conversion call."""
     tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.lstrip("/").split("/")]
     if len(tokens) == 1:
         name = tokens[0]
+        plain = _PLAIN
 
         def top(doc: dict[str, Any]) -> Any:
-            return doc.get(name)
+            value = doc.get(name)
+            return value if value.__class__ in plain else typed_key(value)
 
         return top
 
     def nested(doc: dict[str, Any]) -> Any:
         try:
-            return resolve_pointer(doc, pointer)
+            return typed_key(resolve_pointer(doc, pointer))
         except (KeyError, IndexError, ValueError, TypeError):
             return None
 
@@ -39,29 +42,13 @@ def _field_getter(pointer: str) -> KeyFn:
 
 
 def key_extractor(pointers: list[str]) -> KeyFn:
-    """A function returning the (hashable) key of a document: the value itself for a single
-    pointer, a tuple for a composite key. Missing locations extract as null."""
+    """A function returning the hashable key of a document, equal for two documents exactly when
+    Flow's keys are (`json_order.typed_key`): the typed value itself for a single pointer, a
+    tuple of them for a composite key. Missing locations extract as null."""
     getters = [_field_getter(p) for p in pointers]
     if len(getters) == 1:
         return getters[0]
     return lambda doc: tuple(g(doc) for g in getters)
-
-
-def _hashable(key: Any) -> Any:
-    """Stand-in for unhashable key values (objects/arrays): their canonical JSON."""
-    if isinstance(key, tuple):
-        return tuple(_hashable(k) for k in key)
-    if isinstance(key, dict | list):
-        return ("\x00json", orjson.dumps(key, option=orjson.OPT_SORT_KEYS))
-    return key
-
-
-def _unhashable(key: Any) -> Any:
-    if isinstance(key, tuple):
-        if len(key) == 2 and key[0] == "\x00json":
-            return orjson.loads(key[1])
-        return tuple(_unhashable(k) for k in key)
-    return key
 
 
 class Combiner:
@@ -81,12 +68,8 @@ class Combiner:
 
     def add(self, doc: dict[str, Any]) -> None:
         """Add one document (right-hand side of any prior document with its key)."""
-        try:
-            key = self.key_fn(doc)
-            prior = self.docs.get(key)
-        except TypeError:
-            key = _hashable(self.key_fn(doc))
-            prior = self.docs.get(key)
+        key = self.key_fn(doc)
+        prior = self.docs.get(key)
         if prior is None:
             self.docs[key] = doc
         else:
@@ -97,12 +80,9 @@ class Combiner:
         if not self.reducer.annotated:
             store = self.docs
             key_fn = self.key_fn
-            try:
-                for doc in docs:
-                    store[key_fn(doc)] = doc
-                return
-            except TypeError:
-                pass  # an unhashable key value: redo this batch the slow way (LWW is idempotent)
+            for doc in docs:
+                store[key_fn(doc)] = doc
+            return
         for doc in docs:
             self.add(doc)
 
@@ -128,17 +108,13 @@ class Combiner:
         docs = self.docs
         self.docs = {}
         try:
+            # Typed keys of one shape (all strings, all numbers, ...) compare in Flow's order.
             items = sorted(docs.items(), key=itemgetter(0))
-        except TypeError:
-            composite = len(self.key_pointers) > 1
-            items = sorted(
-                docs.items(),
-                key=lambda kv: (
-                    tuple(sort_key(c) for c in _unhashable(kv[0]))
-                    if composite
-                    else sort_key(_unhashable(kv[0]))
-                ),
-            )
+        except TypeError:  # keys of mixed JSON types: Python cannot compare them directly
+            if len(self.key_pointers) > 1:
+                items = sorted(docs.items(), key=lambda kv: tuple(typed_sort_key(c) for c in kv[0]))
+            else:
+                items = sorted(docs.items(), key=lambda kv: typed_sort_key(kv[0]))
         is_valid = self._validator.is_valid
         for key, doc in items:
             if not is_valid(doc):
@@ -148,6 +124,6 @@ class Combiner:
     def _fail(self, key: Any, doc: dict[str, Any]) -> None:
         error = self._validator.first_error(doc)
         location, schema_path, message = error if error else ("", "", "document is invalid")
-        raw = _unhashable(key)
-        values = list(raw) if len(self.key_pointers) > 1 else [raw]
+        parts = list(key) if len(self.key_pointers) > 1 else [key]
+        values = [untyped(p) for p in parts]
         raise DocumentValidationError(self.collection, values, location, schema_path, message)
