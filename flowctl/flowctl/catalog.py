@@ -77,6 +77,8 @@ class Endpoint:
     env: dict[str, str] = field(default_factory=dict)
     protobuf: bool = False
     config_file: str | None = None
+    # Names of config keys that were sops-encrypted (their values are secrets); None: all were.
+    encrypted_names: frozenset[str] | None = frozenset()
 
 
 @dataclass
@@ -387,7 +389,7 @@ class _Loader:
             env = local.get("env") or {}
             if not isinstance(env, dict):
                 raise CatalogError(file, loc + "/local/env", "`env` must be a mapping of names to strings")
-            config, config_file = self.config(local.get("config", {}), path, loc + "/local/config")
+            config, config_file, encrypted = self.config(local.get("config", {}), path, loc + "/local/config")
             if local.get("protobuf"):
                 raise CatalogError(
                     file,
@@ -400,16 +402,23 @@ class _Loader:
                 command=list(command),
                 env={str(k): str(v) for k, v in env.items()},
                 config_file=config_file,
+                encrypted_names=encrypted,
             )
         conn = spec["connector"]
         if not isinstance(conn, dict) or not isinstance(conn.get("image"), str):
             raise CatalogError(
                 file, loc + "/connector", "`connector` must be a mapping with `image` and `config`"
             )
-        config, config_file = self.config(conn.get("config", {}), path, loc + "/connector/config")
-        return Endpoint("image", config, image=conn["image"], config_file=config_file)
+        config, config_file, encrypted = self.config(conn.get("config", {}), path, loc + "/connector/config")
+        return Endpoint(
+            "image", config, image=conn["image"], config_file=config_file, encrypted_names=encrypted
+        )
 
-    def config(self, value: Any, path: Path, loc: str) -> tuple[dict[str, Any], str | None]:
+    def config(
+        self, value: Any, path: Path, loc: str
+    ) -> tuple[dict[str, Any], str | None, frozenset[str] | None]:
+        """The endpoint config (decrypted), its file if it has one, and the names of its keys
+        that were encrypted (None: every value was)."""
         file = str(path)
         config_file: str | None = None
         raw: bytes | None = None
@@ -422,9 +431,11 @@ class _Loader:
             raise CatalogError(
                 config_file or file, "" if config_file else loc, "the endpoint config must be an object"
             )
+        encrypted: frozenset[str] | None = frozenset()
         if sops.is_sops_document(value):
+            encrypted = sops.encrypted_names(value)
             value = sops.decrypt(value, config_file or f"{file}#{loc}", raw)
-        return value, config_file
+        return value, config_file, encrypted
 
 
 def _check_name(name: str, file: str, loc: str) -> None:

