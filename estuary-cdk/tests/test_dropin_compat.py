@@ -60,3 +60,52 @@ def test_snapshot_resource_rejects_a_fallback_key() -> None:
             initial_config=ResourceConfig(name="snap"),
             is_fallback_key=True,
         )
+
+
+def test_credential_models_import_from_http_as_in_the_reference() -> None:
+    """`from estuary_cdk.http import AccessToken` (and the other credential models) is how
+    reference connectors declare their auth; they are the kit's own classes, not copies."""
+    from estuary_cdk import Mixin, flow, http
+
+    names = [
+        "AccessToken",
+        "AuthorizationCodeFlowOAuth2Credentials",
+        "BaseOAuth2Credentials",
+        "BasicAuth",
+        "ClientCredentialsOAuth2Credentials",
+        "GoogleServiceAccount",
+        "GoogleServiceAccountSpec",
+        "LongLivedClientCredentialsOAuth2Credentials",
+        "OAuth2ClientCredentialsPlacement",
+        "OAuth2Spec",
+        "OAuth2TokenFlowSpec",
+        "ResourceOwnerPasswordOAuth2Credentials",
+        "RotatingOAuth2Credentials",
+    ]
+    for name in names:
+        assert getattr(http, name) is getattr(flow, name), name
+    assert http.Mixin is Mixin
+
+
+def test_an_api_key_model_built_on_http_access_token_validates_and_is_secret() -> None:
+    """The source-ada pattern: an `AccessToken` subclass renaming the key field's title."""
+    from estuary_cdk.http import AccessToken
+    from pydantic import Field
+
+    class ApiKey(AccessToken):
+        access_token: str = Field(title="API Key", json_schema_extra={"secret": True})
+
+    key = ApiKey.model_validate({"credentials_title": "Private App Credentials", "access_token": "k"})
+    assert key.access_token == "k"
+    schema = ApiKey.model_json_schema()
+    assert schema["properties"]["access_token"]["secret"] is True
+    assert schema["properties"]["credentials_title"]["const"] == "Private App Credentials"
+
+
+def test_logger_imports_from_capture_common_as_in_the_reference() -> None:
+    """Reference connectors import `Logger` from `estuary_cdk.capture.common` (it is the stdlib's)."""
+    import logging
+
+    from estuary_cdk.capture.common import Logger
+
+    assert Logger is logging.Logger

@@ -5,6 +5,7 @@ Connectors import everything capture-related from here (including documents, cre
 """
 
 from collections.abc import Sequence
+from logging import Logger
 from typing import Any, TypeVar
 
 from .._credentials import (
@@ -107,6 +108,7 @@ __all__ = [
     "FetchPageFn",
     "FetchSnapshotFn",
     "LogCursor",
+    "Logger",
     "LongLivedClientCredentialsOAuth2Credentials",
     "OAuth2Spec",
     "OAuth2TokenFlowSpec",

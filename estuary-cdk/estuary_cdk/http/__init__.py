@@ -32,6 +32,26 @@ Behaviour in short (details on each class):
 * Time: `clock` is injectable (`estuary_cdk.testing.FakeClock`), so tests never wait.
 """
 
+from logging import Logger
+
+# Credential models and `Mixin` are importable from here too, as connectors written for the
+# reference kit do (`from estuary_cdk.http import AccessToken`).
+from .. import Mixin
+from .._credentials import (
+    AccessToken,
+    AuthorizationCodeFlowOAuth2Credentials,
+    BaseOAuth2Credentials,
+    BasicAuth,
+    ClientCredentialsOAuth2Credentials,
+    GoogleServiceAccount,
+    GoogleServiceAccountSpec,
+    LongLivedClientCredentialsOAuth2Credentials,
+    OAuth2ClientCredentialsPlacement,
+    OAuth2Spec,
+    OAuth2TokenFlowSpec,
+    ResourceOwnerPasswordOAuth2Credentials,
+    RotatingOAuth2Credentials,
+)
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._errors import (
     Headers,
@@ -66,20 +86,35 @@ __all__ = [
     "ENCRYPTION_URL",
     "REDACTED",
     "SYSTEM_CLOCK",
+    "AccessToken",
+    "AuthorizationCodeFlowOAuth2Credentials",
+    "BaseOAuth2Credentials",
+    "BasicAuth",
     "BodyGeneratorFunction",
+    "ClientCredentialsOAuth2Credentials",
     "Clock",
     "Credentials",
+    "GoogleServiceAccount",
+    "GoogleServiceAccountSpec",
     "HTTPConnectionError",
     "HTTPError",
     "HTTPMixin",
     "HTTPSession",
     "Headers",
     "HeadersAndBodyGenerator",
+    "Logger",
+    "LongLivedClientCredentialsOAuth2Credentials",
+    "Mixin",
+    "OAuth2ClientCredentialsPlacement",
+    "OAuth2Spec",
+    "OAuth2TokenFlowSpec",
     "PaginationCycleError",
     "RateLimiter",
     "RequestBudget",
+    "ResourceOwnerPasswordOAuth2Credentials",
     "ResponseBodyError",
     "RetryPolicy",
+    "RotatingOAuth2Credentials",
     "RotationHandler",
     "ShouldRetryProtocol",
     "SystemClock",
