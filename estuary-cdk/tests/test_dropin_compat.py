@@ -109,3 +109,55 @@ def test_logger_imports_from_capture_common_as_in_the_reference() -> None:
     from estuary_cdk.capture.common import Logger
 
     assert Logger is logging.Logger
+
+
+def _descriptions(schema: object, path: str = "") -> list[str]:
+    """Every place in a JSON schema that carries a model-level description (field descriptions
+    live under `properties` and are not counted)."""
+    found: list[str] = []
+    if isinstance(schema, dict):
+        if "description" in schema and "title" in schema and schema.get("type") == "object":
+            found.append(path or "/")
+        for key, value in schema.items():
+            if key != "properties":
+                found += _descriptions(value, f"{path}/{key}")
+            else:
+                for name, prop in value.items():
+                    found += _descriptions(prop, f"{path}/properties/{name}")
+    elif isinstance(schema, list):
+        for i, item in enumerate(schema):
+            found += _descriptions(item, f"{path}/{i}")
+    return found
+
+
+def test_resource_config_with_schedule_schema_has_no_model_description() -> None:
+    """A connector's spec publishes this schema as `resourceConfigSchema`; the reference's has no
+    description (source-aircall-native's spec differed only there)."""
+    from estuary_cdk.capture.common import ResourceConfigWithSchedule
+
+    schema = ResourceConfigWithSchedule.model_json_schema()
+    assert _descriptions(schema) == []
+    assert schema["title"] == "ResourceConfigWithSchedule"
+    assert list(schema["properties"]) == ["_meta", "name", "interval", "schedule"]
+    assert schema["properties"]["schedule"]["description"].startswith("Schedule to automatically rebackfill")
+
+
+def test_webhook_resource_config_schema_has_no_model_descriptions() -> None:
+    """Push connectors publish this as `resourceConfigSchema`, match rules included."""
+    from estuary_cdk.capture.common import WebhookResourceConfig
+
+    schema = WebhookResourceConfig.model_json_schema()
+    assert _descriptions(schema) == []
+    assert {"UrlMatch", "HeaderMatch", "BodyMatch"} <= set(schema["$defs"])
+
+
+def test_the_description_finder_sees_a_docstring() -> None:
+    """Guards the two tests above: a model with a docstring is reported."""
+    from pydantic import BaseModel
+
+    class Documented(BaseModel):
+        """Has a description."""
+
+        x: int
+
+    assert _descriptions(Documented.model_json_schema()) == ["/"]

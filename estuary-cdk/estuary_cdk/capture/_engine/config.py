@@ -53,7 +53,9 @@ class ResourceConfig(BaseResourceConfig):
 
 
 class ResourceConfigWithSchedule(ResourceConfig):
-    """A ResourceConfig whose binding is re-backfilled on a cron ``schedule``."""
+    # A ResourceConfig whose binding is re-backfilled on a cron `schedule`. A comment rather than
+    # a docstring: pydantic would publish a docstring as the schema's "description", which the
+    # reference's resourceConfigSchema does not have (spec output must match it).
 
     schedule: str = Field(
         default="",

@@ -87,8 +87,10 @@ def _segments(pattern: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 
 
+# Models whose JSON schema a connector publishes carry comments, not docstrings: pydantic would
+# emit a docstring as the schema's "description", which the reference kit's schemas do not have.
 class MatchRule(abc.ABC, BaseModel, frozen=True):
-    """Decides whether a pushed document belongs to one binding."""
+    # Decides whether a pushed document belongs to one binding.
 
     value: str
 
@@ -116,8 +118,8 @@ class MatchRule(abc.ABC, BaseModel, frozen=True):
 
 
 class UrlMatch(MatchRule, frozen=True):
-    """Matches the request path against a pattern such as /orders/{id} ({id} is one path
-    segment, {rest:.*} a regular expression), or every path for *."""
+    # Matches the request path against a pattern such as /orders/{id} ({id} is one path
+    # segment, {rest:.*} a regular expression), or every path for *.
 
     type: Literal["url"] = "url"
 
@@ -204,7 +206,7 @@ class _KeyValueMatch(MatchRule, frozen=True):
 
 
 class HeaderMatch(_KeyValueMatch, frozen=True):
-    """Matches requests whose header named key (case-insensitive) equals value."""
+    # Matches requests whose header named key (case-insensitive) equals value.
 
     type: Literal["header"] = "header"
 
@@ -229,8 +231,8 @@ class HeaderMatch(_KeyValueMatch, frozen=True):
 
 
 class BodyMatch(_KeyValueMatch, frozen=True):
-    """Matches documents whose value at the dot path key (e.g. event.type), as a string,
-    equals value."""
+    # Matches documents whose value at the dot path key (e.g. event.type), as a string,
+    # equals value.
 
     type: Literal["body"] = "body"
     key: str = Field(pattern=_BODY_KEY_REGEX)
@@ -283,7 +285,7 @@ CollectionMatchingSpec = UrlMatch | HeaderMatch | BodyMatch
 
 
 class Discriminator(abc.ABC, BaseModel, frozen=True):
-    """Generates one match rule per known value of what tells documents apart."""
+    # Generates one match rule per known value of what tells documents apart.
 
     known_values: set[str]
 
@@ -298,7 +300,7 @@ class Discriminator(abc.ABC, BaseModel, frozen=True):
 
 
 class UrlDiscriminator(Discriminator, frozen=True):
-    """Routes by URL pattern; without known values, everything goes to one catch-all binding."""
+    # Routes by URL pattern; without known values, everything goes to one catch-all binding.
 
     type: Literal["url"] = "url"
     known_values: set[str] = Field(default=set())  # pydantic copies it per instance
@@ -321,7 +323,7 @@ class UrlDiscriminator(Discriminator, frozen=True):
 
 
 class HeaderDiscriminator(Discriminator, frozen=True):
-    """Routes by the value of the header named key."""
+    # Routes by the value of the header named key.
 
     type: Literal["header"] = "header"
     key: str
@@ -332,7 +334,7 @@ class HeaderDiscriminator(Discriminator, frozen=True):
 
 
 class BodyDiscriminator(Discriminator, frozen=True):
-    """Routes by the value at the dot path key of each document."""
+    # Routes by the value at the dot path key of each document.
 
     type: Literal["body"] = "body"
     key: str

@@ -67,8 +67,10 @@ def _require_meta(schema: dict[str, Any]) -> None:
     schema["required"] = required
 
 
+# Models whose JSON schema a connector publishes carry comments, not docstrings: pydantic would
+# emit a docstring as the schema's "description", which the reference kit's schemas do not have.
 class WebhookDocument(BaseDocument):
-    """A pushed document: the request body's fields plus ``_meta`` describing the request."""
+    # A pushed document: the request body's fields plus ``_meta`` describing the request.
 
     model_config = ConfigDict(json_schema_extra=_require_meta)
 
@@ -90,7 +92,7 @@ class WebhookDocument(BaseDocument):
 
 
 class WebhookResourceConfig(BaseResourceConfig):
-    """Resource config of a webhook binding: its name and the rule routing documents to it."""
+    # Resource config of a webhook binding: its name and the rule routing documents to it.
 
     PATH_POINTERS: ClassVar[list[str]] = ["/name"]
 
