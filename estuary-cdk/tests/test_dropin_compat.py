@@ -161,3 +161,15 @@ def test_the_description_finder_sees_a_docstring() -> None:
         x: int
 
     assert _descriptions(Documented.model_json_schema()) == ["/"]
+
+
+def test_webhook_match_types_import_from_capture_common_as_in_the_reference() -> None:
+    """The reference's capture.common names the match rule types its webhook resource configs use."""
+    from estuary_cdk.capture.common import CollectionMatchingSpec, UrlMatch, WebhookResourceConfig
+    from estuary_cdk.capture.webhook import match
+
+    assert UrlMatch is match.UrlMatch and CollectionMatchingSpec is match.CollectionMatchingSpec
+    config = WebhookResourceConfig.model_validate(
+        {"name": "orders", "match_rule": {"type": "url", "value": "/orders"}}
+    )
+    assert config.match_rule == UrlMatch(value="/orders")

@@ -61,6 +61,7 @@ from ._engine.state import BaseResourceState, ConnectorState, ResourceState
 from ._engine.stop import scheduled_stop
 from .document import AssociatedDocument, BaseDocument
 from .task import Task
+from .webhook.match import CollectionMatchingSpec, UrlMatch
 from .webhook.resources import WebhookResourceConfig, match_rule_conflicts
 
 _Binding = TypeVar("_Binding")
@@ -103,6 +104,7 @@ __all__ = [
     "BasicAuth",
     "CaptureBinding",
     "ClientCredentialsOAuth2Credentials",
+    "CollectionMatchingSpec",
     "ConnectorState",
     "FetchChangesFn",
     "FetchPageFn",
@@ -125,6 +127,7 @@ __all__ = [
     "SourcedSchema",
     "Task",
     "Triggers",
+    "UrlMatch",
     "ValidationError",
     "WebhookResourceConfig",
     "_assert_tombstone_covers_key",
