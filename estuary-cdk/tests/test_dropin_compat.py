@@ -173,3 +173,75 @@ def test_webhook_match_types_import_from_capture_common_as_in_the_reference() ->
         {"name": "orders", "match_rule": {"type": "url", "value": "/orders"}}
     )
     assert config.match_rule == UrlMatch(value="/orders")
+
+
+async def test_a_capture_connector_is_its_own_http_session_without_mixing_it_in() -> None:
+    """Reference connectors write `class Connector(BaseCaptureConnector[...])` and then call
+    `self.request(...)` (or hand `self` to fetch functions as `http`): the kit's base class is the
+    HTTPSession, and `serve` opens and closes its aiohttp session."""
+    import io
+    from collections.abc import AsyncGenerator
+    from typing import Any
+
+    from aiohttp import web
+    from estuary_cdk.capture import BaseCaptureConnector, Request, Task
+    from estuary_cdk.http import HTTPSession
+    from estuary_cdk.logger import init_logger
+    from estuary_cdk.testing import serve_app
+    from pydantic import BaseModel
+
+    class Config(BaseModel):
+        url: str
+
+    class State(BaseModel, extra="allow"):
+        pass
+
+    fetched: list[bytes] = []
+
+    class Plain(BaseCaptureConnector[Config, ResourceConfig, State]):
+        def request_class(self) -> type[Request[Config, ResourceConfig, State]]:
+            return Request[Config, ResourceConfig, State]
+
+        async def spec(self, log: Any, _: Any) -> Any:
+            raise NotImplementedError
+
+        async def discover(self, log: Any, discover: Any) -> Any:
+            raise NotImplementedError
+
+        async def validate(self, log: Any, validate: Any) -> Any:
+            raise NotImplementedError
+
+        async def open(self, log: Any, open: Any) -> Any:
+            async def run(task: Task) -> None:
+                fetched.append(await self.request(task.log, open.capture.config.url))
+
+            return response.Opened(explicitAcknowledgements=False), run
+
+    async def hello(_: web.Request) -> web.Response:
+        return web.Response(body=b"hi there")
+
+    app = web.Application()
+    app.router.add_get("/hello", hello)
+    async with serve_app(app) as server:
+        connector = Plain()
+        assert isinstance(connector, HTTPSession)
+        connector.output = io.BytesIO()
+        line = {
+            "open": {
+                "capture": {
+                    "name": "a/b",
+                    "config": {"url": server.url_for("/hello")},
+                    "intervalSeconds": 1,
+                    "bindings": [],
+                },
+                "version": "v",
+                "state": {},
+            }
+        }
+
+        async def requests(cls: type[BaseModel]) -> AsyncGenerator[Any, None]:
+            yield cls.model_validate(line)
+
+        await connector.serve(init_logger(), requests)
+    assert fetched == [b"hi there"]
+    assert connector.inner.closed

@@ -31,6 +31,7 @@ from ..flow import (
     ResourceConfig,
     RotatingOAuth2Credentials,
 )
+from ..http import HTTPMixin
 from ..logger import FlowLogger, register_secrets_in
 from ..utils import format_error_message, get_running_tasks_info, sort_dict
 from . import request, response
@@ -123,6 +124,9 @@ class _SessionStopping(Stopping):
 
 class BaseCaptureConnector(
     BaseConnector[Request[EndpointConfig, ResourceConfig, ConnectorState]],
+    # Every capture is its own HTTPSession, as in the reference kit: connectors call
+    # `self.request(...)` / pass `self` as `http` without mixing HTTPMixin in themselves.
+    HTTPMixin,
     Generic[EndpointConfig, ResourceConfig, ConnectorState],
 ):
     output: BinaryIO = sys.stdout.buffer

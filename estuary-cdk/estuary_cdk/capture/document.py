@@ -31,8 +31,10 @@ def _default_meta() -> BaseDocument.Meta:  # Runs once BaseDocument exists.
 
 
 class BaseDocument(BaseModel):
-    """A captured document. Undeclared fields are kept (`extra="allow"`), so models only need to
-    declare what the connector reads, and `_meta` is emitted only when it was explicitly set."""
+    # A captured document. Undeclared fields are kept (`extra="allow"`), so models only need to
+    # declare what the connector reads, and `_meta` is emitted only when it was explicitly set.
+    # (A comment, not a docstring: pydantic would publish a docstring as the `description` of
+    # every document schema built on this class, which the reference kit's schemas do not have.)
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
