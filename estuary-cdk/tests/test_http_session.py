@@ -389,3 +389,23 @@ async def test_408_is_retried_and_bad_urls_fail_cleanly(
     with pytest.raises(HTTPConnectionError) as err:
         await http.request(logged[0], "ftp://example.invalid/x", params={"secret": "s3cr3t-value"})
     assert err.value.code == 0 and "URL: ftp://example.invalid/x?secret=[redacted]" in err.value.message
+
+
+def test_importing_the_kit_does_not_load_aiohttp_until_a_request_needs_it() -> None:
+    """Flow starts a process per spec/discover/validate: those that send no request should not
+    pay for aiohttp (~0.1 s, ~10 MB). A subprocess, since this test process loaded it already."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import estuary_cdk.capture.common, estuary_cdk.http\n"
+        "from estuary_cdk.capture import BaseCaptureConnector\n"
+        "assert 'aiohttp.client' not in sys.modules, 'aiohttp was loaded at import'\n"
+        "import estuary_cdk.http as h\n"
+        "assert h.DEFAULT_TIMEOUT.sock_read == 300\n"
+        "assert 'aiohttp.client' in sys.modules\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

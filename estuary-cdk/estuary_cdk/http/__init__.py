@@ -33,6 +33,7 @@ Behaviour in short (details on each class):
 """
 
 from logging import Logger
+from typing import Any
 
 # Credential models and `Mixin` are importable from here too, as connectors written for the
 # reference kit do (`from estuary_cdk.http import AccessToken`).
@@ -52,6 +53,7 @@ from .._credentials import (
     ResourceOwnerPasswordOAuth2Credentials,
     RotatingOAuth2Credentials,
 )
+from . import _mixin
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._errors import (
     Headers,
@@ -63,7 +65,7 @@ from ._errors import (
     format_error_body,
 )
 from ._headers import budget_exhausted, parse_reset, parse_retry_after, server_wait
-from ._mixin import DEFAULT_TIMEOUT, HTTPMixin
+from ._mixin import HTTPMixin
 from ._ratelimit import RateLimiter, RequestBudget
 from ._redact import REDACTED, redact, register_secret, scrub_url
 from ._retry import RetryPolicy
@@ -132,3 +134,11 @@ __all__ = [
     "server_wait",
     "split_lines",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # `DEFAULT_TIMEOUT` is an aiohttp object, built on first use so that importing the HTTP
+    # layer does not load aiohttp (see `_aiohttp`).
+    if name == "DEFAULT_TIMEOUT":
+        return _mixin.default_timeout()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,25 +9,47 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 import orjson
 from pydantic import BaseModel
 
 from .. import Mixin
+from ._aiohttp import aiohttp
 from ._errors import Headers, HTTPConnectionError, HTTPError, ResponseBodyError, format_error_body
 from ._headers import budget_exhausted, server_wait
 from ._ratelimit import RateLimiter, RequestBudget
 from ._redact import redact, scrub_url
 from ._session import (
-    BODY_READ_ERRORS,
     HeadersAndBodyGenerator,
     HTTPSession,
     ShouldRetryProtocol,
     Timeout,
     _describe,
+    body_read_errors,
 )
 
-DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=300)
+_default_timeout: aiohttp.ClientTimeout | None = None
+
+
+def default_timeout() -> aiohttp.ClientTimeout:
+    """`DEFAULT_TIMEOUT`: no total limit, 60 s to connect, 300 s between reads."""
+    global _default_timeout
+    if _default_timeout is None:
+        _default_timeout = aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=300)
+    return _default_timeout
+
+
+def __getattr__(name: str) -> Any:
+    # `DEFAULT_TIMEOUT` is an aiohttp object: built when first asked for (see `_aiohttp`).
+    if name == "DEFAULT_TIMEOUT":
+        return default_timeout()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _DefaultTimeout:
+    """`HTTPMixin.default_timeout` unless a subclass or instance sets its own."""
+
+    def __get__(self, obj: object, owner: type | None = None) -> aiohttp.ClientTimeout:
+        return default_timeout()
 
 
 class _Body:
@@ -48,7 +70,7 @@ class _Body:
         try:
             async for chunk in self._resp.content.iter_any():
                 yield chunk
-        except BODY_READ_ERRORS as exc:
+        except body_read_errors() as exc:
             scrubbed = scrub_url(self._url, self._params)
             raise ResponseBodyError(
                 f"Reading the response body failed mid-stream: {redact(_describe(exc))}\nURL: {scrubbed}",
@@ -112,11 +134,27 @@ class HTTPMixin(Mixin, HTTPSession):
     proactive budget, or call `self.rate_limiter.set_budget(...)` later.
     """
 
-    inner: aiohttp.ClientSession
     rate_limiter: RateLimiter
     rate_limit_budget: RequestBudget | Sequence[RequestBudget] | None = None
-    default_timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT
+    default_timeout: aiohttp.ClientTimeout = _DefaultTimeout()  # type: ignore[assignment]
     connection_limit: int = 100
+
+    @property
+    def inner(self) -> aiohttp.ClientSession:
+        """The aiohttp session, opened on first use: a process that sends no request never
+        loads aiohttp."""
+        session: aiohttp.ClientSession | None = self.__dict__.get("_inner_session")
+        if session is None:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.connection_limit),
+                timeout=self.default_timeout,
+            )
+            self.__dict__["_inner_session"] = session
+        return session
+
+    @inner.setter
+    def inner(self, session: aiohttp.ClientSession) -> None:
+        self.__dict__["_inner_session"] = session
 
     async def _mixin_enter(self, log: logging.Logger) -> None:
         limiter = getattr(self, "rate_limiter", None)
@@ -132,15 +170,12 @@ class HTTPMixin(Mixin, HTTPSession):
             )
         else:
             limiter.clock = self.clock
-        current = getattr(self, "inner", None)
-        if current is None or current.closed:
-            self.inner = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.connection_limit),
-                timeout=self.default_timeout,
-            )
+        current = self.__dict__.get("_inner_session")
+        if current is not None and current.closed:
+            del self.__dict__["_inner_session"]  # A new one opens with the next request.
 
     async def _mixin_exit(self, log: logging.Logger) -> None:
-        current = getattr(self, "inner", None)
+        current = self.__dict__.get("_inner_session")
         if current is not None:
             await current.close()
 
@@ -191,7 +226,7 @@ class HTTPMixin(Mixin, HTTPSession):
                 resp = await self.inner.request(
                     method, url, params=req_params, data=payload, headers=req_headers, **request_kwargs
                 )
-            except BODY_READ_ERRORS as exc:
+            except body_read_errors() as exc:
                 delay = self._retry_or_raise(log, method, url, params, attempt, exc)
                 attempt += 1
                 await self.clock.sleep(delay)
@@ -214,7 +249,7 @@ class HTTPMixin(Mixin, HTTPSession):
 
             try:
                 body = await resp.read()
-            except BODY_READ_ERRORS:
+            except body_read_errors():
                 body = b""
             finally:
                 resp.release()

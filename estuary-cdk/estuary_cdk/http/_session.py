@@ -6,10 +6,9 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import AsyncGenerator, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
-import aiohttp
-
+from ._aiohttp import aiohttp
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import Headers, HTTPConnectionError, ResponseBodyError
 from ._redact import redact, scrub_url
@@ -23,18 +22,29 @@ DEFAULT_AUTHORIZATION_TOKEN_TYPE = "Bearer"
 
 BodyGeneratorFunction = Callable[[], AsyncGenerator[bytes, None]]
 HeadersAndBodyGenerator = tuple[Headers, BodyGeneratorFunction]
-Timeout = aiohttp.ClientTimeout | float | None
+if TYPE_CHECKING:
+    Timeout = aiohttp.ClientTimeout | float | None
+else:  # A forward reference: naming the class here would load aiohttp at import.
+    Timeout = Union["aiohttp.ClientTimeout", float, None]
 
-# Failures while reading a response body that re-issuing the request can fix.
-BODY_READ_ERRORS: tuple[type[BaseException], ...] = (
-    TimeoutError,
-    aiohttp.ClientPayloadError,
-    aiohttp.ServerDisconnectedError,
-    aiohttp.ClientOSError,
-    aiohttp.ClientConnectionError,
-    ConnectionResetError,
-    ResponseBodyError,
-)
+_body_read_errors: tuple[type[BaseException], ...] = ()
+
+
+def body_read_errors() -> tuple[type[BaseException], ...]:
+    """Failures while reading a response body that re-issuing the request can fix (built on
+    first use, once aiohttp is loaded)."""
+    global _body_read_errors
+    if not _body_read_errors:
+        _body_read_errors = (
+            TimeoutError,
+            aiohttp.ClientPayloadError,
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientOSError,
+            aiohttp.ClientConnectionError,
+            ConnectionResetError,
+            ResponseBodyError,
+        )
+    return _body_read_errors
 
 
 class ShouldRetryProtocol(Protocol):
@@ -115,7 +125,7 @@ class HTTPSession(abc.ABC):
                 if read_all is not None:
                     return resp_headers, bytes(await read_all())
                 return resp_headers, b"".join([chunk async for chunk in body()])
-            except BODY_READ_ERRORS as exc:
+            except body_read_errors() as exc:
                 policy = self.retry_policy
                 scrubbed = scrub_url(url, params)
                 if attempt >= policy.max_attempts:
