@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from ..logger import FlowLogger
+from ._model_json import _serializers as _model_serializers
 from ._model_json import model_json
 from .connector_status import ConnectorStatus
 from .document import AssociatedDocument, BaseDocument
@@ -204,6 +205,8 @@ class _BaseTask:
         buf = self._buf
         if type(document) is dict:
             body = orjson.dumps(document, default=orjson_default, option=ORJSON_OPTIONS)
+        elif (serialize := _model_serializers.get(document.__class__)) is not None:
+            body = serialize(document)  # A model class seen before: its serializer directly.
         elif isinstance(document, BaseModel):
             body = model_json(document)
         elif isinstance(document, AssociatedDocument):
