@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
+
+from pipe_lines import LineReader
 
 TESTS_DIR = Path(__file__).parent
 PROMPTLY = 10.0
@@ -25,38 +26,6 @@ UNACKNOWLEDGED = (
     "the runtime closed the input before acknowledging every checkpoint: "
     "1 written checkpoint(s) were left unacknowledged, so their documents may or may not be durable"
 )
-
-
-class Pipe:
-    """Reads lines from a pipe with a deadline."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = b""
-        self.eof = False
-
-    def _fill(self, timeout: float) -> bool:
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
-            return False
-        chunk = os.read(self.fd, 65536)
-        self.eof = not chunk
-        self.buf += chunk
-        return bool(chunk)
-
-    def readline(self, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            if not self._fill(max(0.0, deadline - time.monotonic())):
-                raise AssertionError(f"no complete line within {timeout}s; have {self.buf!r}")
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode()
-
-    def rest(self, timeout: float = 30) -> bytes:
-        deadline = time.monotonic() + timeout
-        while not self.eof and time.monotonic() < deadline:
-            self._fill(max(0.0, deadline - time.monotonic()))
-        return self.buf
 
 
 class Session:
@@ -70,8 +39,8 @@ class Session:
             cwd=TESTS_DIR,
         )
         assert self.proc.stdout is not None and self.proc.stderr is not None
-        self.out = Pipe(self.proc.stdout.fileno())
-        self.err = Pipe(self.proc.stderr.fileno())
+        self.out = LineReader(self.proc.stdout.fileno())
+        self.err = LineReader(self.proc.stderr.fileno())
 
     def send(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin is not None

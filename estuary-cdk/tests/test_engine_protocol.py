@@ -3,10 +3,8 @@ subprocess; we feed it request lines and assert its exact response lines."""
 
 import json
 import os
-import select
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import xxhash
 from engine_fixtures.harness import apply_merge_patch
 from estuary_cdk.capture.common import ResourceConfig
 from example_connector import EndpointConfig, Item
+from pipe_lines import LineReader
 
 TESTS_DIR = Path(__file__).parent
 NOW = "2025-06-01T12:00:00Z"
@@ -51,38 +50,6 @@ def run(*requests: dict[str, Any], timeout: float = 30, now: str = NOW) -> Resul
         proc.stdout.decode().splitlines(),
         [json.loads(line) for line in proc.stderr.decode().splitlines() if line.strip()],
     )
-
-
-class LineReader:
-    """Reads lines from a pipe without blocking forever, and tells whether output is idle."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = b""
-
-    def _fill(self, timeout: float) -> bool:
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
-            return False
-        chunk = os.read(self.fd, 65536)
-        self.buf += chunk
-        return bool(chunk)
-
-    def readline(self, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            if not self._fill(max(0.0, deadline - time.monotonic())):
-                raise AssertionError(f"no complete line within {timeout}s; have {self.buf!r}")
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode()
-
-    def idle_for(self, seconds: float) -> bool:
-        return not self.buf and not self._fill(seconds)
-
-    def rest(self) -> bytes:
-        while self._fill(5):
-            pass
-        return self.buf
 
 
 def config(**overrides: Any) -> dict[str, Any]:

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
+
+from pipe_lines import LineReader
 
 TESTS_DIR = Path(__file__).parent
 CONFIG = {"webhooks": {"name": "hooks", "discriminator": {"type": "url", "known_values": ["/orders", "*"]}}}
@@ -27,41 +27,6 @@ def env(port: int = 0) -> dict[str, str]:
         "ESTUARY_CDK_WEBHOOK_HOST": "127.0.0.1",
         "ESTUARY_CDK_WEBHOOK_PORT": str(port),
     }
-
-
-class Lines:
-    """Reads lines from a pipe with a deadline, and tells whether it stays idle."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = b""
-        self.eof = False
-
-    def _fill(self, timeout: float) -> bool:
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
-            return False
-        chunk = os.read(self.fd, 65536)
-        self.eof = not chunk
-        self.buf += chunk
-        return bool(chunk)
-
-    def readline(self, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            if not self._fill(max(0.0, deadline - time.monotonic())):
-                raise AssertionError(f"no complete line within {timeout}s; have {self.buf!r}")
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode()
-
-    def idle_for(self, seconds: float) -> bool:
-        return not self.buf and not self._fill(seconds)
-
-    def rest(self, timeout: float = 30) -> bytes:
-        deadline = time.monotonic() + timeout
-        while not self.eof and time.monotonic() < deadline:
-            self._fill(max(0.0, deadline - time.monotonic()))
-        return self.buf
 
 
 def binding(name: str, rule: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +83,7 @@ def ack(proc: subprocess.Popen[bytes]) -> None:
     send(proc, {"acknowledge": {"checkpoints": 1}})
 
 
-def open_session(proc: subprocess.Popen[bytes], out: Lines, bindings: list[dict[str, Any]]) -> None:
+def open_session(proc: subprocess.Popen[bytes], out: LineReader, bindings: list[dict[str, Any]]) -> None:
     """Open, and acknowledge each binding's initialization checkpoint."""
     send(proc, open_request(bindings))
     assert out.readline() == '{"opened":{"explicitAcknowledgements":true}}'
@@ -129,7 +94,7 @@ def open_session(proc: subprocess.Popen[bytes], out: Lines, bindings: list[dict[
         ack(proc)
 
 
-def listening_port(err: Lines) -> int:
+def listening_port(err: LineReader) -> int:
     while True:
         record = json.loads(err.readline())
         if record["msg"] == "Webhook server listening":
@@ -158,7 +123,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def test_documents_are_answered_after_the_runtime_acknowledged_them() -> None:
     proc = start()
     assert proc.stdout is not None and proc.stderr is not None
-    out, err = Lines(proc.stdout.fileno()), Lines(proc.stderr.fileno())
+    out, err = LineReader(proc.stdout.fileno()), LineReader(proc.stderr.fileno())
     pool = ThreadPoolExecutor(max_workers=2)
     try:
         open_session(proc, out, BINDINGS)
@@ -219,7 +184,7 @@ def test_a_port_in_use_fails_the_capture_naming_the_port() -> None:
         port = busy.getsockname()[1]
         proc = start(port)
         assert proc.stdout is not None and proc.stderr is not None
-        out, err = Lines(proc.stdout.fileno()), Lines(proc.stderr.fileno())
+        out, err = LineReader(proc.stdout.fileno()), LineReader(proc.stderr.fileno())
         try:
             open_session(proc, out, BINDINGS[:1])
             assert proc.wait(timeout=30) == 1
