@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 from collections.abc import AsyncGenerator
 from logging import Logger
 from typing import Any
@@ -16,6 +15,7 @@ from estuary_cdk.capture import BaseCaptureConnector, Request, common, request, 
 from estuary_cdk.capture.webhook import WebhookCaptureSpec, WebhookResourceConfig
 from estuary_cdk.capture.webhook.server import WEBHOOK_HOST_ENV, WEBHOOK_PORT_ENV
 from estuary_cdk.flow import ConnectorSpec
+from local_ports import free_port, wait_listening
 from pydantic import BaseModel
 
 ConnectorState = common.ConnectorState[common.ResourceState]
@@ -97,25 +97,6 @@ def open_line(names: list[str]) -> dict[str, Any]:
             "state": {},
         }
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_listening(port: int) -> None:
-    for _ in range(500):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.01)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-    raise AssertionError(f"nothing listens on port {port}")
 
 
 async def test_the_server_outlives_slow_pull_tasks_and_then_closes(monkeypatch: pytest.MonkeyPatch) -> None:

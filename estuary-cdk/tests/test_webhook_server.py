@@ -36,6 +36,7 @@ from estuary_cdk.capture.webhook.match import HeaderMatch, UrlMatch
 from estuary_cdk.capture.webhook.resources import WebhookResource, open_webhook_binding
 from estuary_cdk.capture.webhook.server import WEBHOOK_PORT_ENV, WebhookServerError
 from estuary_cdk.logger import init_logger
+from local_ports import free_port, wait_listening
 
 EMPTY_CHECKPOINT = '{"checkpoint":{"state":{"updated":{},"mergePatch":true}}}'
 
@@ -276,25 +277,6 @@ async def test_requests_are_refused_with_503_once_shutting_down() -> None:
 
 
 # -- start_webhook_server ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_listening(port: int) -> None:
-    for _ in range(500):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.01)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-    raise AssertionError(f"nothing listens on port {port}")
 
 
 async def test_started_server_receives_documents_until_asked_to_stop() -> None:
