@@ -38,13 +38,6 @@ def default_timeout() -> aiohttp.ClientTimeout:
     return _default_timeout
 
 
-def __getattr__(name: str) -> Any:
-    # `DEFAULT_TIMEOUT` is an aiohttp object: built when first asked for (see `_aiohttp`).
-    if name == "DEFAULT_TIMEOUT":
-        return default_timeout()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class _DefaultTimeout:
     """`HTTPMixin.default_timeout` unless a subclass or instance sets its own."""
 
