@@ -18,7 +18,6 @@ from aiohttp.test_utils import TestServer
 from estuary_cdk import ConnectorError
 from estuary_cdk.capture import BaseCaptureConnector, Request, Task, request, response
 from estuary_cdk.capture._emit import drain_all
-from estuary_cdk.capture.base_capture_connector import _SessionStopping
 from estuary_cdk.capture.connector_status import ConnectorStatus
 from estuary_cdk.capture.transactor import AcknowledgementsEnded, Transactor
 from estuary_cdk.capture.webhook import WebhookCaptureSpec, build_webhook_app
@@ -132,19 +131,17 @@ async def test_a_task_checkpoint_awaiting_its_ack_fails_when_acks_end() -> None:
     assert [next(iter(json.loads(line))) for line in lines] == ["captured", "checkpoint"]
 
 
-def test_the_session_stopping_leaves_first_error_to_a_real_error() -> None:
-    stopping = _SessionStopping()
-    # The way tasks record their failure: only while no error is recorded.
+def test_stopping_leaves_first_error_to_a_real_error() -> None:
+    stopping = Task.Stopping()
     for error, name in ((AcknowledgementsEnded(1), "a"), (RuntimeError("boom"), "b"), (ValueError("x"), "c")):
-        if stopping.first_error is None:
-            stopping.first_error = error
-            stopping.first_error_task = name
+        stopping.record_error(error, name)
     assert isinstance(stopping.first_error, RuntimeError) and stopping.first_error_task == "b"
+    assert stopping.event.is_set()
 
-    only_acks = _SessionStopping()
-    only_acks.first_error = AcknowledgementsEnded(2)
-    only_acks.first_error_task = "a"
+    only_acks = Task.Stopping()
+    only_acks.record_error(AcknowledgementsEnded(2), "a")
     assert only_acks.first_error is None and only_acks.first_error_task is None
+    assert only_acks.event.is_set()
 
 
 # -- the capture connector ---------------------------------------------------------------------

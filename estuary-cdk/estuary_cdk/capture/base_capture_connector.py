@@ -89,39 +89,6 @@ class ConfigEncryptionError(ConnectorError):
 Runner = Callable[[Task], Awaitable[None]]
 
 
-class _SessionStopping(Stopping):
-    """A capture session's `Stopping`, whose `first_error` passes over `AcknowledgementsEnded`.
-
-    Tasks record their error only while `first_error` is None (the first one wins). A task that
-    failed because the runtime closed our input while it awaited an acknowledgement did not
-    cause the shutdown, it followed from it; were it recorded, a real error raised afterwards
-    by another task would be dropped and the capture would exit 0 as if nothing went wrong. So
-    such failures leave `first_error` (and `first_error_task`) free for a real one; the
-    transactor counts the checkpoints they left unacknowledged."""
-
-    _first_error: Exception | None
-    _first_error_task: str | None
-
-    @property
-    def first_error(self) -> Exception | None:
-        return self._first_error
-
-    @first_error.setter
-    def first_error(self, error: Exception | None) -> None:
-        if not isinstance(error, AcknowledgementsEnded):
-            self._first_error = error
-
-    @property
-    def first_error_task(self) -> str | None:
-        return self._first_error_task
-
-    @first_error_task.setter
-    def first_error_task(self, name: str | None) -> None:
-        # Recorders set the task right after the error: keep it only with an error it names.
-        if name is None or self._first_error is not None:
-            self._first_error_task = name
-
-
 class BaseCaptureConnector(
     BaseConnector[Request[EndpointConfig, ResourceConfig, ConnectorState]],
     # Every capture is its own HTTPSession, as in the reference kit: connectors call
@@ -308,7 +275,7 @@ class BaseCaptureConnector(
         # capture allocates millions of short-lived documents.
         gc.freeze()
 
-        stopping = _SessionStopping()
+        stopping = Stopping()
         self._session = (log, stopping)
         self._end_acknowledgements()
         status = ConnectorStatus(log, stopping)
@@ -400,9 +367,7 @@ class BaseCaptureConnector(
             await drain_all()
             os._exit(1)
         except Exception as exc:
-            if stopping.first_error is None:
-                stopping.first_error = exc
-                stopping.first_error_task = "webhook-server"
+            stopping.record_error(exc, "webhook-server")
 
     async def _periodic_restart(self, log: FlowLogger, stopping: Stopping) -> None:
         interval = self._restart_interval()

@@ -169,6 +169,15 @@ class _BaseTask:
         first_error: Exception | None = None
         first_error_task: str | None = None
 
+        def record_error(self, error: Exception, task_name: str) -> None:
+            """Keep `error` as the capture's failure if it is the first, and ask every task to
+            stop. `AcknowledgementsEnded` is never kept: it follows from the runtime closing our
+            input (a shutdown), and keeping it would hide a real error raised after it."""
+            if self.first_error is None and not isinstance(error, AcknowledgementsEnded):
+                self.first_error = error
+                self.first_error_task = task_name
+            self.event.set()
+
     MAX_BUFFER_MEM = 8 << 20
     """Bytes of pending lines kept in memory before the buffer spills to a temporary file."""
 
@@ -337,10 +346,7 @@ class _BaseTask:
                             f"Task {child_name} failed: {type(exc).__name__}: {exc}",
                             exc_info=exc,
                         )
-                    if self.stopping.first_error is None:
-                        self.stopping.first_error = exc
-                        self.stopping.first_error_task = child_name
-                    self.stopping.event.set()
+                    self.stopping.record_error(exc, child_name)
                 finally:
                     task._close()
 

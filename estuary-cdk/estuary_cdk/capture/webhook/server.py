@@ -216,11 +216,7 @@ def _listen_port(port: int | None) -> int:
 
 
 def _record_failure(task: Task, exc: Exception) -> None:
-    stopping = task.stopping
-    if stopping.first_error is None:
-        stopping.first_error = exc
-        stopping.first_error_task = "webhook-server"
-    stopping.event.set()
+    task.stopping.record_error(exc, "webhook-server")
 
 
 def start_webhook_server(
