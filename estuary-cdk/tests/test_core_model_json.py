@@ -359,3 +359,25 @@ def test_random_documents_match_pydantic() -> None:
         if n % 3 == 0:
             doc.with_meta(rng.choice(["c", "u", "d"]), rng.choice([None, n]))
         assert model_json(doc) == pydantic_json(doc), doc
+
+
+def test_a_class_whose_documents_keep_falling_back_is_handed_to_pydantic() -> None:
+    """Trying orjson first costs a failed attempt per document when a class's documents always
+    hold something only pydantic writes; after a run of such documents it stops trying, while
+    occasional fallbacks do not count against a class."""
+
+    class Priced(BaseModel):
+        id: int
+        price: Any
+
+    _model_json._serializers.pop(Priced, None)
+    fast = _model_json._serializers.setdefault(Priced, _model_json._build(Priced))
+    assert fast is not _model_json._pydantic_json
+    for i in range(_model_json._GIVE_UP_AFTER - 1):
+        assert model_json(Priced(id=i, price=Decimal("1.5"))) == b'{"id":%d,"price":"1.5"}' % i
+    assert model_json(Priced(id=0, price=2)) == b'{"id":0,"price":2}'  # a success resets the run
+    assert _model_json._serializers[Priced] is fast
+    for i in range(_model_json._GIVE_UP_AFTER):
+        assert model_json(Priced(id=i, price=Decimal("1.5"))) == b'{"id":%d,"price":"1.5"}' % i
+    assert _model_json._serializers[Priced] is _model_json._pydantic_json
+    assert model_json(Priced(id=1, price=3)) == b'{"id":1,"price":3}'

@@ -74,6 +74,9 @@ _DEFAULT_SER_CONFIG = {
 
 Converter = Callable[[Any], dict[str, Any]]
 
+_GIVE_UP_AFTER = 64
+"""Documents in a row that must fall back to pydantic before a class stops trying orjson."""
+
 
 class _Fallback(Exception):
     """This document holds something only pydantic serializes like pydantic."""
@@ -138,11 +141,23 @@ def _compile(root: type, plans: dict[type, list[_Field]]) -> Serializer:
             raise _Fallback
         return convert(obj)
 
+    # Consecutive documents of this class that orjson could not write. A class whose documents
+    # keep holding such values (a Decimal field typed `Any`, say) would pay for both paths on
+    # every document: after `_GIVE_UP_AFTER` in a row it is handed to pydantic for good.
+    streak = [0]
+
+    def fell_back(model: BaseModel) -> bytes:
+        streak[0] += 1
+        if streak[0] >= _GIVE_UP_AFTER:
+            _serializers[root] = _pydantic_json
+        return _pydantic_json(model)
+
     namespace: dict[str, Any] = {
         "_dumps": orjson.dumps,
         "_OPTIONS": _OPTIONS,
         "_hook": hook,
-        "_pydantic_json": _pydantic_json,
+        "_fell_back": fell_back,
+        "_STREAK": streak,
     }
     sources = []
     for model_cls, fields in plans.items():
@@ -155,9 +170,12 @@ def _compile(root: type, plans: dict[type, list[_Field]]) -> Serializer:
     root_index = index[root]
     serialize_tail = [
         "try:",
-        "    return _dumps(out, default=_hook, option=_OPTIONS)",
+        "    data = _dumps(out, default=_hook, option=_OPTIONS)",
         "except TypeError:  # orjson.JSONEncodeError, also for what the hook refuses",
-        "    return _pydantic_json(model)",
+        "    return _fell_back(model)",
+        "if _STREAK[0]:",
+        "    _STREAK[0] = 0",
+        "return data",
     ]
     sources.append(_function_source("_serialize", root_index, plans[root], index, serialize_tail))
     exec(
