@@ -16,36 +16,14 @@ from urllib.parse import unquote, urlparse
 import orjson
 import yaml
 
-from . import sops
+from . import json_pointer, sops
 from .durations import parse_duration
 from .errors import CatalogError, UsageError
 
 DEFAULT_INTERVAL_SECONDS = 300
 
 
-def escape_pointer_token(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def ptr(*tokens: str | int) -> str:
-    """JSON pointer from tokens, for error locations."""
-    return "".join("/" + escape_pointer_token(str(t)) for t in tokens)
-
-
-def resolve_pointer(doc: Any, pointer: str) -> Any:
-    """Value at a JSON pointer; raises KeyError when it does not exist."""
-    if pointer in ("", "/"):
-        return doc
-    node = doc
-    for raw in pointer.lstrip("/").split("/"):
-        token = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict):
-            node = node[token]
-        elif isinstance(node, list):
-            node = node[int(token)]
-        else:
-            raise KeyError(pointer)
-    return node
+ptr = json_pointer.join  # error locations inside catalog files
 
 
 @dataclass
@@ -161,7 +139,7 @@ class _Loader:
         doc, raw = _read_file(path, referrer, location)
         if fragment:
             try:
-                doc = resolve_pointer(doc, fragment)
+                doc = json_pointer.resolve(doc, fragment)
             except (KeyError, IndexError, ValueError):
                 raise CatalogError(
                     str(path), fragment, f"fragment {fragment!r} of reference {ref!r} does not exist"

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import Any
 
-from .catalog import resolve_pointer
+from . import json_pointer
 from .errors import DocumentValidationError
 from .json_order import typed_key, typed_sort_key, untyped
 from .reduce import Reducer
@@ -21,7 +21,7 @@ _PLAIN = frozenset({str, int, float, type(None)})
 def _field_getter(pointer: str) -> KeyFn:
     """A function returning the typed key component (`typed_key`) at `pointer`; strings, numbers
     and null, the common keys, skip the conversion call."""
-    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.lstrip("/").split("/")]
+    tokens = json_pointer.split(pointer)
     if len(tokens) == 1:
         name = tokens[0]
         plain = _PLAIN
@@ -33,10 +33,7 @@ def _field_getter(pointer: str) -> KeyFn:
         return top
 
     def nested(doc: dict[str, Any]) -> Any:
-        try:
-            return typed_key(resolve_pointer(doc, pointer))
-        except (KeyError, IndexError, ValueError, TypeError):
-            return None
+        return typed_key(json_pointer.query(doc, tokens))
 
     return nested
 

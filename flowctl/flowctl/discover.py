@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 import yaml
 
-from .catalog import Capture, Catalog, resolve_pointer
+from . import json_pointer
+from .catalog import Capture, Catalog
 from .errors import CatalogError
 
 _BINDING_FIELDS = (
@@ -63,10 +64,7 @@ def resource_path(resource: dict[str, Any], pointers: list[str]) -> list[str]:
     """Resource path of a resource config via the spec's `resourcePathPointers`."""
     out = []
     for p in pointers:
-        try:
-            value = resolve_pointer(resource, p)
-        except (KeyError, IndexError, ValueError, TypeError):
-            value = None
+        value = json_pointer.query(resource, json_pointer.split(p))
         out.append("" if value is None else value if isinstance(value, str) else orjson.dumps(value).decode())
     return out
 
@@ -97,14 +95,13 @@ def _write_schema(path: Path, fragment: str, schema: Any) -> None:
     doc = _load_yaml(path)
     parent, _, last = fragment.rpartition("/")
     node: Any = doc
-    for raw in parent.lstrip("/").split("/") if parent else []:
-        token = raw.replace("~1", "/").replace("~0", "~")
+    for token in json_pointer.split(parent):
         node = node.setdefault(token, {}) if isinstance(node, dict) else None
     if not isinstance(node, dict):
         raise CatalogError(
             str(path), fragment, "cannot write the discovered schema there (not inside an object)"
         )
-    node[last.replace("~1", "/").replace("~0", "~")] = schema
+    node[json_pointer.unescape(last)] = schema
     _dump(path, doc)
 
 

@@ -11,7 +11,7 @@ import functools
 from typing import Any
 from urllib.parse import unquote
 
-from .catalog import resolve_pointer
+from . import json_pointer
 from .errors import ReduceError
 from .json_order import sort_key
 from .schema import Validator
@@ -110,7 +110,7 @@ class Reducer:
             if not isinstance(resource, dict):
                 raise ReduceError(f"cannot resolve schema reference {ref!r} while reducing")
         try:
-            return resolve_pointer(resource, unquote(fragment)), resource
+            return json_pointer.resolve(resource, unquote(fragment)), resource
         except (KeyError, IndexError, ValueError):
             raise ReduceError(f"cannot resolve schema reference {ref!r} while reducing") from None
 
@@ -425,7 +425,4 @@ def _type(v: Any) -> str:
 
 
 def _at(doc: Any, pointer: str) -> Any:
-    try:
-        return resolve_pointer(doc, pointer)
-    except (KeyError, IndexError, ValueError):
-        return None
+    return json_pointer.query(doc, json_pointer.split(pointer))

@@ -7,12 +7,13 @@ from typing import Any
 
 import jsonschema_rs
 
+from . import json_pointer
 from .errors import CatalogError
 
 
 def pointer(parts: Any) -> str:
     """JSON pointer of a jsonschema-rs path (a list of names and indices)."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return json_pointer.join(*parts)
 
 
 class Validator:
