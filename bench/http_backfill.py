@@ -23,7 +23,14 @@ End to end (unless `--no-e2e`), each as its own process writing protocol lines t
 Throughput is timed inside each process from its first page request to the end of its output, so
 interpreter start-up and imports don't count.
 
+Before/after a change to the kit (`--baseline DIR`, DIR holding another `estuary-cdk` tree, e.g.
+`git archive <commit> estuary-cdk | tar -x -C /tmp/before` then `--baseline /tmp/before/estuary-cdk`):
+the kit client and the end-to-end connector also run on that tree, each kit in its own fresh
+process, alternating with this tree's within every round, so both are measured in the same run
+on the same machine state. `BENCH_KIT=DIR` runs the whole benchmark on another tree.
+
     python bench/http_backfill.py [--records 200000] [--page 1000] [--rounds 5] [--no-e2e] [--quick]
+                                  [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -32,19 +39,25 @@ import argparse
 import asyncio
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "estuary-cdk"))
+# The kit measured: this repository's, unless BENCH_KIT names another tree (`--baseline` runs
+# its subprocesses that way).
+sys.path.insert(0, os.environ.get("BENCH_KIT") or str(Path(__file__).resolve().parents[1] / "estuary-cdk"))
 
 import aiohttp
+import estuary_cdk
 import orjson
 from _local_server import local_server
 from aiohttp import web
 from estuary_cdk.http import HTTPMixin
 from estuary_cdk.paginators import OffsetPaginator
+
+KIT = Path(estuary_cdk.__file__).resolve().parents[1]  # the tree actually imported
 
 
 def _record(i: int) -> dict:
@@ -241,50 +254,113 @@ def run_raw_emitter(base: str, page: int) -> None:
     _report_elapsed()
 
 
-def _process_run(mode: str, base: str, page: int, out: Path) -> tuple[float, int]:
-    """Seconds from the first page request to the end of the output of one process run, and the
-    `captured` lines it wrote."""
-    import subprocess
+def _kit_client_process(base: str, records: int, page: int) -> None:
+    """`--as-kit-client`: the kit client alone, in a fresh process on the kit BENCH_KIT names;
+    reports its wall and CPU seconds on stderr."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    count = asyncio.run(kit_client(base, records, page))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    if count != records:
+        raise SystemExit(f"kit client saw {count} records, expected {records}")
+    print(f"{_ELAPSED_TAG} {elapsed:.6f} {cpu:.6f}", file=sys.stderr, flush=True)
 
+
+def _subprocess_env(kit: Path | None) -> dict[str, str]:
     env = {**os.environ, "LOG_LEVEL": "warn"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(Path(__file__).resolve().parent / ".work" / "pycache")
-    argv = [sys.executable, __file__, mode, base, "--page", str(page)]
-    with out.open("wb") as sink:
-        proc = subprocess.run(
-            argv, input=OPEN_REQUEST, stdout=sink, stderr=subprocess.PIPE, env=env, check=False, timeout=600
-        )
+    if kit is not None:
+        env["BENCH_KIT"] = str(kit)
+    return env
+
+
+def _elapsed_fields(mode: str, proc: subprocess.CompletedProcess[bytes]) -> list[float]:
     stderr = proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
         tail = stderr.strip().splitlines()[-3:]
         raise SystemExit(f"{mode} exited {proc.returncode}: {' | '.join(tail)}")
-    elapsed = next(float(line.split()[1]) for line in stderr.splitlines() if line.startswith(_ELAPSED_TAG))
+    line = next(line for line in stderr.splitlines() if line.startswith(_ELAPSED_TAG))
+    return [float(field) for field in line.split()[1:]]
+
+
+def _process_run(mode: str, base: str, page: int, out: Path, kit: Path | None = None) -> tuple[float, int]:
+    """Seconds from the first page request to the end of the output of one process run, and the
+    `captured` lines it wrote."""
+    argv = [sys.executable, __file__, mode, base, "--page", str(page)]
+    with out.open("wb") as sink:
+        proc = subprocess.run(
+            argv,
+            input=OPEN_REQUEST,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            env=_subprocess_env(kit),
+            check=False,
+            timeout=600,
+        )
+    elapsed = _elapsed_fields(mode, proc)[0]
     with out.open("rb") as f:
         captured = sum(line.startswith(b'{"captured":') for line in f)
     out.unlink()
     return elapsed, captured
 
 
-def end_to_end(base: str, records: int, page: int, rounds: int) -> dict[str, float]:
+def _kit_client_run(base: str, records: int, page: int, kit: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of the kit client on `kit`, in a fresh process."""
+    argv = [sys.executable, __file__, "--as-kit-client", base, "--page", str(page), "--records", str(records)]
+    proc = subprocess.run(argv, capture_output=True, env=_subprocess_env(kit), check=False, timeout=600)
+    elapsed, cpu = _elapsed_fields("--as-kit-client", proc)
+    return elapsed, cpu
+
+
+def end_to_end(
+    base: str, records: int, page: int, rounds: int, baseline: Path | None = None
+) -> dict[str, float]:
+    """Best documents/s of each process kind: the raw emitter, the connector on this kit and,
+    with a baseline, the connector on that kit (key `--as-connector@baseline`)."""
     import tempfile
 
+    runs: list[tuple[str, str, Path | None]] = [("--as-raw", "--as-raw", None)]
+    runs.append(("--as-connector", "--as-connector", KIT))
+    if baseline is not None:
+        runs.append(("--as-connector@baseline", "--as-connector", baseline))
     rates: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.jsonl"
         for round_no in range(rounds):
-            modes = ["--as-raw", "--as-connector"]
-            for mode in modes if round_no % 2 == 0 else modes[::-1]:
-                elapsed, captured = _process_run(mode, base, page, out)
+            for name, mode, kit in runs if round_no % 2 == 0 else runs[::-1]:
+                elapsed, captured = _process_run(mode, base, page, out, kit)
                 if captured != records:
-                    raise SystemExit(f"{mode}: {captured} captured documents, expected {records}")
-                rates[mode] = max(rates.get(mode, 0.0), records / elapsed)
+                    raise SystemExit(f"{name}: {captured} captured documents, expected {records}")
+                rates[name] = max(rates.get(name, 0.0), records / elapsed)
     return rates
 
 
+def compare_kits(
+    base: str, records: int, page: int, rounds: int, baseline: Path
+) -> dict[str, tuple[float, float]]:
+    """Best records/s (wall, CPU) of the kit client on this tree and on `baseline`, each run in
+    a fresh process, alternating which goes first."""
+    kits = [("this", KIT), ("baseline", baseline)]
+    best: dict[str, tuple[float, float]] = {}
+    for round_no in range(rounds):
+        for name, kit in kits if round_no % 2 == 0 else kits[::-1]:
+            elapsed, cpu = _kit_client_run(base, records, page, kit)
+            wall_rate, cpu_rate = best.get(name, (0.0, 0.0))
+            best[name] = (max(wall_rate, records / elapsed), max(cpu_rate, records / max(cpu, 1e-9)))
+    return best
+
+
+def _flag(name: str, default: int) -> int:
+    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] in ("--as-connector", "--as-raw"):
-        page = int(sys.argv[sys.argv.index("--page") + 1]) if "--page" in sys.argv else 1000
-        (run_connector if sys.argv[1] == "--as-connector" else run_raw_emitter)(sys.argv[2], page)
+    if len(sys.argv) > 2 and sys.argv[1] in ("--as-connector", "--as-raw", "--as-kit-client"):
+        page = _flag("--page", 1000)
+        if sys.argv[1] == "--as-kit-client":
+            _kit_client_process(sys.argv[2], _flag("--records", 200_000), page)
+        else:
+            (run_connector if sys.argv[1] == "--as-connector" else run_raw_emitter)(sys.argv[2], page)
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -294,9 +370,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="50,000 records")
     parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end connector comparison")
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="another estuary-cdk tree to compare this one with"
+    )
     args = parser.parse_args()
     if args.quick or os.environ.get("BENCH_QUICK"):
         args.records = min(args.records, 50_000)
+    baseline: Path | None = args.baseline.resolve() if args.baseline else None
+    if baseline is not None and not (baseline / "estuary_cdk" / "__init__.py").exists():
+        raise SystemExit(f"--baseline {baseline}: not an estuary-cdk tree (no estuary_cdk/__init__.py)")
 
     with local_server(lambda: _app(args.records, args.page)) as base:
         best: dict[str, float] = {}
@@ -312,7 +394,10 @@ def main() -> None:
                     raise SystemExit(f"{name} client saw {count} records, expected {args.records}")
                 best[name] = max(best.get(name, 0.0), count / elapsed)
                 best_cpu[name] = max(best_cpu.get(name, 0.0), count / max(cpu, 1e-9))
-        e2e = {} if args.no_e2e else end_to_end(base, args.records, args.page, min(args.rounds, 3))
+        kits = (
+            compare_kits(base, args.records, args.page, args.rounds, baseline) if baseline is not None else {}
+        )
+        e2e = {} if args.no_e2e else end_to_end(base, args.records, args.page, min(args.rounds, 3), baseline)
 
     ratio = best["kit"] / best["raw"]
     cpu_ratio = best_cpu["kit"] / best_cpu["raw"]
@@ -327,6 +412,14 @@ def main() -> None:
     )
     print(f"  kit / raw (wall)     : {ratio:>10.1%}   (target >= 75%): {'PASS' if ratio >= 0.75 else 'FAIL'}")
     print(f"  kit / raw (CPU)      : {cpu_ratio:>10.1%}   (less sensitive to other load on the machine)")
+    if kits:
+        (this_wall, this_cpu), (base_wall, base_cpu) = kits["this"], kits["baseline"]
+        print(f"this tree vs baseline {baseline}, kit client in fresh processes (best of {args.rounds}):")
+        print(f"  this tree            : {this_wall:>10,.0f} records/s wall, {this_cpu:>10,.0f} per CPU-s")
+        print(f"  baseline             : {base_wall:>10,.0f} records/s wall, {base_cpu:>10,.0f} per CPU-s")
+        print(
+            f"  this / baseline      : {this_wall / base_wall:>10.1%} wall, {this_cpu / base_cpu:>10.1%} CPU"
+        )
     if e2e:
         e2e_ratio = e2e["--as-connector"] / e2e["--as-raw"]
         print("end to end, documents written as protocol lines (timed from the first request):")
@@ -336,6 +429,10 @@ def main() -> None:
             f"  connector / raw         : {e2e_ratio:>10.1%}   (the gap is the engine + emit path per document;"
         )
         print("                                         see bench/cdk_emit.py for that path alone)")
+        if "--as-connector@baseline" in e2e:
+            base_rate = e2e["--as-connector@baseline"]
+            print(f"  connector on baseline   : {base_rate:>10,.0f} documents/s")
+            print(f"  this / baseline         : {e2e['--as-connector'] / base_rate:>10.1%}")
 
 
 if __name__ == "__main__":
