@@ -16,70 +16,15 @@ from .config_check import check_capture_configs
 from .connector import Launch, unary
 from .errors import BuildError
 from .logs import OpsLog
+from .projections import build_projections, partition_fields
 from .state_key import encode_state_key
 
 UUID_PLACEHOLDER = "DocUUIDPlaceholder-329Bb50aa48EAa9ef"
 FULL_RANGE = {"keyEnd": 4294967295, "rClockEnd": 4294967295}
-_JSON_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
-
-
-def _types(schema: Any) -> list[str]:
-    if not isinstance(schema, dict):
-        return list(_JSON_TYPES)
-    t = schema.get("type")
-    if isinstance(t, str):
-        return [t]
-    if isinstance(t, list):
-        return sorted(str(x) for x in t)
-    return list(_JSON_TYPES)
-
-
-def _projections(collection: Collection) -> list[dict[str, Any]]:
-    """Canonical projections of top-level properties plus the synthetic ones every collection
-    gets (flow_document, flow_published_at, _meta/flow_truncated), ordered by field."""
-    schema = collection.write_schema
-    raw_props = schema.get("properties")
-    props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
-    required = set(schema.get("required") or [])
-    keys = {k.lstrip("/"): k for k in collection.key}
-    out: dict[str, dict[str, Any]] = {}
-    for name, sub in props.items():
-        if name == "_meta":
-            continue
-        proj: dict[str, Any] = {"ptr": "/" + name.replace("~", "~0").replace("/", "~1"), "field": name}
-        if name in keys:
-            proj["isPrimaryKey"] = True
-        proj["inference"] = {"types": _types(sub), "exists": "MUST" if name in required else "MAY"}
-        out[name] = proj
-    for field, ptr in keys.items():
-        out.setdefault(
-            field, {"ptr": ptr, "field": field, "isPrimaryKey": True, "inference": {"exists": "MUST"}}
-        )
-    out["flow_document"] = {"field": "flow_document", "inference": {"types": ["object"], "exists": "MUST"}}
-    out["flow_published_at"] = {
-        "ptr": "/_meta/uuid",
-        "field": "flow_published_at",
-        "inference": {
-            "types": ["string"],
-            "string": {"format": "date-time", "contentEncoding": "uuid"},
-            "exists": "MUST",
-        },
-    }
-    out["_meta/flow_truncated"] = {
-        "ptr": "/_meta/flow_truncated",
-        "field": "_meta/flow_truncated",
-        "inference": {"types": ["boolean"], "exists": "MUST"},
-    }
-    for field, loc in collection.projections.items():
-        ptr = loc if isinstance(loc, str) else loc.get("location", "") if isinstance(loc, dict) else ""
-        entry: dict[str, Any] = {"ptr": ptr, "field": field, "explicit": True}
-        if isinstance(loc, dict) and loc.get("partition"):
-            entry["isPartitionKey"] = True
-        out[field] = entry
-    return [out[k] for k in sorted(out)]
 
 
 def collection_spec(collection: Collection, build_id: str) -> dict[str, Any]:
+    projections = build_projections(collection)
     spec: dict[str, Any] = {"name": collection.name, "writeSchema": collection.write_schema}
     if collection.read_schema is not None:
         spec["readSchema"] = collection.read_schema
@@ -87,7 +32,8 @@ def collection_spec(collection: Collection, build_id: str) -> dict[str, Any]:
         {
             "key": collection.key,
             "uuidPtr": "/_meta/uuid",
-            "projections": _projections(collection),
+            **({"partitionFields": fields} if (fields := partition_fields(projections)) else {}),
+            "projections": projections,
             "ackTemplate": {"_meta": {"ack": True, "uuid": UUID_PLACEHOLDER}},
             "partitionTemplate": {
                 "name": f"{collection.name}/{build_id}",

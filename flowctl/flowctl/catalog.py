@@ -35,6 +35,8 @@ class Collection:
     projections: dict[str, Any]
     file: str
     location: str
+    # Projections with inference, built once (see projections.py).
+    built_projections: list[dict[str, Any]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
