@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import os
 import signal
 import sys
 import threading
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
-import orjson
-import pydantic
 from pydantic import BaseModel
 
+from ._errors import ConnectorError, MalformedRequestError, Stopped
+from ._input import MAX_REQUEST_LINE, parse_request_line, stdin_jsonl
+from ._output import OutputWriter
+from ._session import InputEnd
 from .flow import ValidationError
 from .logger import FlowLogger, init_logger
 from .utils import format_error_message, get_running_tasks_info
@@ -42,129 +42,6 @@ __all__ = [
 ]
 
 Request = TypeVar("Request", bound=BaseModel)
-
-MAX_REQUEST_LINE = 1 << 27
-"""Longest accepted request line (128 MiB, like the reference kit)."""
-
-_READ_CHUNK = 1 << 16
-_MAX_REPORTED_ERRORS = 5
-
-
-class ConnectorError(Exception):
-    """An error whose message is the complete, user-facing reason: it is logged as the last
-    ERROR line without a traceback."""
-
-
-class MalformedRequestError(ConnectorError):
-    """A request line that is not valid JSON or not a valid request. The message is one line
-    that says what was wrong and where."""
-
-
-@dataclass
-class Stopped(Exception):
-    """Raised by a handler to end the process: cleanly when `error` is None, else with `error`
-    as the failure reason."""
-
-    error: str | None = None
-
-
-def _describe_validation_error(exc: pydantic.ValidationError) -> str:
-    parts: list[str] = []
-    for err in exc.errors()[:_MAX_REPORTED_ERRORS]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    more = exc.error_count() - _MAX_REPORTED_ERRORS
-    if more > 0:
-        parts.append(f"and {more} more error(s)")
-    return "; ".join(parts)
-
-
-def parse_request_line(cls: type[Request], line: bytes, lineno: int) -> Request:
-    """Parse one request line into `cls`, raising `MalformedRequestError` with a one-line
-    description of what is wrong (instead of a pydantic traceback)."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedRequestError(f"malformed request on line {lineno}: invalid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise MalformedRequestError(
-            f"malformed request on line {lineno}: expected a JSON object, got {type(value).__name__}"
-        )
-    try:
-        request = cls.model_validate(value)
-    except pydantic.ValidationError as exc:
-        raise MalformedRequestError(
-            f"malformed request on line {lineno}: {_describe_validation_error(exc)}"
-        ) from None
-    if all(getattr(request, name) is None for name in request.model_fields_set):
-        expected = ", ".join(info.alias or name for name, info in cls.model_fields.items())
-        got = ", ".join(sorted(value)) or "none"
-        raise MalformedRequestError(
-            f"malformed request on line {lineno}: expected one of the keys {expected}; got {got}"
-        )
-    return request
-
-
-def _start_reader(fd: int, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes | None]) -> None:
-    """Read `fd` on a daemon thread. A thread (rather than `connect_read_pipe`) works for every
-    kind of stdin, including a redirected regular file, and never keeps the process alive."""
-
-    def post(item: bytes | None) -> bool:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:
-            return False  # The event loop is closed: nobody reads any more.
-        return True
-
-    def run() -> None:
-        while True:
-            try:
-                chunk = os.read(fd, _READ_CHUNK)
-            except OSError:
-                chunk = b""
-            if not post(chunk or None) or not chunk:
-                return
-
-    threading.Thread(target=run, name="flow-stdin-reader", daemon=True).start()
-
-
-async def _read_lines(fd: int) -> AsyncGenerator[tuple[int, bytes], None]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-    _start_reader(fd, loop, queue)
-    pending = bytearray()
-    lineno = 0
-    eof = False
-    while not eof:
-        chunk = await queue.get()
-        if chunk is None:
-            eof = True
-        else:
-            pending += chunk
-        start = 0
-        while True:
-            end = pending.find(b"\n", start)
-            if end < 0:
-                break
-            lineno += 1
-            line = bytes(pending[start:end])
-            start = end + 1
-            if line.strip():
-                yield lineno, line
-        del pending[:start]
-        if len(pending) > MAX_REQUEST_LINE:
-            raise MalformedRequestError(
-                f"malformed request on line {lineno + 1}: longer than {MAX_REQUEST_LINE} bytes"
-            )
-    if pending.strip():
-        yield lineno + 1, bytes(pending)
-
-
-async def stdin_jsonl(cls: type[Request]) -> AsyncGenerator[Request, None]:
-    """Yield every request line of stdin parsed as `cls`, until EOF. Blank lines are skipped."""
-    fd = sys.stdin.fileno() if sys.stdin is not None else 0
-    async for lineno, line in _read_lines(fd):
-        yield parse_request_line(cls, line, lineno)
 
 
 class Mixin(abc.ABC):
@@ -188,7 +65,20 @@ def _flatten(exc: BaseException) -> list[BaseException]:
 
 
 class BaseConnector(Generic[Request], abc.ABC):
+    output: BinaryIO = sys.stdout.buffer
+    """Where responses go (the runtime reads stdout). Tests may point it elsewhere before
+    `serve`."""
+
     _sigquit_received: bool = False
+    _output_writer: OutputWriter | None = None
+    _input_end: InputEnd | None = None
+
+    @property
+    def input_end(self) -> InputEnd:
+        """Whether the runtime closed our input; sessions subscribe to learn when it does."""
+        if self._input_end is None:
+            self._input_end = InputEnd()
+        return self._input_end
 
     @classmethod
     @abc.abstractmethod
@@ -208,8 +98,19 @@ class BaseConnector(Generic[Request], abc.ABC):
     async def exit(self, log: FlowLogger) -> None:
         """Hook called at the very end of `serve`."""
 
+    @property
+    def writer(self) -> OutputWriter:
+        """The one writer of `output`: every response of this connector goes through it, in
+        order (created on first use, and anew if `output` was replaced)."""
+        writer = self._output_writer
+        if writer is None or writer.output is not self.output:
+            writer = self._output_writer = OutputWriter(self.output)
+        return writer
+
     async def _drain_output(self) -> None:
         """Wait until every response written so far reached the output (before exiting)."""
+        if self._output_writer is not None:
+            await self._output_writer.drain()
 
     async def serve(
         self,
@@ -221,6 +122,7 @@ class BaseConnector(Generic[Request], abc.ABC):
         if log is None:
             log = init_logger()
         self._sigquit_received = False
+        self._input_end = InputEnd()
         self._install_sigquit(log)
 
         failures: list[BaseException] = []
@@ -241,6 +143,7 @@ class BaseConnector(Generic[Request], abc.ABC):
                         group.create_task(self.handle(log, request))
                     else:
                         await self.handle(log, request)
+                self.input_end.close()
         except (Exception, BaseExceptionGroup) as exc:
             failures = _flatten(exc)
         except asyncio.CancelledError:

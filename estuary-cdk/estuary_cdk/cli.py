@@ -9,17 +9,19 @@ without writing protocol JSON by hand, and prints the responses as JSON lines:
     connector validate [--config config.yaml] [--bindings a,b] [--backfill N]
     connector open     [--config config.yaml] [--state state.json] [--bindings a,b] [--backfill N]
 
-`validate` and `open` use every discovered binding unless `--bindings` names some. A config with
-a top-level `sops` key is decrypted with the `sops` binary first.
+`validate` and `open` use every discovered binding unless `--bindings` names some.
+
+The connector runs in this process but is driven like the runtime drives it: its responses go
+through a pipe that this command reads, so the answers of earlier steps (discover, validate)
+shape the next request and checkpoints are acknowledged as they arrive. Sops decryption and
+state keys are flowctl's (a dev dependency of every connector): one implementation of each.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import io
-import shutil
-import subprocess
+import os
 import sys
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -30,45 +32,37 @@ import pydantic
 import yaml
 from pydantic import BaseModel
 
-from . import BaseConnector, ConnectorError
+from . import BaseConnector
+from ._errors import ConnectorError
+from ._input import LineSource, read_descriptor
 from .capture.base_capture_connector import BaseCaptureConnector
 
 __all__ = ["CliError", "encode_state_key", "load_config", "main"]
 
-_STATE_KEY_SAFE = frozenset("-_+.=")
-_ACK_POLL_SECONDS = 0.05
-_SOPS_SUFFIX = "_sops"
+_RESPONSE_TIMEOUT_SECONDS = 600.0
 
 
 class CliError(ConnectorError):
     """A problem with the command line or its input files, reported as one line."""
 
 
+def _flowctl() -> Any:
+    try:
+        import flowctl.sops
+        import flowctl.state_key
+    except ImportError:
+        raise CliError(
+            "connector commands need flowctl (a dev dependency of every connector: "
+            'flowctl = {path = "../flowctl", develop = true}); run `poetry install` in the connector'
+        ) from None
+    return flowctl
+
+
 def encode_state_key(resource_path: list[str], backfill: int = 0) -> str:
-    """The `stateKey` Flow derives from a binding's resource path and backfill counter: the path
-    joined with `/`, every character but Unicode letters/digits and `-_+.=` percent-encoded
-    (UTF-8, uppercase hex), and `.v<backfill>` appended when the counter is not zero."""
-    out: list[str] = []
-    for ch in "/".join(resource_path):
-        if ch.isalpha() or ch.isnumeric() or ch in _STATE_KEY_SAFE:
-            out.append(ch)
-        else:
-            out.extend(f"%{b:02X}" for b in ch.encode())
-    key = "".join(out)
-    if backfill:
-        key += f".v{backfill}"
+    """The `stateKey` Flow derives from a binding's resource path and backfill counter
+    (flowctl's implementation)."""
+    key: str = _flowctl().state_key.encode_state_key(resource_path, backfill)
     return key
-
-
-def _strip_sops_suffix(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            (k[: -len(_SOPS_SUFFIX)] if k.endswith(_SOPS_SUFFIX) else k): _strip_sops_suffix(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_strip_sops_suffix(v) for v in value]
-    return value
 
 
 def _to_json_value(value: Any) -> Any:
@@ -76,49 +70,37 @@ def _to_json_value(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS))
 
 
-def _read_document(path: Path) -> Any:
+def _read_document(path: Path) -> tuple[Any, bytes]:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.safe_load(raw), raw
     except yaml.YAMLError as exc:
         raise CliError(f"{path} is not valid YAML/JSON: {exc}") from None
 
 
 def load_config(path: Path) -> dict[str, Any]:
-    """Load an endpoint config file (YAML or JSON). A sops-encrypted file (top-level `sops` key)
-    is decrypted with the `sops` binary, and the `_sops` suffix of encrypted keys is removed, as
-    Flow does before handing the config to a connector."""
-    value = _read_document(path)
+    """Load an endpoint config file (YAML or JSON). A sops-encrypted file is decrypted and its
+    encrypted suffix removed from keys, as Flow does before handing the config to a connector
+    (with flowctl's sops support, which honours the file's `encrypted_suffix`)."""
+    value, raw = _read_document(path)
     if not isinstance(value, dict):
         raise CliError(f"{path} must contain a mapping (the endpoint config)")
-    if "sops" in value:
-        sops = shutil.which("sops")
-        if sops is None:
-            raise CliError(
-                f"{path} is sops-encrypted but the `sops` binary is not on PATH; install sops "
-                "(https://github.com/getsops/sops) and make the decryption key available"
-            )
-        proc = subprocess.run(
-            [sops, "--decrypt", "--output-type", "json", str(path)],
-            capture_output=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            detail = proc.stderr.decode(errors="replace").strip().splitlines()
-            raise CliError(
-                f"sops could not decrypt {path}: {detail[-1] if detail else 'exit ' + str(proc.returncode)}"
-            )
-        value = _strip_sops_suffix(orjson.loads(proc.stdout))
+    sops = _flowctl().sops
+    if sops.is_sops_document(value):
+        try:
+            value = sops.decrypt(value, str(path), raw)
+        except Exception as exc:  # flowctl's SopsError: its message is the whole reason
+            raise CliError(str(exc)) from None
     return dict(_to_json_value(value))
 
 
 def _load_state(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    value = _read_document(path)
+    value, _ = _read_document(path)
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -176,28 +158,58 @@ def _select_bindings(discovered: list[dict[str, Any]], selectors: list[str]) -> 
     return [by_name[name] for name in wanted]
 
 
-def _responses(buffer: io.BytesIO, kind: str) -> list[dict[str, Any]]:
-    out = []
-    for line in buffer.getvalue().splitlines():
-        message = orjson.loads(line)
-        if kind in message:
-            out.append(message[kind])
-    return out
-
-
-class _Session:
-    """Builds the request sequence of one command, reading the responses of earlier steps from an
-    in-memory output before switching the connector to the real stdout for the final step."""
+class _Driver:
+    """Plays the runtime for one command: sends the requests, reads the connector's responses
+    from the pipe its output goes to, prints those of the final step, and acknowledges each
+    checkpoint once it was read (as the runtime does after committing it)."""
 
     def __init__(self, connector: BaseCaptureConnector[Any, Any, Any], args: argparse.Namespace) -> None:
         self.connector = connector
         self.args = args
-        self.stdout = connector.output
+        read_fd, write_fd = os.pipe()
+        self._read_fd = read_fd
+        connector.output = os.fdopen(write_fd, "wb", buffering=0)
+        self._forward = False
+        self._responses: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._acks: asyncio.Queue[int] = asyncio.Queue()
+        self._explicit_acks = False
 
-    def _capture_output(self) -> io.BytesIO:
-        buffer = io.BytesIO()
-        self.connector.output = buffer
-        return buffer
+    async def pump(self) -> None:
+        """Read every response line until the connector's output closes."""
+        source = LineSource(read_descriptor(self._read_fd))
+        stdout = sys.stdout.buffer
+        while (batch := await source.next_batch()) is not None:
+            for line in batch:
+                if not line.strip():
+                    continue
+                if self._forward:
+                    stdout.write(line + b"\n")
+                message = orjson.loads(line)
+                if "opened" in message:
+                    self._explicit_acks = bool(message["opened"].get("explicitAcknowledgements"))
+                elif "checkpoint" in message:
+                    if self._explicit_acks:
+                        self._acks.put_nowait(1)
+                elif not {"captured", "sourcedSchema"} & message.keys():
+                    self._responses.put_nowait(message)
+            stdout.flush()
+        os.close(self._read_fd)
+
+    def close_output(self) -> None:
+        self.connector.output.close()
+
+    async def _response(self, kind: str) -> dict[str, Any]:
+        try:
+            message = await asyncio.wait_for(self._responses.get(), _RESPONSE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise CliError(
+                f"the connector did not answer {kind} within {_RESPONSE_TIMEOUT_SECONDS:.0f}s"
+            ) from None
+        key = kind + "ed" if not kind.endswith("e") else kind + "d"
+        if key not in message:
+            raise CliError(f"the connector answered {kind} with {orjson.dumps(message).decode()[:500]}")
+        body: dict[str, Any] = message[key]
+        return body
 
     def _request(self, cls: type[BaseModel], command: str, body: dict[str, Any]) -> Any:
         """Build the `command` request, turning a config the connector's model rejects into a
@@ -217,20 +229,20 @@ class _Session:
     async def requests(self, cls: type[BaseModel]) -> AsyncGenerator[Any, None]:
         args = self.args
         if args.command == "spec":
+            self._forward = True
             yield self._request(cls, "spec", {"connectorType": "IMAGE", "config": {}})
             return
 
         config = load_config(args.config)
+        discover = self._request(cls, "discover", {"connectorType": "IMAGE", "config": config})
         if args.command == "discover":
-            yield self._request(cls, "discover", {"connectorType": "IMAGE", "config": config})
+            self._forward = True
+            yield discover
             return
 
-        buffer = self._capture_output()
-        yield self._request(cls, "discover", {"connectorType": "IMAGE", "config": config})
-        discovered = _responses(buffer, "discovered")
-        if not discovered:
-            raise CliError("the connector did not answer discover")
-        chosen = _select_bindings(discovered[0].get("bindings", []), args.bindings)
+        yield discover
+        discovered = await self._response("discover")
+        chosen = _select_bindings(discovered.get("bindings", []), args.bindings)
         name = _capture_name(self.connector, args.name)
         prefix = name.rsplit("/", 1)[0]
         validate_bindings = [
@@ -246,18 +258,14 @@ class _Session:
             for b in chosen
         ]
         validate = {"name": name, "connectorType": "IMAGE", "config": config, "bindings": validate_bindings}
-
         if args.command == "validate":
-            self.connector.output = self.stdout
+            self._forward = True
             yield self._request(cls, "validate", validate)
             return
 
-        buffer = self._capture_output()
         yield self._request(cls, "validate", validate)
-        validated = _responses(buffer, "validated")
-        if not validated:
-            raise CliError("the connector did not answer validate")
-        paths = [b["resourcePath"] for b in validated[0]["bindings"]]
+        validated = await self._response("validate")
+        paths = [b["resourcePath"] for b in validated["bindings"]]
         bindings = [
             {**vb, "resourcePath": path, "stateKey": encode_state_key(path, args.backfill)}
             for vb, path in zip(validate_bindings, paths, strict=True)
@@ -274,16 +282,14 @@ class _Session:
             "range": {"keyBegin": 0, "keyEnd": 0xFFFFFFFF, "rClockBegin": 0, "rClockEnd": 0xFFFFFFFF},
             "state": _load_state(args.state),
         }
-        self.connector.output = self.stdout
+        self._forward = True
         yield self._request(cls, "open", open_request)
-
-        # Acknowledge every checkpoint as soon as it is written, as the runtime would after
-        # committing it. The session's end cancels this loop.
+        # Acknowledge every checkpoint once read; the session's end cancels this loop.
         while True:
-            await asyncio.sleep(_ACK_POLL_SECONDS)
-            transactor = self.connector._transactor
-            if transactor is not None and transactor.requires_explicit_acks and transactor.pending_acks:
-                yield self._request(cls, "acknowledge", {"checkpoints": transactor.pending_acks})
+            count = await self._acks.get()
+            while not self._acks.empty():
+                count += self._acks.get_nowait()
+            yield self._request(cls, "acknowledge", {"checkpoints": count})
 
 
 def main(connector: BaseConnector[Any], argv: list[str] | None = None) -> None:
@@ -295,10 +301,15 @@ def main(connector: BaseConnector[Any], argv: list[str] | None = None) -> None:
     args = _parser().parse_args(args_list)
     if not isinstance(connector, BaseCaptureConnector):
         raise SystemExit("connector commands need a capture connector (BaseCaptureConnector)")
-    session = _Session(connector, args)
 
     async def run() -> None:
-        await connector.serve(requests=session.requests)
+        driver = _Driver(connector, args)
+        pump = asyncio.create_task(driver.pump())
+        try:
+            await connector.serve(requests=driver.requests)
+        finally:
+            driver.close_output()
+            await pump
 
     try:
         asyncio.run(run())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -36,47 +35,48 @@ def test_load_config_yaml_normalizes_to_json(tmp_path: Path) -> None:
     assert load_config(cfg) == {"token": "abc", "start": "2024-01-02T03:04:05Z", "day": "2024-01-02"}
 
 
-def test_sops_config_without_sops_binary_is_a_clear_error(
+def _age_key(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """The repository's TEST-ONLY age identity: its recipient and an environment to decrypt."""
+    key_file = CDK_ROOT.parent / "tools" / "sops" / "test-age-key.txt"
+    recipient = next(
+        line.split(":", 1)[1].strip() for line in key_file.read_text().splitlines() if "public key:" in line
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
+    env.update(SOPS_AGE_KEY_FILE=str(key_file), HOME=str(tmp_path))
+    return recipient, env
+
+
+def test_sops_config_is_decrypted_with_its_own_suffix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from flowctl.sops import sops_binary
+
+    recipient, env = _age_key(tmp_path)
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("token_enc: s3cret\nnested:\n  key_enc: k\n  keep_sops: 1\n")
+    encrypted = subprocess.run(
+        [sops_binary(), "--encrypt", "--age", recipient, "--encrypted-suffix", "_enc", str(plain)],
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    ).stdout
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("token_sops: ENC[x]\nsops:\n  version: 3.9.0\n")
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(CliError, match=r"sops-encrypted but the `sops` binary is not on PATH"):
-        load_config(cfg)
+    cfg.write_bytes(encrypted)
+    assert b"s3cret" not in encrypted
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # The file's own `encrypted_suffix` is removed; another key ending in `_sops` is kept as is.
+    assert load_config(cfg) == {"token": "s3cret", "nested": {"key": "k", "keep_sops": 1}}
 
 
-def _fake_sops(bin_dir: Path, script: str) -> None:
-    bin_dir.mkdir()
-    sops = bin_dir / "sops"
-    sops.write_text(f"#!{sys.executable}\n{script}")
-    sops.chmod(sops.stat().st_mode | stat.S_IEXEC)
-
-
-def test_sops_config_is_decrypted_and_suffixes_stripped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sops_failure_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("token_sops: ENC[x]\nsops:\n  version: 3.9.0\n")
-    _fake_sops(
-        tmp_path / "bin",
-        "import sys, json\n"
-        "assert sys.argv[1:4] == ['--decrypt', '--output-type', 'json'], sys.argv\n"
-        "print(json.dumps({'token_sops': 'plain', 'nested': {'key_sops': 'k', 'keep': 1}}))\n",
-    )
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    assert load_config(cfg) == {"token": "plain", "nested": {"key": "k", "keep": 1}}
-
-
-def test_sops_failure_reports_its_last_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text("sops: {}\n")
-    _fake_sops(
-        tmp_path / "bin",
-        "import sys\nsys.stderr.write('noise\\nFailed to get the data key\\n')\nsys.exit(128)\n",
-    )
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    with pytest.raises(CliError, match=r"sops could not decrypt .*: Failed to get the data key"):
+    cfg.write_text("token_sops: ENC[x]\nsops:\n  version: 3.9.0\n  mac: x\n")
+    monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
+    monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(CliError, match=r"config.yaml: sops could not decrypt the config"):
         load_config(cfg)
 
 

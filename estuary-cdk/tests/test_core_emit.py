@@ -8,8 +8,8 @@ import os
 import tempfile
 
 import pytest
-from estuary_cdk.capture import _emit
-from estuary_cdk.capture._emit import OutputWriteError, OutputWriter, emit_bytes, emit_from_buffer
+from estuary_cdk import _output
+from estuary_cdk._output import OutputWriteError, OutputWriter
 
 
 async def test_pipe_writes_keep_commit_order_and_drain() -> None:
@@ -40,8 +40,8 @@ async def test_pipe_writes_keep_commit_order_and_drain() -> None:
 
 
 async def test_back_pressure_waits_for_the_writer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_emit, "HIGH_WATER", 10)
-    monkeypatch.setattr(_emit, "LOW_WATER", 0)
+    monkeypatch.setattr(_output, "HIGH_WATER", 10)
+    monkeypatch.setattr(_output, "LOW_WATER", 0)
     r, w = os.pipe()
     output = os.fdopen(w, "wb")
     writer = OutputWriter(output)
@@ -81,8 +81,11 @@ async def test_closed_pipe_fails_the_next_write() -> None:
 
 async def test_in_memory_outputs_are_written_inline_and_files_through_the_thread() -> None:
     buf = io.BytesIO()
-    await emit_bytes(b"a\n", buf)
-    await emit_from_buffer(bytearray(b"b\n"), buf)
+    inline = OutputWriter(buf)
+    assert not inline._threaded
+    inline.write(b"a\n")
+    inline.write(bytearray(b"b\n"))
+    await inline.throttle()
     assert buf.getvalue() == b"a\nb\n"
     with tempfile.TemporaryFile() as f:
         writer = OutputWriter(f)

@@ -79,15 +79,13 @@ async def test_golden_response_round_trips_byte_for_byte(line: str) -> None:
     assert connector.output.getvalue() == line.encode() + b"\n"
 
 
-async def test_connector_checkpoint_outside_a_task() -> None:
+def test_checkpoint_lines_of_state_models() -> None:
     from estuary_cdk.capture.common import ConnectorState, ResourceState
+    from estuary_cdk.capture.task import checkpoint_line
 
-    connector = _Connector()
-    connector.output = io.BytesIO()
     cleared = ConnectorState[ResourceState](bindingStateV1={"items": None}, backfillRequests={"items": None})
-    await connector._checkpoint(cleared)
-    await connector._checkpoint(ConnectorState[ResourceState](), merge_patch=False)
-    assert connector.output.getvalue().decode().splitlines() == [
+    lines = checkpoint_line(cleared) + checkpoint_line(ConnectorState[ResourceState](), merge_patch=False)
+    assert lines.decode().splitlines() == [
         '{"checkpoint":{"state":{"updated":{"bindingStateV1":{"items":null},"backfillRequests":{"items":null}},"mergePatch":true}}}',
         '{"checkpoint":{"state":{"updated":{},"mergePatch":false}}}',
     ]

@@ -17,7 +17,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 from estuary_cdk import ConnectorError
 from estuary_cdk.capture import BaseCaptureConnector, Request, Task, request, response
-from estuary_cdk.capture._emit import drain_all
 from estuary_cdk.capture.connector_status import ConnectorStatus
 from estuary_cdk.capture.transactor import AcknowledgementsEnded, Transactor
 from estuary_cdk.capture.webhook import WebhookCaptureSpec, build_webhook_app
@@ -28,8 +27,7 @@ from pydantic import BaseModel
 
 
 async def written(out: io.BytesIO) -> bytes:
-    await drain_all()
-    return out.getvalue()
+    return out.getvalue()  # An in-memory output is written inline.
 
 
 async def test_ending_fails_every_waiter_with_its_checkpoint_number() -> None:
@@ -201,8 +199,8 @@ def input_ending_when(connector: Connector, pending: int) -> Any:
     async def gen(cls: type[BaseModel]) -> AsyncGenerator[Any, None]:
         yield cls.model_validate(OPEN)
         for _ in range(10_000):
-            transactor = connector._transactor
-            if transactor is not None and transactor.pending_acks >= pending:
+            session = connector._capture_session
+            if session is not None and session.pending_acks >= pending:
                 return
             await asyncio.sleep(0.001)
         raise AssertionError(f"never had {pending} checkpoint(s) awaiting an acknowledgement")

@@ -119,8 +119,8 @@ async def test_the_server_outlives_slow_pull_tasks_and_then_closes(monkeypatch: 
             assert resp.status == 200
 
         # Asked to stop, but the pull binding is still busy: documents are still accepted.
-        assert connector._session is not None
-        stopping = connector._session[1]
+        assert connector._capture_session is not None
+        stopping = connector._capture_session.stopping
         assert not stopping.event.is_set()  # The input ended, but that asks nothing to stop.
         stopping.event.set()
         await asyncio.sleep(0.05)

@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from estuary_cdk.capture._emit import drain_all
 from estuary_cdk.capture.common import Resource
 from estuary_cdk.capture.connector_status import ConnectorStatus
 from estuary_cdk.capture.task import Task
@@ -62,11 +61,9 @@ class Harness:
     base: str
 
     async def lines(self) -> list[dict[str, Any]]:
-        await drain_all()
         return [json.loads(line) for line in self.out.getvalue().decode().splitlines()]
 
     async def raw_lines(self) -> list[str]:
-        await drain_all()
         return self.out.getvalue().decode().splitlines()
 
     async def post(self, path: str, body: Any, **kwargs: Any) -> tuple[int, str]:
@@ -290,7 +287,6 @@ async def test_started_server_receives_documents_until_asked_to_stop() -> None:
         async with aiohttp.ClientSession() as http:
             reply = asyncio.create_task(http.post(f"http://127.0.0.1:{port}/a", json={"n": 1}))
             for _ in range(500):
-                await drain_all()
                 if len(out.getvalue().splitlines()) == 2:
                     break
                 await asyncio.sleep(0.01)

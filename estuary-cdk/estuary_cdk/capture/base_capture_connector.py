@@ -1,28 +1,20 @@
-"""`BaseCaptureConnector`: dispatches capture requests to a connector's methods and runs the
-capture session of an `open` request.
-
-When the runtime closes the input of a session with explicit acknowledgements, no
-acknowledgement can arrive anymore: the capture is asked to stop, every task awaiting one gets
-`AcknowledgementsEnded` at once (a webhook request waiting for it is answered 503), and later
-checkpoints that would wait are refused unwritten. That is a shutdown, not a connector failure:
-if those are the only errors, the process exits 0 and its last line is a WARNING counting the
-checkpoints left unacknowledged; any other error still exits 1 with its message last.
+"""`BaseCaptureConnector`: dispatches capture requests to a connector's methods (the hooks a
+connector author overrides) and hands an `open` to a `CaptureSession` (`session.py`), which owns
+everything that lives as long as the capture runs.
 """
 
 from __future__ import annotations
 
 import abc
-import asyncio
 import gc
 import os
-import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO, Generic
+from typing import Any, Generic
 
 from pydantic import BaseModel
 
-from .. import BaseConnector, ConnectorError, Stopped, stdin_jsonl
+from .. import BaseConnector
+from .._errors import ConnectorError
 from ..flow import (
     PROTOCOL_VERSION,
     ConnectorSpec,
@@ -33,14 +25,11 @@ from ..flow import (
 )
 from ..http import HTTPMixin
 from ..logger import FlowLogger, register_secrets_in
-from ..utils import format_error_message, get_running_tasks_info, sort_dict
+from ..utils import format_error_message, sort_dict
 from . import request, response
-from ._emit import drain_all, emit_bytes
-from .connector_status import ConnectorStatus
 from .request import Request
 from .response import Response
-from .task import Stopping, Task, checkpoint_line
-from .transactor import AcknowledgementsEnded, Transactor
+from .session import CaptureSession, Runner, SessionLimits
 
 __all__ = [
     "DEFAULT_ENCRYPTION_URL",
@@ -86,9 +75,6 @@ class ConfigEncryptionError(ConnectorError):
     """The updated endpoint config could not be encrypted, so it cannot be published."""
 
 
-Runner = Callable[[Task], Awaitable[None]]
-
-
 class BaseCaptureConnector(
     BaseConnector[Request[EndpointConfig, ResourceConfig, ConnectorState]],
     # Every capture is its own HTTPSession, as in the reference kit: connectors call
@@ -96,15 +82,12 @@ class BaseCaptureConnector(
     HTTPMixin,
     Generic[EndpointConfig, ResourceConfig, ConnectorState],
 ):
-    output: BinaryIO = sys.stdout.buffer
     periodic_restart_interval: timedelta | None = None
     graceful_shutdown_timeout: timedelta = GRACEFUL_SHUTDOWN_TIMEOUT
     task_cancellation_timeout: timedelta = TASK_CANCELLATION_TIMEOUT
     webhook_shutdown_timeout: timedelta = WEBHOOK_SHUTDOWN_TIMEOUT
 
-    _transactor: Transactor | None = None
-    _session: tuple[FlowLogger, Stopping] | None = None
-    _input_closed: bool = False
+    _capture_session: CaptureSession | None = None
 
     # -- the connector's part ------------------------------------------------------------------
 
@@ -144,46 +127,10 @@ class BaseCaptureConnector(
         return None
 
     async def acknowledge(self, acknowledge: request.Acknowledge) -> None:
-        if self._transactor is not None:
-            self._transactor.deliver_ack(acknowledge.checkpoints)
+        if self._capture_session is not None:
+            self._capture_session.acknowledge(acknowledge.checkpoints)
 
     # -- dispatch ------------------------------------------------------------------------------
-
-    async def serve(
-        self,
-        log: FlowLogger | None = None,
-        requests: Callable[[type[Any]], AsyncGenerator[Any, None]] = stdin_jsonl,
-    ) -> None:
-        async def watched(cls: type[Any]) -> AsyncGenerator[Any, None]:
-            async for item in requests(cls):
-                yield item
-            self._input_ended()
-
-        await super().serve(log, watched)
-
-    def _input_ended(self) -> None:
-        """The runtime closed our input. A capture waiting for acknowledgements can get none
-        anymore, so it stops gracefully rather than wait forever (e.g. a webhook request that
-        is answered only once acknowledged), and every task awaiting an acknowledgement gets
-        `AcknowledgementsEnded` at once rather than when the graceful-shutdown timer cancels
-        it. Without explicit acknowledgements the runtime may close the input right after
-        ``open``, and the capture carries on."""
-        self._input_closed = True
-        self._end_acknowledgements()
-
-    def _end_acknowledgements(self) -> None:
-        """Stop a session with explicit acknowledgements whose input closed. Called when the
-        input ends and again once the session is set up (the input may end during ``open``)."""
-        transactor, session = self._transactor, self._session
-        if session is None or transactor is None or not transactor.requires_explicit_acks:
-            return
-        if not self._input_closed or transactor.acknowledgements_ended:
-            return
-        log, stopping = session
-        if not stopping.event.is_set():
-            log.info("input closed: no acknowledgement can arrive anymore, so the capture stops")
-            stopping.event.set()
-        transactor.end_acknowledgements()
 
     def _handle_concurrently(self, request: Request[EndpointConfig, ResourceConfig, ConnectorState]) -> bool:
         # Only a capture session runs alongside later lines (acknowledgements); unary requests
@@ -227,16 +174,10 @@ class BaseCaptureConnector(
             if value is None:
                 continue
             body = value.__pydantic_serializer__.to_json(value, by_alias=True, exclude_unset=True)
-            await emit_bytes(b'{"' + name.encode() + b'":' + body + b"}\n", self.output)
+            self.writer.write(b'{"' + name.encode() + b'":' + body + b"}\n")
+            await self.writer.throttle()
             return
         raise RuntimeError("response has no member set")
-
-    async def _checkpoint(self, state: ConnectorState, merge_patch: bool = True) -> None:
-        """Emit a checkpoint outside any task (no documents)."""
-        await emit_bytes(checkpoint_line(state, merge_patch), self.output)
-
-    async def _drain_output(self) -> None:
-        await drain_all()
 
     # -- the capture session -------------------------------------------------------------------
 
@@ -254,6 +195,15 @@ class BaseCaptureConnector(
     async def _open(
         self, log: FlowLogger, open: request.Open[EndpointConfig, ResourceConfig, ConnectorState]
     ) -> None:
+        limits = SessionLimits(
+            restart_interval=self._restart_interval(),
+            graceful_shutdown_timeout=self.graceful_shutdown_timeout,
+            task_cancellation_timeout=self.task_cancellation_timeout,
+            webhook_shutdown_timeout=self.webhook_shutdown_timeout,
+        )
+        session = self._capture_session = CaptureSession(log, self.writer, limits)
+        self.input_end.subscribe(session.input_closed)
+
         update = await self.update_config(log, open.capture.config)
         if update is not None:
             message, new_config = update
@@ -264,141 +214,14 @@ class BaseCaptureConnector(
 
         opened, capture = await self.open(log, open)
         await self._emit(Response(opened=opened))
-
-        transactor = Transactor(self.output, requires_explicit_acks=opened.explicitAcknowledgements)
-        self._transactor = transactor
-
+        session.start(opened.explicitAcknowledgements)
         await self._rotate_oauth2_tokens(log, open)
 
         # Everything alive now (modules, models, resources) lives for the whole session: move it
         # out of the cyclic collector's way, so its full collections stay cheap while the
         # capture allocates millions of short-lived documents.
         gc.freeze()
-
-        stopping = Stopping()
-        self._session = (log, stopping)
-        self._end_acknowledgements()
-        status = ConnectorStatus(log, stopping)
-        session = asyncio.current_task()
-        terminated = asyncio.Event()
-        watchers = [
-            asyncio.create_task(self._periodic_restart(log, stopping), name="periodic-restart"),
-            asyncio.create_task(
-                self._enforce_shutdown(log, stopping, session, terminated), name="shutdown-enforcer"
-            ),
-        ]
-        try:
-            async with asyncio.TaskGroup() as tg:
-                task = Task(
-                    log.getChild("capture"),
-                    status,
-                    "capture",
-                    self.output,
-                    stopping,
-                    tg,
-                    transactor,
-                    catalog_task_name=open.capture.name,
-                    requires_ack=opened.explicitAcknowledgements,
-                )
-                started = "Capture started."
-                if not open.capture.bindings:
-                    started += " No bindings are enabled."
-                log.event.status(started)
-                try:
-                    await capture(task)
-                except AcknowledgementsEnded as exc:
-                    # The capture is stopping (the input closed); its child tasks still finish
-                    # gracefully, and the outcome is reported once they did.
-                    log.debug(f"capture: {exc}")
-        except asyncio.CancelledError:
-            if terminated.is_set():
-                raise Stopped(
-                    "capture tasks did not stop within "
-                    f"{self.graceful_shutdown_timeout} of being asked to and were cancelled"
-                ) from None
-            raise
-        finally:
-            await self._stop_webhook_server(log, stopping)
-            for watcher in watchers:
-                watcher.cancel()
-            status.close()
-
-        self._report_unacknowledged(log, transactor)
-        if stopping.first_error is not None:
-            raise Stopped(f"Task {stopping.first_error_task}: {format_error_message(stopping.first_error)}")
-        raise Stopped(None)
-
-    def _report_unacknowledged(self, log: FlowLogger, transactor: Transactor) -> None:
-        """A capture whose input closed before every checkpoint was acknowledged still exits
-        0: the runtime ending our input is a shutdown, not a connector failure. Say so, since
-        what became of those checkpoints' documents is unknown to us."""
-        if not transactor.acknowledgements_ended:
-            return
-        left, refused = transactor.unacknowledged, transactor.refused
-        if not left and not refused:
-            return
-        parts = []
-        if left:
-            parts.append(
-                f"{left} written checkpoint(s) were left unacknowledged, "
-                "so their documents may or may not be durable"
-            )
-        if refused:
-            parts.append(f"{refused} checkpoint(s) were not written")
-        log.warning(
-            "the runtime closed the input before acknowledging every checkpoint: "
-            + " and ".join(parts)
-            + "; the next session resumes from the last state the runtime committed",
-            {"unacknowledged": left, "not_written": refused},
-        )
-
-    async def _stop_webhook_server(self, log: FlowLogger, stopping: Stopping) -> None:
-        """Once every other capture task stopped, let the webhook server (if any) answer 503 to
-        new requests, finish those in flight and close."""
-        server = stopping.webhook_task
-        if server is None:
-            return
-        stopping.webhook_event.set()
-        timeout = self.webhook_shutdown_timeout
-        try:
-            await asyncio.wait_for(server, timeout.total_seconds())
-        except TimeoutError:
-            log.error(f"the webhook server did not shut down within {timeout}; exiting")
-            await drain_all()
-            os._exit(1)
-        except Exception as exc:
-            stopping.record_error(exc, "webhook-server")
-
-    async def _periodic_restart(self, log: FlowLogger, stopping: Stopping) -> None:
-        interval = self._restart_interval()
-        await asyncio.sleep(interval.total_seconds())
-        log.info("stopping for the periodic restart", {"interval": interval})
-        stopping.event.set()
-
-    async def _enforce_shutdown(
-        self,
-        log: FlowLogger,
-        stopping: Stopping,
-        session: asyncio.Task[Any] | None,
-        terminated: asyncio.Event,
-    ) -> None:
-        await stopping.event.wait()
-        await asyncio.sleep(self.graceful_shutdown_timeout.total_seconds())
-        running = [
-            {"task_name": i.task_name, "coro_name": i.coro_name, "stack_trace": i.stack_trace}
-            for i in get_running_tasks_info(exclude_tasks=[t for t in [asyncio.current_task()] if t])
-        ]
-        log.warning(
-            f"Graceful exit has not finished in {self.graceful_shutdown_timeout}. Cancelling capture tasks.",
-            {"running_task_count": len(running), "running_tasks": running},
-        )
-        terminated.set()
-        if session is not None:
-            session.cancel()
-        await asyncio.sleep(self.task_cancellation_timeout.total_seconds())
-        log.error(f"capture tasks were not cancelled within {self.task_cancellation_timeout}; exiting")
-        await drain_all()
-        os._exit(1)
+        await session.run(capture, open.capture.name, bool(open.capture.bindings))
 
     # -- config updates ------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ import asyncio
 from collections import deque
 from typing import BinaryIO
 
-from .. import ConnectorError
-from ._emit import Chunk, writer_for
+from .._errors import ConnectorError
+from .._output import Chunk, OutputWriter
 
 __all__ = ["AcknowledgementsEnded", "Transactor"]
 
@@ -41,10 +41,13 @@ class AcknowledgementsEnded(ConnectorError):
 
 
 class Transactor:
-    def __init__(self, output: BinaryIO, requires_explicit_acks: bool = False) -> None:
-        self.output = output
+    """Writes commits through one `OutputWriter`: the session's (the connector's writer), or,
+    given a plain output (the reference kit's signature, tests), a writer of its own."""
+
+    def __init__(self, output: BinaryIO | OutputWriter, requires_explicit_acks: bool = False) -> None:
+        self._writer = output if isinstance(output, OutputWriter) else OutputWriter(output)
+        self.output = self._writer.output
         self.requires_explicit_acks = requires_explicit_acks
-        self._writer = writer_for(output)
         # One slot per commit, in commit order: a future when the committer waits for its ACK.
         self._pending: deque[asyncio.Future[None] | None] = deque()
         # Checkpoints of this session numbered so far (for messages): every commit tracked for
@@ -53,6 +56,10 @@ class Transactor:
         self._ended = False
         self._unacknowledged = 0
         self._refused = 0
+
+    async def drain(self) -> None:
+        """Wait until every commit so far reached the output."""
+        await self._writer.drain()
 
     @property
     def pending_acks(self) -> int:

@@ -1,12 +1,15 @@
-"""Ordered, non-interleaved writes of committed byte buffers to the connector's output.
+"""Ordered, non-interleaved writes of response bytes to the connector's output.
 
-Every commit (a task's documents plus its checkpoint) is handed over as one unit, so two tasks'
-sequences can never interleave. A real file descriptor (a pipe to the runtime, or a regular file)
-is written by one dedicated writer thread per output: a pipe may block when the runtime is slow
-to read, which the event loop must not, and on a regular file the write overlaps with the next
-batch's serialization on another core. The hand-off is per commit, never per line, and
-back-pressure keeps at most `HIGH_WATER` bytes queued. In-memory outputs (tests) are written
-inline.
+Each connector owns one `OutputWriter` for its output (capture and materialization alike); a
+session writes through it and `serve()` drains it before the process exits. Every unit (a
+capture task's documents plus their checkpoint, a batch of `loaded` responses) is handed over
+whole, so two writers' units can never interleave.
+
+A real file descriptor (a pipe to the runtime, or a regular file) is written by one dedicated
+writer thread: a pipe may block when the runtime is slow to read, which the event loop must not,
+and on a regular file the write overlaps with the next batch's serialization on another core.
+The hand-off is per unit, never per line, and back-pressure keeps at most `HIGH_WATER` bytes
+queued. In-memory outputs (tests) are written inline.
 """
 
 from __future__ import annotations
@@ -16,19 +19,11 @@ import io
 import os
 import threading
 from collections import deque
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO
 
-from .. import ConnectorError
+from ._errors import ConnectorError
 
-__all__ = [
-    "HIGH_WATER",
-    "LOW_WATER",
-    "OutputWriter",
-    "drain_all",
-    "emit_bytes",
-    "emit_from_buffer",
-    "writer_for",
-]
+__all__ = ["HIGH_WATER", "LOW_WATER", "OutputWriteError", "OutputWriter"]
 
 HIGH_WATER = 2 << 20
 """Queued bytes above which committing tasks wait for the writer thread."""
@@ -53,7 +48,7 @@ def _size_of(item: Chunk) -> int:
 
 class OutputWriter:
     def __init__(self, output: BinaryIO) -> None:
-        self._output = output
+        self.output = output
         self._fd: int | None = None
         try:
             fd = output.fileno()
@@ -78,8 +73,8 @@ class OutputWriter:
 
     def _write_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._fd is None:
-            self._output.write(data)
-            self._output.flush()
+            self.output.write(data)
+            self.output.flush()
             return
         view = memoryview(data)
         while view:
@@ -192,35 +187,3 @@ class OutputWriter:
     async def drain(self) -> None:
         """Wait until everything queued so far has been written."""
         await self._wait_until(0)
-
-
-_writers: dict[int, tuple[Any, OutputWriter]] = {}
-
-
-def writer_for(output: BinaryIO) -> OutputWriter:
-    """The single writer of `output` (created on first use)."""
-    entry = _writers.get(id(output))
-    if entry is None or entry[0] is not output:
-        entry = (output, OutputWriter(output))
-        _writers[id(output)] = entry
-    return entry[1]
-
-
-async def drain_all() -> None:
-    """Wait until every output's queued bytes are written (call before the process exits)."""
-    for _, writer in list(_writers.values()):
-        await writer.drain()
-
-
-async def emit_bytes(data: bytes, output: BinaryIO) -> None:
-    """Write one complete unit of response lines to `output`."""
-    writer = writer_for(output)
-    writer.write(data)
-    await writer.throttle()
-
-
-async def emit_from_buffer(buffer: IO[bytes] | bytes | bytearray, output: BinaryIO) -> None:
-    """Write the whole content of `buffer` (a bytes-like object or a readable binary file)."""
-    writer = writer_for(output)
-    writer.write(buffer)
-    await writer.throttle()
