@@ -333,7 +333,9 @@ async def test_503_retry_after_pauses_and_is_announced(
 
 async def test_reference_style_request_stream_override(server: LocalServer, logged) -> None:
     """Connectors override `_request_stream` with the reference kit's exact signature (e.g. to
-    add a version header to every request); that must keep working."""
+    add a version header to every request); that must keep working, for every public method and
+    for every re-issued attempt (with the same, once-encoded body)."""
+    seen: list[tuple[str, object]] = []
 
     class VersionedSession(HTTPMixin):
         async def _request_stream(
@@ -349,13 +351,16 @@ async def test_reference_style_request_stream_override(server: LocalServer, logg
             should_retry=None,
             timeout=None,  # noqa: ASYNC109 -- the reference kit's signature
         ):
+            seen.append((method, json))
             headers = {**(headers or {}), "X-Custom": "2024-06-01"}
             return await super()._request_stream(
                 log, url, method, params, json, form, _with_token, headers, should_retry, timeout
             )
 
     session = VersionedSession()
+    session.clock = FakeClock()
     await session._mixin_enter(logged[0])
+    server.faults.drop_connection(path="/echo", keep_bytes=3)
     try:
         got = orjson.loads(await session.request(logged[0], server.url_for("/echo"), "POST", json={"a": 1}))
         _, lines = await session.request_lines(logged[0], server.url_for("/lines"))
@@ -363,6 +368,8 @@ async def test_reference_style_request_stream_override(server: LocalServer, logg
     finally:
         await session._mixin_exit(logged[0])
     assert got["x_custom"] == "2024-06-01" and got["body"] == '{"a":1}'
+    assert seen == [("POST", {"a": 1}), ("POST", {"a": 1}), ("GET", None)]  # the drop re-issued it
+    assert [r.body for r in server.requests][:2] == [b'{"a":1}', b'{"a":1}']
 
 
 async def test_stream_broken_mid_body_is_a_typed_error(http: HTTPMixin, server: LocalServer, logged) -> None:

@@ -4,28 +4,21 @@ limiting and authentication."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-from pydantic import BaseModel
-
 from .. import Mixin
 from ._aiohttp import aiohttp
-from ._errors import Headers, HTTPConnectionError, HTTPError, ResponseBodyError, format_error_body
+from ._attempts import RETRY_NOW, Attempts, Done, Fail, Outcome, Retry, caused, transport_retry
+from ._body import ResponseBody, read_error_body
+from ._errors import Headers, HTTPConnectionError, HTTPError, format_error_body
 from ._headers import budget_exhausted, server_wait
 from ._ratelimit import RateLimiter, RequestBudget
-from ._redact import redact, scrub_url
-from ._session import (
-    HeadersAndBodyGenerator,
-    HTTPSession,
-    ShouldRetryProtocol,
-    Timeout,
-    _describe,
-    body_read_errors,
-)
+from ._redact import redact
+from ._session import BodyGeneratorFunction, HeadersAndBodyGenerator, HTTPSession
+from ._spec import RequestSpec, ShouldRetryProtocol, Timeout
+from ._transport import body_read_errors, describe
 
 _default_timeout: aiohttp.ClientTimeout | None = None
 
@@ -43,52 +36,6 @@ class _DefaultTimeout:
 
     def __get__(self, obj: object, owner: type | None = None) -> aiohttp.ClientTimeout:
         return default_timeout()
-
-
-class _Body:
-    """The body of a successful response, readable once: streamed through `__call__()` (the
-    `BodyGeneratorFunction` contract) or whole through `read_all()` (faster for `request`)."""
-
-    __slots__ = ("_params", "_resp", "_url")
-
-    def __init__(self, resp: aiohttp.ClientResponse, url: str, params: Any) -> None:
-        self._resp = resp
-        self._url = url
-        self._params = params
-
-    def __call__(self) -> AsyncGenerator[bytes, None]:
-        return self._stream()
-
-    async def _stream(self) -> AsyncGenerator[bytes, None]:
-        try:
-            async for chunk in self._resp.content.iter_any():
-                yield chunk
-        except body_read_errors() as exc:
-            scrubbed = scrub_url(self._url, self._params)
-            raise ResponseBodyError(
-                f"Reading the response body failed mid-stream: {redact(_describe(exc))}\nURL: {scrubbed}",
-                0,
-                url=scrubbed,
-                headers=self._resp.headers,
-            ) from exc
-        finally:
-            self._resp.release()
-
-    async def read_all(self) -> bytes:
-        try:
-            return await self._resp.read()
-        finally:
-            self._resp.release()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, set | frozenset):
-        return list(value)
-    raise TypeError(f"cannot serialize {type(value).__name__} to JSON")
 
 
 def _merge_params(params: Any, extra: dict[str, str]) -> Any:
@@ -112,8 +59,10 @@ class HTTPMixin(Mixin, HTTPSession):
     it the `HTTPSession` its resources use. The connector's lifecycle opens one aiohttp session
     (`_mixin_enter`) and closes it (`_mixin_exit`).
 
-    Per attempt: wait for the shared `RateLimiter` (no warm-up delay), authenticate through
-    `token_source`, send, then
+    A request is sent by `_http_send`, one `_http_send_once` per attempt: wait for the shared
+    `RateLimiter` (no warm-up delay), authenticate through `token_source`, send, and
+    `_http_classify` the response into a result, a retry after a delay, or a final error
+    (`Attempts` decides the waits and builds that error):
     * 2xx/3xx: return (a `RateLimit-Remaining: 0` response pauses later requests until reset);
     * 429: pause every task for `Retry-After`/`RateLimit-Reset`/`X-RateLimit-Reset` (else an
       exponential backoff) and retry;
@@ -172,6 +121,8 @@ class HTTPMixin(Mixin, HTTPSession):
         if current is not None:
             await current.close()
 
+    # --- the chokepoint and its stages -------------------------------------------------------
+
     async def _request_stream(
         self,
         log: logging.Logger,
@@ -187,183 +138,146 @@ class HTTPMixin(Mixin, HTTPSession):
         *,
         data: bytes | None = None,
     ) -> HeadersAndBodyGenerator:
-        policy = self.retry_policy
-        limiter = self.rate_limiter
-        base_headers = dict(headers) if headers else {}
-        payload: Any = data
-        if json is not None:
-            payload = orjson.dumps(json, default=_json_default)
-            if not any(k.lower() == "content-type" for k in base_headers):
-                base_headers["Content-Type"] = "application/json"
-        elif form is not None:
-            payload = form
-        request_kwargs: dict[str, Any] = {}
-        if (client_timeout := _timeout(timeout)) is not None:
-            request_kwargs["timeout"] = client_timeout
+        """The reference kit's signature, kept for connectors that override it or call it
+        (`super()._request_stream(...)`): builds the spec from its arguments and sends it."""
+        spec = RequestSpec(url, method, params, json, form, _with_token, headers, should_retry, timeout, data)
+        return await self._http_send(log, spec, None)
 
-        attempt = 1  # attempts spent on 5xx / connection errors
-        rate_limited = 0
-        refreshed = False
+    async def _http_open(
+        self, log: logging.Logger, spec: RequestSpec, attempts: Attempts | None
+    ) -> HeadersAndBodyGenerator:
+        if type(self)._request_stream is HTTPMixin._request_stream:
+            # Not overridden: the spec goes straight through, with the caller's attempts.
+            return await self._http_send(log, spec, attempts)
+        return await super()._http_open(log, spec, attempts)
+
+    async def _http_read_body(self, body: BodyGeneratorFunction) -> bytes:
+        if isinstance(body, ResponseBody):
+            return await body.read_all()
+        return await super()._http_read_body(body)
+
+    def _http_attempts(self, log: logging.Logger, spec: RequestSpec) -> Attempts:
+        return Attempts(log, spec, self.retry_policy, self.clock, self.rate_limiter.pause)
+
+    async def _http_send(
+        self, log: logging.Logger, spec: RequestSpec, attempts: Attempts | None
+    ) -> HeadersAndBodyGenerator:
+        """Attempt `spec` until it succeeds or fails for good."""
+        if attempts is None:
+            attempts = self._http_attempts(log, spec)
         while True:
-            await limiter.acquire(log)
-            req_headers = base_headers
-            req_params = params
-            token: str | None = None
-            if _with_token and self.token_source is not None:
-                auth_headers, auth_params, token = await self.token_source.authorize(log, self)
-                req_headers = {**base_headers, **auth_headers}
-                if auth_params:
-                    req_params = _merge_params(params, auth_params)
+            outcome = await self._http_send_once(log, spec, attempts)
+            if isinstance(outcome, Done):
+                return outcome.headers, outcome.body
+            if isinstance(outcome, Fail):
+                raise outcome.error
+            await attempts.retry(outcome)
 
-            try:
-                resp = await self.inner.request(
-                    method, url, params=req_params, data=payload, headers=req_headers, **request_kwargs
-                )
-            except body_read_errors() as exc:
-                delay = self._retry_or_raise(log, method, url, params, attempt, exc)
-                attempt += 1
-                await self.clock.sleep(delay)
-                continue
-            except aiohttp.ClientError as exc:
-                # Not transient (an invalid URL, too many redirects...): fail at once, but with
-                # a scrubbed URL rather than aiohttp's message alone.
-                scrubbed = scrub_url(url, params)
-                raise HTTPConnectionError(
-                    f"Request failed: {redact(_describe(exc))}\nURL: {scrubbed}", 0, url=scrubbed
-                ) from exc
+    async def _http_send_once(self, log: logging.Logger, spec: RequestSpec, attempts: Attempts) -> Outcome:
+        """One attempt: wait for the limiter, authenticate, send, and classify what came back."""
+        await self.rate_limiter.acquire(log)
+        req_headers = spec.send_headers
+        req_params = spec.params
+        token: str | None = None
+        if spec.with_token and self.token_source is not None:
+            auth_headers, auth_params, token = await self.token_source.authorize(log, self)
+            req_headers = {**req_headers, **auth_headers}
+            if auth_params:
+                req_params = _merge_params(req_params, auth_params)
+        extra: dict[str, Any] = {}
+        if (client_timeout := _timeout(spec.timeout)) is not None:
+            extra["timeout"] = client_timeout
+        try:
+            resp = await self.inner.request(
+                spec.method, spec.url, params=req_params, data=spec.body, headers=req_headers, **extra
+            )
+        except body_read_errors() as exc:
+            return transport_retry(
+                spec, exc, "Request failed", "error occurred while sending the request (will retry)"
+            )
+        except aiohttp.ClientError as exc:
+            # Not transient (an invalid URL, too many redirects...): fail at once, but with a
+            # scrubbed URL rather than aiohttp's message alone.
+            scrubbed = spec.scrubbed_url()
+            error = HTTPConnectionError(
+                f"Request failed: {redact(describe(exc))}\nURL: {scrubbed}", 0, url=scrubbed
+            )
+            return Fail(caused(error, exc))
+        return await self._http_classify(log, spec, attempts, resp, token)
 
-            status = resp.status
-            if status < 400:
-                if budget_exhausted(resp.headers):
-                    wait = server_wait(resp.headers, self.clock.time())
-                    if wait:
-                        limiter.pause(log, min(wait, policy.max_server_wait), "rate limit budget exhausted")
-                return resp.headers, _Body(resp, url, params)
-
-            try:
-                body = await resp.read()
-            except body_read_errors():
-                body = b""
-            finally:
-                resp.release()
-            resp_headers = resp.headers
-
-            if status == 429:
-                limiter.record_rate_limited()
-                rate_limited += 1
-                if policy.max_rate_limit_retries is not None and rate_limited > policy.max_rate_limit_retries:
-                    raise self._error(
-                        f"Encountered HTTP error status 429 (rate limited) {rate_limited} times in a row",
-                        status,
-                        url,
-                        params,
-                        resp_headers,
-                        body,
+    async def _http_classify(
+        self,
+        log: logging.Logger,
+        spec: RequestSpec,
+        attempts: Attempts,
+        resp: aiohttp.ClientResponse,
+        token: str | None,
+    ) -> Outcome:
+        """What a response means: the result (2xx/3xx), another attempt (429, 5xx, 408, a 401
+        that a token refresh may fix) or a final error (every other 4xx)."""
+        status = resp.status
+        if status < 400:
+            if budget_exhausted(resp.headers):
+                wait = server_wait(resp.headers, self.clock.time())
+                if wait:
+                    self.rate_limiter.pause(
+                        log, min(wait, self.retry_policy.max_server_wait), "rate limit budget exhausted"
                     )
-                wait = server_wait(resp_headers, self.clock.time())
-                reason = "429 with server-provided wait" if wait is not None else "429 backoff"
-                if wait is None:
-                    wait = policy.backoff(rate_limited)
-                limiter.pause(log, min(wait, policy.max_server_wait), reason)
-                continue
+            return Done(resp.headers, ResponseBody(resp, spec))
 
-            if status == 401 and token is not None and self.token_source is not None:
-                if not refreshed and await self.token_source.force_refresh(log, self, token):
-                    refreshed = True
-                    log.info("access token was rejected (401): retrying once with a refreshed token")
-                    continue
-                what = (
-                    "even after refreshing the access token"
-                    if refreshed
-                    else "and the configured credentials cannot be refreshed"
-                )
-                raise self._error(
-                    f"Encountered HTTP error status 401 (unauthorized) {what}: check the credentials",
-                    status,
-                    url,
-                    params,
-                    resp_headers,
-                    body,
-                )
+        body = await read_error_body(resp)
+        headers = resp.headers
 
-            if status >= 500 or status == 408:  # 408 Request Timeout: transient like a 5xx
-                if should_retry is not None and not should_retry(status, resp_headers, body, attempt):
-                    raise self._error(
-                        f"Encountered HTTP error status {status}", status, url, params, resp_headers, body
-                    )
-                if attempt >= policy.max_attempts:
-                    raise self._error(
-                        f"Encountered HTTP error status {status} after {attempt} attempts",
-                        status,
-                        url,
-                        params,
-                        resp_headers,
-                        body,
-                    )
-                server_delay = server_wait(resp_headers, self.clock.time())
-                delay = (
-                    policy.backoff(attempt)
-                    if server_delay is None
-                    else min(server_delay, policy.max_server_wait)
-                )
-                log.warning(
-                    "server internal error (will retry)",
-                    {
-                        "url": scrub_url(url, params),
-                        "status_code": status,
-                        "content_type": resp_headers.get("Content-Type"),
-                        "body": redact(format_error_body(body, 200)),
-                        "attempt": attempt,
-                        "retry_in": round(delay, 3),
-                    },
-                )
-                attempt += 1
-                if server_delay is None:
-                    await self.clock.sleep(delay)
-                else:
-                    # The server said when to come back (e.g. 503 + Retry-After): hold every
-                    # task until then, through the limiter (which announces long waits).
-                    limiter.pause(log, delay, f"{status} with server-provided wait")
-                continue
+        def fail(summary: str) -> HTTPError:
+            return _error(summary, status, spec, headers, body)
 
-            raise self._error(
-                f"Encountered HTTP error status {status} which cannot be retried",
-                status,
-                url,
-                params,
-                resp_headers,
-                body,
+        if status == 429:
+            self.rate_limiter.record_rate_limited()
+            return Retry(
+                "rate_limited",
+                lambda how: fail(f"Encountered HTTP error status 429 (rate limited) {how}"),
+                server_wait=server_wait(headers, self.clock.time()),
             )
 
-    def _retry_or_raise(
-        self, log: logging.Logger, method: str, url: str, params: Any, attempt: int, exc: BaseException
-    ) -> float:
-        policy = self.retry_policy
-        scrubbed = scrub_url(url, params)
-        if attempt >= policy.max_attempts:
-            raise HTTPConnectionError(
-                f"Request failed after {attempt} attempts: {redact(_describe(exc))}\nURL: {scrubbed}",
-                0,
-                url=scrubbed,
-            ) from exc
-        delay = policy.backoff(attempt)
-        log.warning(
-            "error occurred while sending the request (will retry)",
-            {
-                "url": scrubbed,
-                "method": method,
-                "attempt": attempt,
-                "error": redact(_describe(exc)),
-                "retry_in": round(delay, 3),
-            },
-        )
-        return delay
+        if status == 401 and token is not None and self.token_source is not None:
+            if not attempts.refreshed and await self.token_source.force_refresh(log, self, token):
+                attempts.refreshed = True
+                log.info("access token was rejected (401): retrying once with a refreshed token")
+                return RETRY_NOW
+            what = (
+                "even after refreshing the access token"
+                if attempts.refreshed
+                else "and the configured credentials cannot be refreshed"
+            )
+            return Fail(
+                fail(f"Encountered HTTP error status 401 (unauthorized) {what}: check the credentials")
+            )
 
-    @staticmethod
-    def _error(summary: str, status: int, url: str, params: Any, headers: Headers, body: bytes) -> HTTPError:
-        scrubbed = scrub_url(url, params)
-        message = (
-            f"{summary}.\nURL: {scrubbed}\nContent-Type: {headers.get('Content-Type')}\n"
-            f"Response:\n{redact(format_error_body(body))}"
-        )
-        return HTTPError(message, status, url=scrubbed, headers=headers)
+        if status >= 500 or status == 408:  # 408 Request Timeout: transient like a 5xx
+            if spec.should_retry is not None and not spec.should_retry(
+                status, headers, body, attempts.attempt
+            ):
+                return Fail(fail(f"Encountered HTTP error status {status}"))
+            return Retry(
+                "transient",
+                lambda how: fail(f"Encountered HTTP error status {status} {how}"),
+                server_wait=server_wait(headers, self.clock.time()),
+                reason=f"{status} with server-provided wait",
+                log_message="server internal error (will retry)",
+                log_fields={
+                    "status_code": status,
+                    "content_type": headers.get("Content-Type"),
+                    "body": redact(format_error_body(body, 200)),
+                },
+            )
+
+        return Fail(fail(f"Encountered HTTP error status {status} which cannot be retried"))
+
+
+def _error(summary: str, status: int, spec: RequestSpec, headers: Headers, body: bytes) -> HTTPError:
+    scrubbed = spec.scrubbed_url()
+    message = (
+        f"{summary}.\nURL: {scrubbed}\nContent-Type: {headers.get('Content-Type')}\n"
+        f"Response:\n{redact(format_error_body(body))}"
+    )
+    return HTTPError(message, status, url=scrubbed, headers=headers)

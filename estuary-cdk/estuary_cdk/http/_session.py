@@ -1,57 +1,45 @@
-"""`HTTPSession`: the request API connectors call (`request`, `request_lines`,
-`request_stream`), implemented over one overridable chokepoint, `_request_stream`."""
+"""`HTTPSession`: the request API connectors call (`request`, `request_with_headers`,
+`request_lines`, `request_stream`), implemented over one overridable chokepoint,
+`_request_stream`.
+
+Each public method only turns its (reference-compatible) arguments into a `RequestSpec` and
+picks a stage: `_http_fetch` (the whole body, re-issuing the request if the body is cut short) or
+`_http_open` (headers, then the body as a stream).
+"""
 
 from __future__ import annotations
 
 import abc
 import logging
 from collections.abc import AsyncGenerator, Callable
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any
 
-from ._aiohttp import aiohttp
+from ._attempts import Attempts, transport_retry
 from ._clock import SYSTEM_CLOCK, Clock
-from ._errors import Headers, HTTPConnectionError, ResponseBodyError
-from ._redact import redact, scrub_url
+from ._errors import Headers
 from ._retry import RetryPolicy
+from ._spec import RequestSpec, ShouldRetryProtocol, Timeout
+from ._transport import body_read_errors
 
 if TYPE_CHECKING:
     from ._tokens import TokenSource
+
+__all__ = [
+    "DEFAULT_AUTHORIZATION_HEADER",
+    "DEFAULT_AUTHORIZATION_TOKEN_TYPE",
+    "BodyGeneratorFunction",
+    "HTTPSession",
+    "HeadersAndBodyGenerator",
+    "ShouldRetryProtocol",
+    "Timeout",
+    "split_lines",
+]
 
 DEFAULT_AUTHORIZATION_HEADER = "Authorization"
 DEFAULT_AUTHORIZATION_TOKEN_TYPE = "Bearer"
 
 BodyGeneratorFunction = Callable[[], AsyncGenerator[bytes, None]]
 HeadersAndBodyGenerator = tuple[Headers, BodyGeneratorFunction]
-if TYPE_CHECKING:
-    Timeout = aiohttp.ClientTimeout | float | None
-else:  # A forward reference: naming the class here would load aiohttp at import.
-    Timeout = Union["aiohttp.ClientTimeout", float, None]
-
-_body_read_errors: tuple[type[BaseException], ...] = ()
-
-
-def body_read_errors() -> tuple[type[BaseException], ...]:
-    """Failures while reading a response body that re-issuing the request can fix (built on
-    first use, once aiohttp is loaded)."""
-    global _body_read_errors
-    if not _body_read_errors:
-        _body_read_errors = (
-            TimeoutError,
-            aiohttp.ClientPayloadError,
-            aiohttp.ServerDisconnectedError,
-            aiohttp.ClientOSError,
-            aiohttp.ClientConnectionError,
-            ConnectionResetError,
-            ResponseBodyError,
-        )
-    return _body_read_errors
-
-
-class ShouldRetryProtocol(Protocol):
-    """Decides whether a 5xx response is retried (`attempt` starts at 1). Returning False fails
-    the request at once with an `HTTPError`."""
-
-    def __call__(self, status: int, headers: Headers, body: bytes, attempt: int) -> bool: ...
 
 
 class HTTPSession(abc.ABC):
@@ -84,20 +72,9 @@ class HTTPSession(abc.ABC):
     ) -> bytes:
         """The whole response body. A body cut short (reset, truncation, read timeout) re-issues
         the request, within the retry policy's attempts."""
-        _, body = await self.request_with_headers(
-            log,
-            url,
-            method,
-            params,
-            json,
-            form,
-            _use_token(with_token, _with_token),
-            headers,
-            should_retry,
-            timeout,
-            data=data,
-        )
-        return body
+        token = _use_token(with_token, _with_token)
+        spec = RequestSpec(url, method, params, json, form, token, headers, should_retry, timeout, data)
+        return (await self._http_fetch(log, spec))[1]
 
     async def request_with_headers(
         self,
@@ -115,39 +92,8 @@ class HTTPSession(abc.ABC):
         data: bytes | None = None,
     ) -> tuple[Headers, bytes]:
         """Like `request`, also returning the response headers (e.g. for `Link` pagination)."""
-        attempt = 1
-        while True:
-            resp_headers, body = await self._send_request(
-                log, url, method, params, json, form, with_token, headers, should_retry, timeout, data
-            )
-            try:
-                read_all = getattr(body, "read_all", None)
-                if read_all is not None:
-                    return resp_headers, bytes(await read_all())
-                return resp_headers, b"".join([chunk async for chunk in body()])
-            except body_read_errors() as exc:
-                policy = self.retry_policy
-                scrubbed = scrub_url(url, params)
-                if attempt >= policy.max_attempts:
-                    raise HTTPConnectionError(
-                        f"Reading the response body failed after {attempt} attempts: "
-                        f"{redact(_describe(exc))}\nURL: {scrubbed}",
-                        0,
-                        url=scrubbed,
-                    ) from exc
-                delay = policy.backoff(attempt)
-                log.warning(
-                    "error occurred while reading response body (will retry)",
-                    {
-                        "url": scrubbed,
-                        "method": method,
-                        "attempt": attempt,
-                        "error": redact(_describe(exc)),
-                        "retry_in": round(delay, 3),
-                    },
-                )
-                attempt += 1
-                await self.clock.sleep(delay)
+        spec = RequestSpec(url, method, params, json, form, with_token, headers, should_retry, timeout, data)
+        return await self._http_fetch(log, spec)
 
     async def request_lines(
         self,
@@ -168,23 +114,12 @@ class HTTPSession(abc.ABC):
     ) -> HeadersAndBodyGenerator:
         """Response headers and a function producing the body's `delim`-separated lines
         (without the delimiter; a trailing partial line is yielded last), streamed."""
-        resp_headers, body = await self._send_request(
-            log,
-            url,
-            method,
-            params,
-            json,
-            form,
-            _use_token(with_token, _with_token),
-            headers,
-            should_retry,
-            timeout,
-            data,
-        )
+        token = _use_token(with_token, _with_token)
+        spec = RequestSpec(url, method, params, json, form, token, headers, should_retry, timeout, data)
+        resp_headers, body = await self._http_open(log, spec, None)
 
-        async def lines() -> AsyncGenerator[bytes, None]:
-            async for line in split_lines(body(), delim):
-                yield line
+        def lines() -> AsyncGenerator[bytes, None]:
+            return split_lines(body(), delim)
 
         return resp_headers, lines
 
@@ -208,41 +143,46 @@ class HTTPSession(abc.ABC):
         arrive. The connection is released when the generator finishes or is closed. Errors
         while streaming the body are raised to the caller (data already consumed can't be
         replayed transparently)."""
-        return await self._send_request(
-            log,
-            url,
-            method,
-            params,
-            json,
-            form,
-            _use_token(with_token, _with_token),
-            headers,
-            should_retry,
-            timeout,
-            data,
-        )
+        token = _use_token(with_token, _with_token)
+        spec = RequestSpec(url, method, params, json, form, token, headers, should_retry, timeout, data)
+        return await self._http_open(log, spec, None)
 
-    async def _send_request(
-        self,
-        log: logging.Logger,
-        url: str,
-        method: str,
-        params: Any,
-        json: Any,
-        form: Any,
-        with_token: bool,
-        headers: dict[str, str] | None,
-        should_retry: ShouldRetryProtocol | None,
-        timeout: Timeout,  # noqa: ASYNC109 -- the reference API's parameter name
-        data: bytes | None,
+    # --- stages ------------------------------------------------------------------------------
+
+    async def _http_fetch(self, log: logging.Logger, spec: RequestSpec) -> tuple[Headers, bytes]:
+        """The response headers and whole body of `spec`. A body cut short re-issues the
+        request; these retries and those of the status loop share one `Attempts`."""
+        attempts = self._http_attempts(log, spec)
+        while True:
+            resp_headers, body = await self._http_open(log, spec, attempts)
+            try:
+                return resp_headers, await self._http_read_body(body)
+            except body_read_errors() as exc:
+                await attempts.retry(
+                    transport_retry(
+                        spec,
+                        exc,
+                        "Reading the response body failed",
+                        "error occurred while reading response body (will retry)",
+                    )
+                )
+
+    async def _http_open(
+        self, log: logging.Logger, spec: RequestSpec, attempts: Attempts | None
     ) -> HeadersAndBodyGenerator:
-        """The one call into `_request_stream` that every public method makes. Connectors
-        override `_request_stream` with the reference kit's signature, which has no `data`: it
-        is only passed when a raw body was actually given."""
-        extra: dict[str, Any] = {} if data is None else {"data": data}
-        return await self._request_stream(
-            log, url, method, params, json, form, with_token, headers, should_retry, timeout, **extra
-        )
+        """Send `spec` until a successful status arrives: through `_request_stream`, with the
+        reference kit's arguments, so that a connector's override of it sees every request.
+        Implementations that can take the spec (and `attempts`) directly override this."""
+        return await self._request_stream(log, *spec.reference_args(), **spec.reference_kwargs())
+
+    async def _http_read_body(self, body: BodyGeneratorFunction) -> bytes:
+        """The whole of a body returned by `_http_open`. Subclasses whose bodies can be read in one
+        go override this."""
+        return b"".join([chunk async for chunk in body()])
+
+    def _http_attempts(self, log: logging.Logger, spec: RequestSpec) -> Attempts:
+        """The attempts of one request, against this session's retry policy and clock."""
+        return Attempts(log, spec, self.retry_policy, self.clock)
 
     @abc.abstractmethod
     async def _request_stream(
@@ -303,8 +243,3 @@ async def split_lines(
 def _use_token(with_token: bool, alias: bool | None) -> bool:
     # `_with_token=` is accepted as an alias of `with_token=` (the name `_request_stream` uses).
     return with_token if alias is None else alias
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

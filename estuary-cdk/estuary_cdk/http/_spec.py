@@ -1,0 +1,99 @@
+"""`RequestSpec`: one request, as a connector described it, built once and never changed.
+
+The public `request*` methods take the reference kit's long positional signature; everything
+after that point (sending, retrying, reading the body, error messages) works from this one
+frozen value, so no stage re-derives the body or re-threads eleven parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol, Union
+
+import orjson
+from pydantic import BaseModel
+
+from ._errors import Headers
+from ._redact import scrub_url
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    Timeout = aiohttp.ClientTimeout | float | None
+else:  # A forward reference: naming the class here would load aiohttp at import.
+    Timeout = Union["aiohttp.ClientTimeout", float, None]
+
+
+class ShouldRetryProtocol(Protocol):
+    """Decides whether a 5xx response is retried (`attempt` starts at 1). Returning False fails
+    the request at once with an `HTTPError`."""
+
+    def __call__(self, status: int, headers: Headers, body: bytes, attempt: int) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """What to send. The fields up to `data` are the caller's arguments as given, in the
+    reference kit's order (connectors that override `_request_stream` receive exactly those);
+    `body` and `send_headers` are what goes on the wire, derived once at construction: a JSON
+    body is encoded here, however many attempts the request takes."""
+
+    url: str
+    method: str = "GET"
+    params: Any = None
+    json: Any = None
+    form: Any = None
+    with_token: bool = True
+    headers: Mapping[str, str] | None = None
+    should_retry: ShouldRetryProtocol | None = None
+    timeout: Timeout = None
+    data: bytes | None = None
+    body: Any = field(init=False, repr=False)
+    send_headers: Mapping[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        send_headers = dict(self.headers) if self.headers else {}
+        body: Any = self.data
+        if self.json is not None:
+            body = orjson.dumps(self.json, default=_json_default)
+            if not any(k.lower() == "content-type" for k in send_headers):
+                send_headers["Content-Type"] = "application/json"
+        elif self.form is not None:
+            body = self.form
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "send_headers", send_headers)
+
+    def reference_args(self) -> tuple[Any, ...]:
+        """The arguments of `_request_stream` after `log`, in the reference kit's order."""
+        return (
+            self.url,
+            self.method,
+            self.params,
+            self.json,
+            self.form,
+            self.with_token,
+            self.headers,
+            self.should_retry,
+            self.timeout,
+        )
+
+    def reference_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments beyond the reference signature: only passed when used, so that an
+        override with the reference kit's exact signature keeps working."""
+        return {} if self.data is None else {"data": self.data}
+
+    def scrubbed_url(self) -> str:
+        """The URL with its query, as it may be shown in logs and errors (secrets removed)."""
+        return scrub_url(self.url, self.params)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot serialize {type(value).__name__} to JSON")
