@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from .catalog import Capture, Catalog, Collection
-from .config_check import check_capture_configs
+from .catalog import Capture, Catalog, Collection, Task
+from .config_check import check_task_configs
 from .connector import Launch, unary
 from .errors import BuildError
 from .logs import OpsLog
@@ -71,15 +71,19 @@ class BuiltCapture:
     capture_spec: dict[str, Any]
 
 
-def build_id_for(capture: Capture, catalog: Catalog) -> str:
+def task_build_id(task: Task, collections: list[Collection]) -> str:
     """A stable build id (the `version`): a digest of everything the task is built from."""
     h = hashlib.sha256()
-    h.update(orjson.dumps(capture.raw, option=orjson.OPT_SORT_KEYS, default=str))
-    h.update(orjson.dumps(capture.endpoint.config, option=orjson.OPT_SORT_KEYS, default=str))
-    for b in capture.bindings:
-        c = catalog.collections[b.target]
-        h.update(orjson.dumps([c.name, c.key, c.write_schema], option=orjson.OPT_SORT_KEYS, default=str))
+    h.update(orjson.dumps(task.raw, option=orjson.OPT_SORT_KEYS, default=str))
+    h.update(orjson.dumps(task.endpoint.config, option=orjson.OPT_SORT_KEYS, default=str))
+    for c in collections:
+        parts = [c.name, c.key, c.write_schema, c.read_schema, c.projections]
+        h.update(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS, default=str))
     return h.hexdigest()[:16]
+
+
+def build_id_for(capture: Capture, catalog: Catalog) -> str:
+    return task_build_id(capture, [catalog.collections[b.target] for b in capture.bindings])
 
 
 def validate_request(
@@ -181,7 +185,7 @@ async def build_capture(
     request = validate_request(capture, catalog, launch.connector_type, build_id)
     # Configs are checked against the Spec's schemas before Validate carries them.
     spec, response = await unary(
-        launch, request, "validated", on_log, check=lambda spec: check_capture_configs(capture, spec)
+        launch, request, "validated", on_log, check=lambda spec: check_task_configs(capture, spec)
     )
     paths = check_validated(capture, response)
     enabled = [b for b in capture.bindings if not b.disable]

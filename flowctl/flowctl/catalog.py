@@ -10,15 +10,17 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import orjson
 import yaml
 
-from . import json_pointer, sops
+from . import json_pointer
 from .durations import parse_duration
+from .endpoints import Endpoint, parse_endpoint
 from .errors import CatalogError, UsageError
+from .materializations import Materialization, parse_bindings
 
 DEFAULT_INTERVAL_SECONDS = 300
 
@@ -49,19 +51,6 @@ class Binding:
 
 
 @dataclass
-class Endpoint:
-    kind: Literal["local", "image"]
-    config: dict[str, Any]
-    command: list[str] = field(default_factory=list)
-    image: str = ""
-    env: dict[str, str] = field(default_factory=dict)
-    protobuf: bool = False
-    config_file: str | None = None
-    # Names of config keys that were sops-encrypted (their values are secrets); None: all were.
-    encrypted_names: frozenset[str] | None = frozenset()
-
-
-@dataclass
 class Capture:
     name: str
     endpoint: Endpoint
@@ -71,6 +60,10 @@ class Capture:
     file: str
     location: str
     raw: dict[str, Any]
+    kind: str = "capture"
+
+
+Task = Capture | Materialization
 
 
 @dataclass
@@ -78,13 +71,17 @@ class Catalog:
     source: str
     collections: dict[str, Collection] = field(default_factory=dict)
     captures: dict[str, Capture] = field(default_factory=dict)
+    materializations: dict[str, Materialization] = field(default_factory=dict)
     bundled: dict[str, Any] = field(default_factory=dict)
 
     def capture(self, name: str | None) -> Capture:
         """The capture named `name`, or the only capture when `name` is None."""
         if name is not None:
-            if name in self.bundled.get("materializations", {}):
-                raise UsageError(f"{name!r} is a materialization: this flowctl runs captures only")
+            if name in self.materializations:
+                raise UsageError(
+                    f"{name!r} is a materialization: preview it with --fixture <file> (documents to "
+                    "materialize), or run it with its capture through `flowctl run`"
+                )
             if name not in self.captures:
                 known = ", ".join(sorted(self.captures)) or "none"
                 raise UsageError(f"capture {name!r} is not in the catalog {self.source} (captures: {known})")
@@ -95,6 +92,43 @@ class Catalog:
             raise UsageError(f"the catalog {self.source} defines no captures")
         raise UsageError(
             f"the catalog {self.source} defines several captures ({', '.join(sorted(self.captures))}): choose one by name"
+        )
+
+    def materialization(self, name: str | None) -> Materialization:
+        """The materialization named `name`, or the only one when `name` is None."""
+        if name is not None:
+            if name not in self.materializations:
+                known = ", ".join(sorted(self.materializations)) or "none"
+                kind = " (it is a capture)" if name in self.captures else ""
+                raise UsageError(
+                    f"materialization {name!r} is not in the catalog {self.source}{kind} (materializations: {known})"
+                )
+            return self.materializations[name]
+        if len(self.materializations) == 1:
+            return next(iter(self.materializations.values()))
+        if not self.materializations:
+            raise UsageError(f"the catalog {self.source} defines no materializations")
+        raise UsageError(
+            f"the catalog {self.source} defines several materializations "
+            f"({', '.join(sorted(self.materializations))}): choose one by name"
+        )
+
+    def task(self, capture: str | None = None, materialization: str | None = None) -> Task:
+        """The task chosen by name (--capture / --materialization), else the only task."""
+        if capture is not None and materialization is not None:
+            raise UsageError("give either --capture or --materialization, not both")
+        if capture is not None:
+            return self.capture(capture)
+        if materialization is not None:
+            return self.materialization(materialization)
+        tasks: list[Task] = [*self.captures.values(), *self.materializations.values()]
+        if len(tasks) == 1:
+            return tasks[0]
+        if not tasks:
+            raise UsageError(f"the catalog {self.source} defines no captures or materializations")
+        names = ", ".join(sorted(t.name for t in tasks))
+        raise UsageError(
+            f"the catalog {self.source} defines several tasks ({names}): choose one with --capture or --materialization"
         )
 
 
@@ -245,9 +279,15 @@ class _Loader:
             raise CatalogError(file, "/captures", "`captures` must be a mapping of name to capture")
         for name, spec in captures.items():
             self.capture(str(name), spec, path)
-        for section in ("materializations", "tests"):
-            if doc.get(section):
-                self.catalog.bundled.setdefault(section, {}).update(doc[section])
+        materializations = doc.get("materializations") or {}
+        if not isinstance(materializations, dict):
+            raise CatalogError(
+                file, "/materializations", "`materializations` must be a mapping of name to materialization"
+            )
+        for name, spec in materializations.items():
+            self.materialization(str(name), spec, path)
+        if doc.get("tests"):
+            self.catalog.bundled.setdefault("tests", {}).update(doc["tests"])
 
     @staticmethod
     def _entry(
@@ -304,7 +344,7 @@ class _Loader:
         file, loc = self._entry(
             "capture", self.catalog.captures, name, spec, path, "`endpoint` and `bindings`"
         )
-        endpoint = self.endpoint(spec.get("endpoint"), path, loc + "/endpoint")
+        endpoint = parse_endpoint(spec.get("endpoint"), path, loc + "/endpoint", self.load_ref)
         raw_bindings = spec.get("bindings", [])
         if raw_bindings is None:
             raw_bindings = []
@@ -337,85 +377,38 @@ class _Loader:
             interval_s = int(parse_duration(str(interval)))
         except UsageError as err:
             raise CatalogError(file, loc + "/interval", str(err)) from None
-        shards = spec.get("shards") or {}
-        if not isinstance(shards, dict):
-            raise CatalogError(file, loc + "/shards", "`shards` must be a mapping")
-        log_level = str(shards.get("logLevel", "info")).lower()
-        if log_level not in ("error", "warn", "info", "debug", "trace"):
-            raise CatalogError(
-                file,
-                loc + "/shards/logLevel",
-                f"unknown log level {log_level!r} (error, warn, info, debug, trace)",
-            )
         self.catalog.captures[name] = Capture(
-            name, endpoint, bindings, interval_s, log_level, file, loc, spec
+            name, endpoint, bindings, interval_s, _log_level(spec, file, loc), file, loc, spec
         )
 
-    def endpoint(self, spec: Any, path: Path, loc: str) -> Endpoint:
-        file = str(path)
-        if not isinstance(spec, dict) or len(spec) != 1 or not ({"local", "connector"} & spec.keys()):
-            raise CatalogError(file, loc, "`endpoint` must have exactly one of `local` or `connector`")
-        if "local" in spec:
-            local = spec["local"]
-            if not isinstance(local, dict):
-                raise CatalogError(
-                    file, loc + "/local", "`local` must be a mapping with `command` and `config`"
-                )
-            command = local.get("command")
-            if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
-                raise CatalogError(
-                    file, loc + "/local/command", "`command` must be a non-empty list of strings"
-                )
-            env = local.get("env") or {}
-            if not isinstance(env, dict):
-                raise CatalogError(file, loc + "/local/env", "`env` must be a mapping of names to strings")
-            config, config_file, encrypted = self.config(local.get("config", {}), path, loc + "/local/config")
-            if local.get("protobuf"):
-                raise CatalogError(
-                    file,
-                    loc + "/local/protobuf",
-                    "the protobuf codec is not supported; connectors must speak JSON lines",
-                )
-            return Endpoint(
-                "local",
-                config,
-                command=list(command),
-                env={str(k): str(v) for k, v in env.items()},
-                config_file=config_file,
-                encrypted_names=encrypted,
-            )
-        conn = spec["connector"]
-        if not isinstance(conn, dict) or not isinstance(conn.get("image"), str):
-            raise CatalogError(
-                file, loc + "/connector", "`connector` must be a mapping with `image` and `config`"
-            )
-        config, config_file, encrypted = self.config(conn.get("config", {}), path, loc + "/connector/config")
-        return Endpoint(
-            "image", config, image=conn["image"], config_file=config_file, encrypted_names=encrypted
+    def materialization(self, name: str, spec: Any, path: Path) -> None:
+        file, loc = self._entry(
+            "materialization", self.catalog.materializations, name, spec, path, "`endpoint` and `bindings`"
+        )
+        endpoint = parse_endpoint(spec.get("endpoint"), path, loc + "/endpoint", self.load_ref)
+
+        def load_resource(ref: str, location: str) -> Any:
+            return self.load_ref(ref, path, file, location)[0]
+
+        bindings = parse_bindings(spec.get("bindings", []), file, loc + "/bindings", load_resource)
+        self.catalog.materializations[name] = Materialization(
+            name, endpoint, bindings, _log_level(spec, file, loc), file, loc, spec
         )
 
-    def config(
-        self, value: Any, path: Path, loc: str
-    ) -> tuple[dict[str, Any], str | None, frozenset[str] | None]:
-        """The endpoint config (decrypted), its file if it has one, and the names of its keys
-        that were encrypted (None: every value was)."""
-        file = str(path)
-        config_file: str | None = None
-        raw: bytes | None = None
-        if isinstance(value, str):
-            value, cpath, raw = self.load_ref(value, path, file, loc)
-            config_file = str(cpath)
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            raise CatalogError(
-                config_file or file, "" if config_file else loc, "the endpoint config must be an object"
-            )
-        encrypted: frozenset[str] | None = frozenset()
-        if sops.is_sops_document(value):
-            encrypted = sops.encrypted_names(value)
-            value = sops.decrypt(value, config_file or f"{file}#{loc}", raw)
-        return value, config_file, encrypted
+
+def _log_level(spec: dict[str, Any], file: str, loc: str) -> str:
+    """`shards.logLevel` (default info): the connector's LOG_LEVEL."""
+    shards = spec.get("shards") or {}
+    if not isinstance(shards, dict):
+        raise CatalogError(file, loc + "/shards", "`shards` must be a mapping")
+    log_level = str(shards.get("logLevel", "info")).lower()
+    if log_level not in ("error", "warn", "info", "debug", "trace"):
+        raise CatalogError(
+            file,
+            loc + "/shards/logLevel",
+            f"unknown log level {log_level!r} (error, warn, info, debug, trace)",
+        )
+    return log_level
 
 
 def _check_name(name: str, file: str, loc: str) -> None:
@@ -438,42 +431,12 @@ def load_catalog(source: str | Path) -> Catalog:
                     binding.location + "/target",
                     f"collection {binding.target!r} is not defined in the catalog",
                 )
+    for materialization in catalog.materializations.values():
+        for mb in materialization.bindings:
+            if mb.source not in catalog.collections:
+                raise CatalogError(
+                    materialization.file,
+                    mb.location + "/source",
+                    f"collection {mb.source!r} is not defined in the catalog",
+                )
     return catalog
-
-
-def bundle(catalog: Catalog) -> dict[str, Any]:
-    """The inlined catalog (`flowctl raw bundle`): every reference replaced by its content.
-    Configs are shown as written in the catalog (still encrypted when they were)."""
-    out: dict[str, Any] = {}
-    if catalog.collections:
-        out["collections"] = {}
-        for name, c in sorted(catalog.collections.items()):
-            spec: dict[str, Any] = {}
-            if c.read_schema is None:
-                spec["schema"] = c.write_schema
-            else:
-                spec["writeSchema"] = c.write_schema
-                spec["readSchema"] = c.read_schema
-            spec["key"] = c.key
-            if c.projections:
-                spec["projections"] = c.projections
-            out["collections"][name] = spec
-    if catalog.captures:
-        out["captures"] = {}
-        for name, cap in sorted(catalog.captures.items()):
-            raw = copy.deepcopy(cap.raw)
-            ep = raw.get("endpoint", {})
-            for kind in ("local", "connector"):
-                if kind in ep and isinstance(ep[kind], dict) and isinstance(ep[kind].get("config"), str):
-                    ref = ep[kind]["config"]
-                    ep[kind]["config"], _, _ = _Loader(Path(cap.file)).load_ref(
-                        ref, Path(cap.file), cap.file, ""
-                    )
-            for b in raw.get("bindings") or []:
-                if isinstance(b, dict) and isinstance(b.get("resource"), str):
-                    b["resource"], _, _ = _Loader(Path(cap.file)).load_ref(
-                        b["resource"], Path(cap.file), cap.file, ""
-                    )
-            out["captures"][name] = raw
-    out.update(catalog.bundled)
-    return out

@@ -12,13 +12,16 @@ import orjson
 
 from . import preview as _preview
 from .build import build_capture
-from .catalog import Catalog, bundle, load_catalog
+from .build_materialization import build_materialization
+from .bundle import bundle
+from .catalog import Catalog, load_catalog
 from .config_check import check_endpoint_config
 from .connector import launch_for, unary
 from .discover import canonical_binding, canonical_spec, write_discovered
 from .durations import parse_duration
 from .errors import ConnectorError, FlowctlError, UsageError
 from .logs import LogPrinter, OpsLog
+from .materializations import Materialization
 from .session import Compiled
 
 EXIT_FAILURE = 1
@@ -143,7 +146,11 @@ def parser() -> argparse.ArgumentParser:
         if name == "combine":
             p.add_argument("--collection", required=True, help="collection whose key and schema to use")
         elif name != "bundle":
-            p.add_argument("--capture", help="capture name (required when the catalog has several)")
+            p.add_argument("--capture", help="capture name (when the catalog has several tasks)")
+            if name != "discover":
+                p.add_argument(
+                    "--materialization", help="materialization name (when the catalog has several tasks)"
+                )
             p.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
             p.add_argument("--network", help="docker network (accepted for compatibility)")
         if name == "discover":
@@ -162,9 +169,9 @@ def _out(value: Any) -> None:
 
 
 async def _spec(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
-    capture = catalog.capture(args.capture)
-    launch = await launch_for(capture, args.network)
-    spec, _ = await unary(launch, None, "spec", log, spec_config=capture.endpoint.config)
+    task = catalog.task(args.capture, args.materialization)
+    launch = await launch_for(task, args.network)
+    spec, _ = await unary(launch, None, "spec", log, spec_config=task.endpoint.config)
     _out(canonical_spec(spec))
 
 
@@ -201,19 +208,26 @@ async def _discover(catalog: Catalog, args: argparse.Namespace, log: Callable[[O
 
 
 async def _validate(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
-    capture = catalog.capture(args.capture)
-    launch = await launch_for(capture, args.network)
-    built = await build_capture(catalog, capture, launch, log)
+    task = catalog.task(args.capture, args.materialization)
+    launch = await launch_for(task, args.network)
+    if isinstance(task, Materialization):
+        built_m = await build_materialization(catalog, task, launch, log)
+        _out(built_m.validated)  # as the connector wrote it, once the build accepted it
+        return
+    built = await build_capture(catalog, task, launch, log)
     _out({"validated": {"bindings": [{"resourcePath": b.resource_path} for b in built.bindings]}})
 
 
 async def _apply(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
-    capture = catalog.capture(args.capture)
-    launch = await launch_for(capture, args.network)
-    built = await build_capture(catalog, capture, launch, log)
-    _, applied = await unary(
-        launch, {"apply": {"capture": built.capture_spec, "version": built.version}}, "applied", log
-    )
+    task = catalog.task(args.capture, args.materialization)
+    launch = await launch_for(task, args.network)
+    if isinstance(task, Materialization):
+        built_m = await build_materialization(catalog, task, launch, log)
+        request = {"apply": {"materialization": built_m.spec, "version": built_m.version}}
+    else:
+        built = await build_capture(catalog, task, launch, log)
+        request = {"apply": {"capture": built.capture_spec, "version": built.version}}
+    _, applied = await unary(launch, request, "applied", log)
     _out(applied)
 
 

@@ -1,4 +1,4 @@
-"""Checking a capture's endpoint and resource configs against the schemas its connector returned
+"""Checking a task's endpoint and resource configs against the schemas its connector returned
 from Spec, before any Discover/Validate/Open carries them (Flow does the same at build time): the
 user gets an error naming the catalog location and the bad field instead of a connector
 traceback. Values of secret-marked fields never appear in these errors."""
@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from .catalog import Capture
+from .catalog import Task
 from .errors import CatalogError, ProtocolError
 from .schema import pointer
 
@@ -138,36 +138,36 @@ def _schema(spec: dict[str, Any], field: str) -> Any:
     return schema if schema not in (None, {}) else True
 
 
-def check_endpoint_config(capture: Capture, spec: dict[str, Any]) -> None:
+def check_endpoint_config(task: Task, spec: dict[str, Any]) -> None:
     """Raise a CatalogError when the (decrypted) endpoint config fails `configSchema`."""
     schema = _schema(spec, "configSchema")
     if schema is True:
         return
-    endpoint = capture.endpoint
+    endpoint = task.endpoint
     problems = _problems(schema, endpoint.config, "configSchema", endpoint.encrypted_names)
     if problems is None:
         return
-    kind = "local" if capture.endpoint.kind == "local" else "connector"
-    location = f"{capture.location}/endpoint/{kind}/config"
-    source = f" (from {capture.endpoint.config_file})" if capture.endpoint.config_file else ""
-    raise CatalogError(capture.file, location, f"endpoint config{source} {problems}")
+    kind = "local" if task.endpoint.kind == "local" else "connector"
+    location = f"{task.location}/endpoint/{kind}/config"
+    source = f" (from {task.endpoint.config_file})" if task.endpoint.config_file else ""
+    raise CatalogError(task.file, location, f"endpoint config{source} {problems}")
 
 
-def check_resource_configs(capture: Capture, spec: dict[str, Any]) -> None:
+def check_resource_configs(task: Task, spec: dict[str, Any]) -> None:
     """Raise a CatalogError naming the first enabled binding whose resource config fails
     `resourceConfigSchema` (disabled bindings are not sent to the connector, so not checked)."""
     schema = _schema(spec, "resourceConfigSchema")
     if schema is True:
         return
-    for binding in capture.bindings:
+    for binding in task.bindings:
         if binding.disable:
             continue
         problems = _problems(schema, binding.resource, "resourceConfigSchema")
         if problems is not None:
-            raise CatalogError(capture.file, f"{binding.location}/resource", f"resource config {problems}")
+            raise CatalogError(task.file, f"{binding.location}/resource", f"resource config {problems}")
 
 
-def check_capture_configs(capture: Capture, spec: dict[str, Any]) -> None:
+def check_task_configs(task: Task, spec: dict[str, Any]) -> None:
     """Both checks, endpoint config first (what Validate and Open carry)."""
-    check_endpoint_config(capture, spec)
-    check_resource_configs(capture, spec)
+    check_endpoint_config(task, spec)
+    check_resource_configs(task, spec)

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from .catalog import Capture
+from .catalog import Task
 from .errors import ConnectorError, DockerUnavailableError, ProtocolError
 from .logs import LogDecoder, OpsLog
 
@@ -29,7 +29,7 @@ _TERMINATE_GRACE_SECONDS = 5.0
 
 @dataclass
 class Launch:
-    """How to start the connector of a capture."""
+    """How to start the connector of a task (a capture or a materialization)."""
 
     argv: list[str]
     env: dict[str, str]
@@ -69,11 +69,11 @@ async def _docker_json(*args: str) -> Any:
     return orjson.loads(out) if out.strip() else None
 
 
-async def launch_for(capture: Capture, network: str | None = None) -> Launch:
-    """Launch parameters for `capture`'s endpoint; checks Docker for image connectors."""
-    level = capture.log_level
-    cwd = str(Path(capture.file).parent)
-    ep = capture.endpoint
+async def launch_for(task: Task, network: str | None = None) -> Launch:
+    """Launch parameters for `task`'s endpoint; checks Docker for image connectors."""
+    level = task.log_level
+    cwd = str(Path(task.file).parent)
+    ep = task.endpoint
     if ep.kind == "local":
         env = dict(os.environ)
         env["LOG_FORMAT"] = "json"
@@ -83,7 +83,7 @@ async def launch_for(capture: Capture, network: str | None = None) -> Launch:
     ok, detail = await _docker_available()
     if not ok:
         raise DockerUnavailableError(
-            f"capture {capture.name!r} uses the image connector {ep.image!r}, which needs a running Docker engine, "
+            f"{task.kind} {task.name!r} uses the image connector {ep.image!r}, which needs a running Docker engine, "
             f"but none answers ({detail}). Start Docker, or use an `endpoint.local` command instead."
         )
     if not ep.image.endswith(":local"):

@@ -117,3 +117,110 @@ def make_catalog(tmp_path: Path) -> MakeCatalog:
         return Catalog(path, record)
 
     return make
+
+
+FAKE_MATERIALIZE = FIXTURES / "fake_materialize.py"
+
+USERS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "n": {"type": "integer", "default": 0},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "nested": {"type": "object", "properties": {"deep": {"type": "boolean"}}},
+        "_meta": {"type": "object", "properties": {"op": {"enum": ["c", "u", "d"]}}},
+    },
+    "required": ["id"],
+    # the CDK's deletion pattern: `_meta.op: d` makes the reduced document a deletion
+    "if": {
+        "required": ["_meta"],
+        "properties": {"_meta": {"required": ["op"], "properties": {"op": {"const": "d"}}}},
+    },
+    "then": {"reduce": {"strategy": "merge", "delete": True}},
+    "else": {"reduce": {"strategy": "merge"}},
+}
+
+
+@dataclass
+class MatCatalog:
+    path: Path
+    record: Path
+    db: Path
+
+    def requests(self, kind: str) -> list[dict[str, Any]]:
+        if not self.record.exists():
+            return []
+        return [
+            e["request"]
+            for line in self.record.read_text().splitlines()
+            if kind in (e := json.loads(line))["request"]
+        ]
+
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        import sqlite3
+
+        with sqlite3.connect(self.db) as db:
+            return list(db.execute(sql, args))
+
+    def rows(self, table: str = "users") -> dict[Any, Any]:
+        """Stored rows of `table`: key tuple (JSON) → (values, doc)."""
+        return {
+            k: (json.loads(v), json.loads(d) if d else None)
+            for k, v, d in self.query("SELECT key_json, values_json, doc FROM rows WHERE tbl = ?", table)
+        }
+
+
+MakeMatCatalog = Callable[..., MatCatalog]
+
+
+@pytest.fixture
+def make_mat_catalog(tmp_path: Path) -> MakeMatCatalog:
+    """A catalog with collections acmeCo/users and acmeCo/events and a materialization
+    acmeCo/to-fake of them into the fake connector's SQLite file."""
+
+    def make(
+        config: dict[str, Any] | None = None,
+        bindings: list[dict[str, Any]] | None = None,
+        schema: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+        collections: dict[str, Any] | None = None,
+    ) -> MatCatalog:
+        record = tmp_path / "mat-requests.jsonl"
+        db = tmp_path / "dest.sqlite"
+        (tmp_path / "acmeCo").mkdir(exist_ok=True)
+        (tmp_path / "acmeCo" / "users.schema.yaml").write_text(yaml.safe_dump(schema or USERS_SCHEMA))
+        (tmp_path / "acmeCo" / "flow.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "collections": collections
+                    or {
+                        "acmeCo/users": {"schema": "users.schema.yaml", "key": ["/id"]},
+                        "acmeCo/events": {"schema": "users.schema.yaml", "key": ["/id"]},
+                    }
+                }
+            )
+        )
+        materialization: dict[str, Any] = {
+            "endpoint": {
+                "local": {
+                    "command": [sys.executable, str(FAKE_MATERIALIZE)],
+                    "config": {"path": str(db), **(config or {})},
+                    "env": {"FAKE_RECORD": str(record)},
+                }
+            },
+            "bindings": bindings
+            if bindings is not None
+            else [{"resource": {"table": "users"}, "source": "acmeCo/users"}],
+            **(extra or {}),
+        }
+        path = tmp_path / "mat.flow.yaml"
+        path.write_text(
+            yaml.safe_dump(
+                {"import": ["acmeCo/flow.yaml"], "materializations": {"acmeCo/to-fake": materialization}},
+                sort_keys=False,
+            )
+        )
+        return MatCatalog(path, record, db)
+
+    return make

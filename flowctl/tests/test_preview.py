@@ -294,7 +294,7 @@ def test_materializations_are_named_as_unsupported(make_catalog: MakeCatalog) ->
     }
     cat.path.write_text(yaml.safe_dump(doc))
     res = run_flowctl("preview", "--source", str(cat.path), "--name", "acmeCo/to-sqlite")
-    assert res.code == 2 and "is a materialization: this flowctl runs captures only" in res.stderr
+    assert res.code == 2 and "is a materialization: preview it with --fixture" in res.stderr
 
 
 def _image_catalog(root: Path, record: Path) -> Path:
