@@ -49,10 +49,12 @@ __all__ = [
     "EndpointConfig",
     "GoogleServiceAccount",
     "GoogleServiceAccountSpec",
+    "Inference",
     "LongLivedClientCredentialsOAuth2Credentials",
     "OAuth2ClientCredentialsPlacement",
     "OAuth2Spec",
     "OAuth2TokenFlowSpec",
+    "Projection",
     "RangeSpec",
     "ResourceConfig",
     "ResourceOwnerPasswordOAuth2Credentials",
@@ -77,6 +79,61 @@ ConnectorState = TypeVar("ConnectorState", bound=BaseModel)
 """The connector's state model, reduced by the runtime from checkpoint merge patches."""
 
 
+class StringInference(BaseModel):
+    contentType: str = ""
+    format: str = ""
+    contentEncoding: str = ""
+    maxLength: int = 0
+
+
+class NumericInference(BaseModel):
+    hasMinimum: bool = False
+    minimum: float = 0
+    hasMaximum: bool = False
+    maximum: float = 0
+
+
+class ArrayInference(BaseModel):
+    minItems: int = 0
+    hasMaxItems: bool = False
+    maxItems: int = 0
+    itemTypes: list[str] = Field(default_factory=list)
+
+
+class Inference(BaseModel):
+    """What the collection's schema says of one location (flow.proto `Inference`)."""
+
+    types: list[str] = Field(default_factory=list)
+    string: StringInference | None = None
+    title: str = ""
+    description: str = ""
+    default: Any = None
+    secret: bool = False
+    exists: str = "INVALID"
+    """MUST, MAY, IMPLICIT or CANNOT (a string, so a value added later parses too)."""
+    numeric: NumericInference | None = None
+    array: ArrayInference | None = None
+
+
+class Projection(BaseModel):
+    """A field of a collection: a name for the document location `ptr` ("" is the root)."""
+
+    ptr: str = ""
+    field: str
+    explicit: bool = False
+    isPartitionKey: bool = False
+    isPrimaryKey: bool = False
+    inference: Inference = Field(default_factory=Inference)
+
+
+def empty_state_when_omitted(data: Any) -> Any:
+    """For an `open` request's model validator: proto3 JSON may omit an empty `state`, and a new
+    task's state is `{}`."""
+    if isinstance(data, dict) and data.get("state") is None:
+        data = {**data, "state": {}}
+    return data
+
+
 class CollectionSpec(BaseModel):
     """The subset of a collection spec the kit reads; every other field is ignored."""
 
@@ -84,6 +141,15 @@ class CollectionSpec(BaseModel):
     key: list[str] = Field(default_factory=list)
     writeSchema: dict[str, Any] = Field(default_factory=dict)
     readSchema: dict[str, Any] | None = None
+    projections: list[Projection] = Field(default_factory=list)
+    uuidPtr: str = ""
+
+    def projection(self, field: str) -> Projection | None:
+        """The projection named `field`, or None."""
+        for p in self.projections:
+            if p.field == field:
+                return p
+        return None
 
 
 class CaptureBinding(BaseModel, Generic[ResourceConfig]):

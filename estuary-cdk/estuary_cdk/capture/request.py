@@ -18,6 +18,7 @@ from ..flow import (
     EndpointConfig,
     RangeSpec,
     ResourceConfig,
+    empty_state_when_omitted,
 )
 
 __all__ = [
@@ -85,13 +86,7 @@ class Open(BaseModel, Generic[EndpointConfig, ResourceConfig, ConnectorState]):
     range: RangeSpec = Field(default_factory=RangeSpec)
     state: ConnectorState
 
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_state_when_omitted(cls, data: Any) -> Any:
-        # proto3 JSON may omit an empty state; a new task's state is `{}`.
-        if isinstance(data, dict) and data.get("state") is None:
-            data = {**data, "state": {}}
-        return data
+    _empty_state = model_validator(mode="before")(empty_state_when_omitted)
 
 
 class Acknowledge(BaseModel):
