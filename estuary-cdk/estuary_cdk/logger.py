@@ -1,7 +1,8 @@
 """Structured JSON logging on stderr, in the shape the Flow runtime decodes.
 
 Every record becomes one line `{"level","msg","fields":{...,"source","file"}}`. Strings registered
-with `register_secret` are replaced by `[redacted]` in every line, whatever the call site logged.
+with `register_secret` (the kit's one secret registry, `estuary_cdk._secrets`, re-exported here)
+are replaced by `[redacted]` in every line, whatever the call site logged.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ from typing import Any, cast
 import orjson
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
+
+from ._secrets import (
+    MIN_SECRET_LENGTH,
+    REDACTED,
+    redact,
+    register_secret,
+    register_secrets_in,
+    registered_secrets,
+)
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -32,12 +42,6 @@ __all__ = [
 
 OBSERVABLE_FIELD = "observable"
 """Set `extra={OBSERVABLE_FIELD: True}` on lines that are aggregated fleet-wide."""
-
-REDACTED = "[redacted]"
-
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-_sorted_secrets: tuple[str, ...] = ()
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD_ATTRS = frozenset(
@@ -56,59 +60,14 @@ class OpsLog(BaseModel):
     fields: dict[str, Any]
 
 
-MIN_SECRET_LENGTH = 4
-"""Shorter values are not redacted: replacing every `t` or `42` would wreck the logs, while
-revealing a one-to-three character secret reveals nothing a guess would not."""
-
-
-def register_secret(value: str) -> None:
-    """Redact `value` from every log line written from now on (values shorter than
-    `MIN_SECRET_LENGTH` or blank are ignored)."""
-    global _sorted_secrets
-    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH or not value.strip():
-        return
-    with _secrets_lock:
-        if value in _secrets:
-            return
-        _secrets.add(value)
-        # Longest first, so a secret containing another is redacted whole.
-        _sorted_secrets = tuple(sorted(_secrets, key=len, reverse=True))
-
-
-def register_secrets_in(value: Any) -> None:
-    """Register every string field marked `secret: true` in the JSON schema of a (nested) model.
-
-    Walks model instances rather than schemas, so a discriminated union only contributes the
-    member that is actually configured.
-    """
-    if isinstance(value, BaseModel):
-        for name, info in type(value).model_fields.items():
-            field_value = getattr(value, name, None)
-            extra = info.json_schema_extra
-            if isinstance(extra, dict) and extra.get("secret") is True and isinstance(field_value, str):
-                register_secret(field_value)
-            else:
-                register_secrets_in(field_value)
-        for extra_value in (value.__pydantic_extra__ or {}).values():
-            register_secrets_in(extra_value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            register_secrets_in(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            register_secrets_in(item)
-
-
-def _redact(value: Any, secrets: tuple[str, ...]) -> Any:
+def _redact(value: Any) -> Any:
+    """`value` (a JSON-able structure) with registered secrets redacted from every string."""
     if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
+        return redact(value)
     if isinstance(value, dict):
-        return {k: _redact(v, secrets) for k, v in value.items()}
+        return {k: _redact(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact(v, secrets) for v in value]
+        return [_redact(v) for v in value]
     return value
 
 
@@ -141,10 +100,9 @@ class LogFormatter(logging.Formatter):
             fields["stack"] = record.stack_info.split("\n")
 
         fields = _jsonable(fields)
-        secrets = _sorted_secrets
-        if secrets:
-            msg = _redact(msg, secrets)
-            fields = _redact(fields, secrets)
+        if registered_secrets():
+            msg = redact(msg)
+            fields = _redact(fields)
         return orjson.dumps({"level": record.levelname, "msg": msg, "fields": fields}).decode()
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 from estuary_cdk._credentials import AccessToken, BaseOAuth2Credentials, OAuth2TokenFlowSpec
-from estuary_cdk.http import HTTPError, RetryPolicy, TokenSource, scrub_url
-from estuary_cdk.http._redact import register_secret
+from estuary_cdk.http import HTTPError, RetryPolicy, TokenSource, register_secret, scrub_url
 from estuary_cdk.testing import FakeClock, capture_logger, open_http_session, serve_app
 
 REFRESH = "refresh-9f8e7d6c5b4a"
@@ -99,3 +98,22 @@ def test_scrub_url() -> None:
     assert scrub_url("https://x.test/a?api_key=1&apiKey=2&sig=3&code=4&country_code=5") == (
         "https://x.test/a?api_key=[redacted]&apiKey=[redacted]&sig=[redacted]&code=[redacted]&country_code=5"
     )
+
+
+def test_one_registry_for_logs_and_http_errors() -> None:
+    """The logger and the HTTP layer share one secret registry: whichever door a secret came in
+    by, both redact it, and the same rules (minimum length, no blank values) apply."""
+    import estuary_cdk.http as http
+    import estuary_cdk.logger as logger
+    from estuary_cdk.testing import capture_logger
+
+    assert http.register_secret is logger.register_secret and http.REDACTED == logger.REDACTED
+    http.register_secret("via-http-0c1d2e")
+    logger.register_secret("via-logger-3f4a5b")
+    http.register_secret("      ")  # blank: never a secret, so spaces stay spaces
+    http.register_secret(None)
+    log, capture = capture_logger()
+    log.info("both via-http-0c1d2e and via-logger-3f4a5b")
+    assert capture.messages() == ["both [redacted] and [redacted]"]
+    assert http.redact("a      b via-logger-3f4a5b") == "a      b [redacted]"
+    assert scrub_url("https://x.test/via-http-0c1d2e") == "https://x.test/[redacted]"

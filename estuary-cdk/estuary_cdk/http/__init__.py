@@ -27,8 +27,11 @@ Behaviour in short (details on each class):
   refresh tokens persisted through `persist_rotated_credentials` (a `configUpdate` event) before
   the new token is used, and Google service accounts. Tokens are renewed ahead of expiry under
   one lock; a 401 forces one refresh and a retry, then fails clearly.
-* Secrets: every token, key and credential is registered for redaction in log lines
-  (`estuary_cdk.logger`) and scrubbed from this package's error messages and logged URLs.
+* Secrets: every token, key and credential is registered in the kit's one secret registry, so
+  it is redacted from every log line and from this package's error messages and logged URLs.
+* Config encryption (`encrypt_config`): the kit's one client of Estuary's config encryption
+  service, used to restate a config (migrations, rotated OAuth2 tokens) without plaintext
+  secrets; on its own, or through a session.
 * Time: `clock` is injectable (`estuary_cdk.testing.FakeClock`), so tests never wait.
 """
 
@@ -55,6 +58,15 @@ from .._credentials import (
 )
 from . import _mixin
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
+from ._encryption import (
+    DEFAULT_ENCRYPTION_URL,
+    ENCRYPTION_RETRY_POLICY,
+    ENCRYPTION_URL,
+    ENCRYPTION_URL_ENV_VARS,
+    ConfigEncryptionError,
+    config_encryption_url,
+    encrypt_config,
+)
 from ._errors import (
     Headers,
     HTTPConnectionError,
@@ -69,7 +81,7 @@ from ._mixin import HTTPMixin
 from ._ratelimit import RateLimiter, RequestBudget
 from ._redact import REDACTED, redact, register_secret, scrub_url
 from ._retry import RetryPolicy
-from ._rotation import ENCRYPTION_URL, encrypt_config, persist_rotated_credentials
+from ._rotation import persist_rotated_credentials
 from ._session import (
     DEFAULT_AUTHORIZATION_HEADER,
     DEFAULT_AUTHORIZATION_TOKEN_TYPE,
@@ -84,8 +96,11 @@ from ._tokens import Credentials, RotationHandler, TokenSource
 __all__ = [
     "DEFAULT_AUTHORIZATION_HEADER",
     "DEFAULT_AUTHORIZATION_TOKEN_TYPE",
+    "DEFAULT_ENCRYPTION_URL",
     "DEFAULT_TIMEOUT",
+    "ENCRYPTION_RETRY_POLICY",
     "ENCRYPTION_URL",
+    "ENCRYPTION_URL_ENV_VARS",
     "REDACTED",
     "SYSTEM_CLOCK",
     "AccessToken",
@@ -95,6 +110,7 @@ __all__ = [
     "BodyGeneratorFunction",
     "ClientCredentialsOAuth2Credentials",
     "Clock",
+    "ConfigEncryptionError",
     "Credentials",
     "GoogleServiceAccount",
     "GoogleServiceAccountSpec",
@@ -123,6 +139,7 @@ __all__ = [
     "TokenRotationError",
     "TokenSource",
     "budget_exhausted",
+    "config_encryption_url",
     "encrypt_config",
     "format_error_body",
     "parse_reset",

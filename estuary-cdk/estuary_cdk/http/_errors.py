@@ -14,15 +14,24 @@ class HTTPError(RuntimeError):
 
     `code` is the HTTP status (0 when no response was received at all, see
     `HTTPConnectionError`), `message` the full text (URL scrubbed of secrets, status, content type
-    and a short excerpt of the body), `url` the scrubbed URL and `headers` the response headers.
+    and a short excerpt of the body), `body` the response body as received (not redacted: for
+    code that inspects the API's error, never for display), `url` the scrubbed URL and `headers`
+    the response headers.
     """
 
     def __init__(
-        self, message: str, code: int, *, url: str | None = None, headers: Headers | None = None
+        self,
+        message: str,
+        code: int,
+        body: bytes = b"",
+        *,
+        url: str | None = None,
+        headers: Headers | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.body = body
         self.url = url
         self.headers = headers
 

@@ -280,4 +280,4 @@ def _error(summary: str, status: int, spec: RequestSpec, headers: Headers, body:
         f"{summary}.\nURL: {scrubbed}\nContent-Type: {headers.get('Content-Type')}\n"
         f"Response:\n{redact(format_error_body(body))}"
     )
-    return HTTPError(message, status, url=scrubbed, headers=headers)
+    return HTTPError(message, status, body, url=scrubbed, headers=headers)

@@ -1,30 +1,25 @@
-"""Keeping secrets out of log lines and error messages.
+"""Printable URLs: scrubbed of passwords, sensitive query values and registered secrets.
 
-Every secret the HTTP layer handles (credential fields, access tokens, encoded basic-auth
-values) is registered both here, for the error messages this package builds, and with the
-logger (`estuary_cdk.logger.register_secret`), which redacts every line the kit writes. URLs are
-additionally scrubbed of query parameters whose *names* look sensitive, since a token passed in a
-query string may never have been registered (e.g. a pre-signed URL from an API response).
+The secrets themselves (credential fields, access tokens, encoded basic-auth values) live in the
+kit's one registry, `estuary_cdk._secrets`, whose `redact`/`register_secret` are re-exported
+here for this package's modules. A URL is additionally scrubbed of query parameters whose
+*names* look sensitive, since a token passed in a query string may never have been registered
+(e.g. a pre-signed URL from an API response).
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
 from yarl import URL
 
-from ..logger import register_secret as _register_with_logger
+from .._secrets import REDACTED, redact, register_secret, register_secrets
 
-REDACTED = "[redacted]"
+__all__ = ["REDACTED", "is_sensitive_param", "redact", "register_secret", "register_secrets", "scrub_url"]
+
 _PASSWORD_PLACEHOLDER = "REDACTEDPASSWORDPLACEHOLDER"
-
-_lock = threading.Lock()
-_secrets: set[str] = set()
-_ordered: tuple[str, ...] = ()
 
 # Query parameter names whose values are treated as secret.
 _SENSITIVE_PARAM = re.compile(
@@ -32,36 +27,6 @@ _SENSITIVE_PARAM = re.compile(
     r"^key$|^sig$|^code$|^client_id$|[-_]key$",
     re.IGNORECASE,
 )
-
-
-# Shorter values can't be redacted meaningfully: replacing every "ab" would garble all text.
-MIN_SECRET_LENGTH = 4
-
-
-def register_secret(value: str | None) -> None:
-    """Redact `value` from this package's error messages and from every log line."""
-    global _ordered
-    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
-        return
-    with _lock:
-        if value in _secrets:
-            return
-        _secrets.add(value)
-        _ordered = tuple(sorted(_secrets, key=len, reverse=True))
-    _register_with_logger(value)
-
-
-def register_secrets(values: Iterable[str]) -> None:
-    for value in values:
-        register_secret(value)
-
-
-def redact(text: str) -> str:
-    """`text` with every registered secret replaced by `[redacted]`."""
-    for secret in _ordered:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def is_sensitive_param(name: str) -> bool:
