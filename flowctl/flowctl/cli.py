@@ -22,6 +22,7 @@ from .durations import parse_duration
 from .errors import ConnectorError, FlowctlError, UsageError
 from .logs import LogPrinter, OpsLog
 from .materializations import Materialization
+from .materialize_preview import MaterializePreviewOptions, run_materialize_preview
 from .session import Compiled
 
 EXIT_FAILURE = 1
@@ -131,6 +132,11 @@ def parser() -> argparse.ArgumentParser:
     pv.add_argument("--output-apply", action="store_true", help="print applied.actionDescription lines")
     pv.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
     pv.add_argument("--network", help="docker network for image connectors (accepted for compatibility)")
+    pv.add_argument(
+        "--fixture",
+        help="materializations: a fixture file of transactions to materialize (NDJSON or the legacy "
+        "array form; `-` reads stdin); --timeout then bounds each wait for a connector response",
+    )
 
     raw = commands.add_parser("raw", help="low-level commands").add_subparsers(dest="raw", required=True)
     for name, text in (
@@ -232,6 +238,21 @@ async def _apply(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsL
 
 
 async def _run_preview(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
+    if args.fixture is not None:
+        if args.delay:
+            raise UsageError("--delay cannot be combined with --fixture")
+        materialization = catalog.materialization(args.name)
+        fixture_options = MaterializePreviewOptions(
+            fixture=args.fixture,
+            sessions=args.sessions,
+            timeout=args.timeout,
+            initial_state=args.initial_state,
+            output_state=args.output_state,
+            output_apply=args.output_apply,
+            network=args.network,
+        )
+        await run_materialize_preview(catalog, materialization, fixture_options, log)
+        return
     options = _preview.PreviewOptions(
         sessions=args.sessions,
         delay=args.delay,

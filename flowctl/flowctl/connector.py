@@ -194,6 +194,18 @@ class ConnectorProcess:
         except (BrokenPipeError, ConnectionResetError):
             pass
 
+    async def send_many(self, messages: list[dict[str, Any]]) -> None:
+        """Write request lines in one write (a transaction's loads and stores come in batches)."""
+        stdin = self._proc.stdin
+        assert stdin is not None
+        if stdin.is_closing() or not messages:
+            return
+        try:
+            stdin.write(b"".join(orjson.dumps(m, option=orjson.OPT_APPEND_NEWLINE) for m in messages))
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def close_stdin(self) -> None:
         stdin = self._proc.stdin
         if stdin is not None and not stdin.is_closing():

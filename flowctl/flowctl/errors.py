@@ -66,6 +66,15 @@ class DocumentValidationError(FlowctlError):
         )
 
 
+class FixtureError(FlowctlError):
+    """A `--fixture` file is unreadable or a line of it is not a document or commit marker. The
+    message names the file and line."""
+
+
+class ConnectorTimeoutError(ConnectorError):
+    """The connector did not answer within the bound; the message says what was awaited."""
+
+
 class ReduceError(FlowctlError):
     """Two documents could not be reduced with the schema's `reduce` annotations."""
 
