@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,11 +23,32 @@ from .durations import parse_duration
 from .errors import ConnectorError, FlowctlError, UsageError
 from .logs import LogPrinter, OpsLog
 from .materializations import Materialization
-from .materialize_preview import MaterializePreviewOptions, run_materialize_preview
+from .materialize_preview import RESPONSE_TIMEOUT_SECONDS, MaterializePreviewOptions, run_materialize_preview
+from .pipeline import RunOptions, run_pipeline
 from .session import Compiled
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+
+_RUN_DESCRIPTION = """\
+Run a capture and the materializations of its collections together, through a durable local
+data plane (one SQLite file in --state-dir, default .flowctl/ next to the catalog).
+
+Each capture transaction's combined documents are appended to per-collection journals together
+with the capture's state, in one SQLite transaction, before the connector is acknowledged. Each
+materialization reads the journals after its checkpoint, combines what it read per binding,
+and runs Load/Store/StartCommit; after StartedCommit its checkpoint
+({"sources":{"<journal>;<read suffix>":{"readThrough":"<offset>"}}}) and connector state are
+recorded (the destination's opened.runtimeCheckpoint overrides them on restart). Journal
+entries every reader has materialized are pruned. The applied spec is kept, so the next run's
+Validate/Apply carry lastMaterialization. Killing flowctl at any point and running it again
+loses and doubles nothing.
+
+Stops on SIGINT/SIGTERM or --timeout (transactions in flight finish, sessions end gracefully),
+or with --until-caught-up once the capture's session has ended and everything is materialized.
+Without --until-caught-up the capture restarts after its `interval`. Progress lines (one per
+transaction) go to stderr, the summary to stdout.
+"""
 
 _PREVIEW_EPILOG = """\
 Transactions (what --sessions counts):
@@ -138,6 +160,36 @@ def parser() -> argparse.ArgumentParser:
         "array form; `-` reads stdin); --timeout then bounds each wait for a connector response",
     )
 
+    rn = commands.add_parser(
+        "run",
+        help="run a capture and the materializations of its collections together (a local pipeline)",
+        description=_RUN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rn.add_argument("--source", required=True, help="catalog file")
+    rn.add_argument("--capture", help="the capture to run (when the catalog has several)")
+    rn.add_argument(
+        "--materialization",
+        action="append",
+        default=[],
+        help="a materialization to run (repeatable; default: every one reading the capture's collections)",
+    )
+    rn.add_argument("--state-dir", help="where the data plane lives (default: .flowctl next to the catalog)")
+    rn.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="stop once the capture's session has ended and every captured document is materialized",
+    )
+    rn.add_argument("--timeout", type=_duration, default=None, help="stop gracefully after this long")
+    rn.add_argument(
+        "--response-timeout",
+        type=_duration,
+        default=None,
+        help="fail when a materialization connector does not answer for this long (default 5m)",
+    )
+    rn.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
+    rn.add_argument("--network", help="docker network for image connectors (accepted for compatibility)")
+
     raw = commands.add_parser("raw", help="low-level commands").add_subparsers(dest="raw", required=True)
     for name, text in (
         ("spec", "print the connector's Spec response"),
@@ -167,6 +219,21 @@ def parser() -> argparse.ArgumentParser:
                 help="print the raw discovered bindings instead of updating the catalog",
             )
     return root
+
+
+async def _run(catalog: Catalog, args: argparse.Namespace, log: Callable[[OpsLog], None]) -> None:
+    options = RunOptions(
+        capture=args.capture,
+        materializations=args.materialization,
+        state_dir=Path(args.state_dir) if args.state_dir else None,
+        until_caught_up=args.until_caught_up,
+        timeout=args.timeout,
+        response_timeout=args.response_timeout or RESPONSE_TIMEOUT_SECONDS,
+        network=args.network,
+    )
+    stats = await run_pipeline(catalog, options, log)
+    sys.stdout.write("".join(line + "\n" for line in stats.summary()))
+    sys.stdout.flush()
 
 
 def _out(value: Any) -> None:
@@ -324,7 +391,7 @@ def run(argv: list[str] | None = None) -> int:
             "validate": _validate,
             "apply": _apply,
         }
-        handler = _run_preview if args.command == "preview" else handlers[args.raw]
+        handler = {"preview": _run_preview, "run": _run}.get(args.command) or handlers[args.raw]
         asyncio.run(handler(catalog, args, printer))
         return 0
     except UsageError as err:

@@ -21,7 +21,7 @@ from .catalog import Capture, Catalog
 from .connector import ConnectorProcess, Launch, launch_for, spec_handshake, unary
 from .logs import OpsLog
 from .output import Output, applied_line, state_line
-from .session import Compiled, PreviewOptions, Session
+from .session import Compiled, PreviewOptions, Session, Sink
 
 __all__ = ["PreviewOptions", "run_preview"]
 
@@ -71,22 +71,25 @@ async def _run_preview(
             raw_body = applied.get("applied")
             body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
             await out.write([applied_line(str(body.get("actionDescription", "")))])
-        state = await _run_session(launch, built, compiled, options, out, state, target, on_log)
+        state = await run_session(launch, built, compiled, options, out, state, target, on_log)
     if options.output_state:
         await out.write([state_line(state, False)])
     return state
 
 
-async def _run_session(
+async def run_session(
     launch: Launch,
     built: BuiltCapture,
     compiled: list[Compiled],
     options: PreviewOptions,
-    output: Output,
+    output: Output | None,
     state: dict[str, Any],
     target: int,
     on_log: Callable[[OpsLog], None],
+    sink: Sink | None = None,
 ) -> dict[str, Any]:
+    """One capture session (Open with `state`, then `target` transactions or until the
+    connector exits); returns the reduced state. Transactions go to `sink`, else to `output`."""
     proc = await ConnectorProcess.start(launch, on_log)
     try:
         await spec_handshake(proc, launch)
@@ -103,4 +106,4 @@ async def _run_session(
     except BaseException:
         await proc.stop()
         raise
-    return await Session(proc, compiled, options, output).run(target, state)
+    return await Session(proc, compiled, options, output, sink).run(target, state)

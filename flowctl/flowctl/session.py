@@ -9,7 +9,7 @@ import copy
 import gc
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -83,16 +83,53 @@ def _open_locations(schema: Any, at: str = "") -> list[str]:
     return found
 
 
+class Sink(Protocol):
+    """Where a committed capture transaction goes: preview prints it, the local pipeline
+    appends it to the data plane's journals with the capture's state."""
+
+    async def commit(
+        self, docs: list[tuple[str, list[dict[str, Any]]]], state: dict[str, Any], patch: Any, merge: bool
+    ) -> None: ...
+
+
+class PrintSink:
+    """preview's output: the documents (by binding, then key), then the state patch."""
+
+    def __init__(self, output: Output, output_state: bool) -> None:
+        self.output = output
+        self.output_state = output_state
+
+    async def commit(
+        self, docs: list[tuple[str, list[dict[str, Any]]]], state: dict[str, Any], patch: Any, merge: bool
+    ) -> None:
+        for name, binding_docs in docs:
+            for start in range(0, len(binding_docs), _WRITE_CHUNK_DOCS):
+                await self.output.write(
+                    [document_line(name, doc) for doc in binding_docs[start : start + _WRITE_CHUNK_DOCS]]
+                )
+            binding_docs.clear()
+        if self.output_state:
+            await self.output.write([state_line(patch if patch is not None else {}, merge)])
+
+
 class Session:
     """One connector process from Open until it exits or the session's transactions are done."""
 
     def __init__(
-        self, proc: ConnectorProcess, compiled: list[Compiled], options: PreviewOptions, output: Output
+        self,
+        proc: ConnectorProcess,
+        compiled: list[Compiled],
+        options: PreviewOptions,
+        output: Output | None,
+        sink: Sink | None = None,
     ) -> None:
         self.proc = proc
         self.compiled = compiled
         self.options = options
-        self.output = output
+        if sink is None:
+            assert output is not None, "a session prints to an output unless it has a sink"
+            sink = PrintSink(output, options.output_state)
+        self.sink: Sink = sink
         self.pending: list[list[dict[str, Any]]] = [[] for _ in compiled]
         self.pending_any = False
         self.pending_bytes = 0
@@ -313,22 +350,14 @@ class Session:
         self.ready_event.clear()
         self.drained.set()
 
-        # Validate every combined document before printing any: a failing transaction prints nothing.
+        # Validate every combined document before committing any: a failing transaction commits nothing.
         drained = [
             (compiled.name, list(combiner.drain()))
             for compiled, combiner in zip(self.compiled, combiners, strict=True)
         ]
         del combiners
-        for name, docs in drained:
-            for start in range(0, len(docs), _WRITE_CHUNK_DOCS):
-                await self.output.write(
-                    [document_line(name, doc) for doc in docs[start : start + _WRITE_CHUNK_DOCS]]
-                )
-            docs.clear()
-
         state, patch, merge = fold_states(state, states)
-        if self.options.output_state:
-            await self.output.write([state_line(patch if patch is not None else {}, merge)])
+        await self.sink.commit(drained, state, patch, merge)
         if self.explicit_acks:
             try:
                 await asyncio.wait_for(

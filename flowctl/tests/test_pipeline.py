@@ -1,0 +1,230 @@
+"""`flowctl run`: the fake capture and the fake materialization through the local data plane,
+including a run killed with SIGKILL and restarted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .conftest import FAKE, FAKE_MATERIALIZE, run_flowctl
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "n": {"type": "integer"}, "name": {"type": "string"}},
+    "required": ["id"],
+}
+
+
+def pipeline_catalog(
+    root: Path, capture_config: dict[str, Any], mat_config: dict[str, Any] | None = None
+) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    catalog = {
+        "collections": {
+            "acmeCo/users": {"schema": SCHEMA, "key": ["/id"]},
+            "acmeCo/events": {"schema": SCHEMA, "key": ["/id"]},
+        },
+        "captures": {
+            "acmeCo/source-fake": {
+                "endpoint": {"local": {"command": [sys.executable, str(FAKE)], "config": capture_config}},
+                "bindings": [
+                    {"resource": {"name": "users"}, "target": "acmeCo/users"},
+                    {"resource": {"name": "events"}, "target": "acmeCo/events"},
+                ],
+                "interval": "1s",
+            }
+        },
+        "materializations": {
+            "acmeCo/to-fake": {
+                "endpoint": {
+                    "local": {
+                        "command": [sys.executable, str(FAKE_MATERIALIZE)],
+                        "config": {"path": str(root / "dest.sqlite"), **(mat_config or {})},
+                        "env": {"FAKE_RECORD": str(root / "mat-requests.jsonl")},
+                    }
+                },
+                "bindings": [
+                    {"resource": {"table": "users"}, "source": "acmeCo/users"},
+                    {"resource": {"table": "events", "delta_updates": True}, "source": "acmeCo/events"},
+                ],
+            }
+        },
+    }
+    path = root / "flow.yaml"
+    path.write_text(yaml.safe_dump(catalog, sort_keys=False))
+    return path
+
+
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute(sql))
+
+
+def destination(root: Path) -> dict[str, Any]:
+    """The destination's content, without what depends on when documents were captured (their
+    UUIDs and publication times)."""
+    db = root / "dest.sqlite"
+    users = {}
+    for key, values, doc in query(db, "SELECT key_json, values_json, doc FROM rows WHERE tbl = 'users'"):
+        parsed = json.loads(doc)
+        parsed["_meta"].pop("uuid")
+        users[key] = (json.loads(values)[1:], parsed)  # values: flow_published_at, n, name
+    events = sorted(
+        (k, json.loads(v)[1:]) for k, v in query(db, "SELECT key_json, values_json FROM delta_rows")
+    )
+    stores = query(db, "SELECT tbl, COUNT(*), SUM(exists_) FROM stores GROUP BY tbl ORDER BY tbl")
+    return {"users": users, "events": events, "stores": stores}
+
+
+CAPTURE = {"per_session": 1000, "per_checkpoint": 20, "until": 300, "pause_after_checkpoint": 0.03}
+
+
+def test_run_until_caught_up_then_resume(tmp_path: Path) -> None:
+    source = pipeline_catalog(tmp_path, {"per_session": 30, "per_checkpoint": 10})
+    res = run_flowctl("run", "--source", str(source), "--until-caught-up")
+    assert res.code == 0, res.stderr
+    assert res.stdout.splitlines()[0].startswith(
+        "run summary: 60 documents captured (acmeCo/events: 30, acmeCo/users: 30);"
+    )
+    assert "acmeCo/to-fake: 60 rows stored in" in res.stdout and "(events: 30, users: 30)" in res.stdout
+    assert "acmeCo/source-fake: capture transaction 1:" in res.stderr
+    assert "acmeCo/to-fake: materialize transaction 1:" in res.stderr
+    plane = tmp_path / ".flowctl" / "dataplane.sqlite"
+    assert query(plane, "SELECT COUNT(*) FROM journal") == [(0,)]  # everything materialized: pruned
+    assert sorted(query(plane, "SELECT collection, head FROM journal_heads")) == [
+        ("acmeCo/events", 30),
+        ("acmeCo/users", 30),
+    ]
+    (checkpoint,) = query(plane, "SELECT checkpoint FROM checkpoints")
+    assert json.loads(checkpoint[0]) == {
+        "sources": {
+            "acmeCo/events/pivot=00;materialize/acmeCo/to-fake/events": {"readThrough": "30"},
+            "acmeCo/users/pivot=00;materialize/acmeCo/to-fake/users": {"readThrough": "30"},
+        }
+    }
+    first = destination(tmp_path)
+    assert sorted(first["users"]) == sorted(f"[{i}]" for i in range(1, 31))
+    assert first["users"]["[7]"] == ([70, "users"], {"_meta": {"op": "c"}, "id": 7, "n": 70, "name": "users"})
+    assert first["users"] and len(first["events"]) == 30
+    # published times come from real v1 UUIDs
+    published = query(tmp_path / "dest.sqlite", "SELECT values_json FROM rows LIMIT 1")[0][0]
+    assert json.loads(published)[0].endswith("Z") and json.loads(published)[0][:2] == "20"
+
+    # a second run resumes both sides and carries the applied spec as lastMaterialization
+    res = run_flowctl("run", "--source", str(source), "--until-caught-up")
+    assert res.code == 0, res.stderr
+    assert "60 documents captured" in res.stdout
+    second = destination(tmp_path)
+    assert len(second["users"]) == 60 and len(second["events"]) == 60
+    validates = [
+        json.loads(line)["request"] for line in (tmp_path / "mat-requests.jsonl").read_text().splitlines()
+    ]
+    validates = [r["validate"] for r in validates if "validate" in r]
+    assert (
+        "lastMaterialization" not in validates[0]
+        and validates[1]["lastMaterialization"]["name"] == "acmeCo/to-fake"
+    )
+
+
+def _start(source: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "flowctl", "run", "--source", str(source), "--until-caught-up"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_killed_and_restarted_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    whole = pipeline_catalog(tmp_path / "whole", CAPTURE)
+    res = run_flowctl("run", "--source", str(whole), "--until-caught-up")
+    assert res.code == 0, res.stderr
+    expected = destination(tmp_path / "whole")
+    assert len(expected["users"]) == 300 and len(expected["events"]) == 300
+    assert expected["stores"] == [("events", 300, 0), ("users", 300, 0)]
+
+    killed = pipeline_catalog(tmp_path / "killed", CAPTURE)
+    for attempt in range(3):  # kill it twice mid-run, at different points
+        proc = _start(killed)
+        assert proc.stderr is not None
+        seen = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if "materialize transaction" in line:
+                seen += 1
+                if seen == attempt + 1:
+                    break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stderr.close()
+        assert proc.stdout is not None
+        proc.stdout.close()
+        if attempt == 1:
+            break
+    partial = destination(tmp_path / "killed")
+    assert len(partial["users"]) < 300  # it really was interrupted
+    res = run_flowctl("run", "--source", str(killed), "--until-caught-up")
+    assert res.code == 0, res.stderr
+    assert destination(tmp_path / "killed") == expected
+
+
+def test_sigterm_stops_gracefully_with_a_summary(tmp_path: Path) -> None:
+    source = pipeline_catalog(tmp_path, {**CAPTURE, "until": 100000, "pause_after_checkpoint": 0.05})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowctl", "run", "--source", str(source)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    while "materialize transaction 1:" not in proc.stderr.readline():
+        pass
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopping (SIGTERM)" in err and "stopped by SIGTERM" in out
+    plane = tmp_path / ".flowctl" / "dataplane.sqlite"
+    heads = dict(query(plane, "SELECT collection, head FROM journal_heads"))
+    (checkpoint,) = query(plane, "SELECT checkpoint FROM checkpoints")
+    sources = json.loads(checkpoint[0])["sources"]
+    materialized = int(sources["acmeCo/users/pivot=00;materialize/acmeCo/to-fake/users"]["readThrough"])
+    assert 0 < materialized <= heads["acmeCo/users"]
+    rows = query(tmp_path / "dest.sqlite", "SELECT COUNT(*) FROM rows WHERE tbl = 'users'")[0][0]
+    assert rows == materialized  # the destination holds exactly what the checkpoint says
+
+
+def test_timeout_and_errors(tmp_path: Path) -> None:
+    source = pipeline_catalog(tmp_path, {**CAPTURE, "until": 100000})
+    started = time.monotonic()
+    res = run_flowctl(
+        "run", "--source", str(source), "--timeout", "1500ms", "--state-dir", str(tmp_path / "st")
+    )
+    assert res.code == 0, res.stderr
+    assert time.monotonic() - started < 20 and "stopped by --timeout" in res.stdout
+    assert (tmp_path / "st" / "dataplane.sqlite").exists()
+    res = run_flowctl("run", "--source", str(source), "--materialization", "acmeCo/nope")
+    assert res.code == 2 and "materialization 'acmeCo/nope' is not in the catalog" in res.stderr
+    doc = yaml.safe_load(source.read_text())
+    doc["materializations"]["acmeCo/to-fake"]["bindings"] = []
+    source.write_text(yaml.safe_dump(doc))
+    res = run_flowctl("run", "--source", str(source))
+    assert res.code == 2 and "no materialization" in res.stderr
+
+
+def test_a_failing_materialization_fails_the_run(tmp_path: Path) -> None:
+    source = pipeline_catalog(tmp_path, CAPTURE, {"mode": "fail_after_commits", "commits_before_failure": 1})
+    res = run_flowctl("run", "--source", str(source), "--until-caught-up")
+    assert res.code == 1
+    assert "connector failed (exit status 1): failing after 1 commits" in res.stderr
+    res = run_flowctl("run", "--source", str(source), "--until-caught-up")  # it fails again, one txn later
+    assert res.code == 1
