@@ -1,4 +1,4 @@
-"""Command line: `flowctl raw {spec,discover,validate,apply,bundle}` and `flowctl preview`."""
+"""Command line: `flowctl raw {spec,discover,validate,apply,bundle,combine}`, `flowctl preview` and `flowctl run`."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def _state(text: str) -> dict[str, Any]:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="flowctl",
-        description="Local Flow runtime: runs capture connectors the way Estuary Flow does.",
+        description="Local Flow runtime: runs capture and materialization connectors the way Estuary Flow does.",
         epilog=_PREVIEW_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

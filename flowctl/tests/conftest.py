@@ -224,3 +224,21 @@ def make_mat_catalog(tmp_path: Path) -> MakeMatCatalog:
         return MatCatalog(path, record, db)
 
     return make
+
+
+def run_in_process(*args: str) -> Result:
+    """`flowctl *args` in this process (no interpreter start-up: the quick way for tests that
+    only look at the exit code and the output). Connectors still run as subprocesses."""
+    import contextlib
+    import io
+
+    from flowctl.cli import run
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    err = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run(list(args))
+    out.flush()
+    buffer = out.buffer
+    assert isinstance(buffer, io.BytesIO)
+    return Result(code, buffer.getvalue().decode(), err.getvalue())

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import MakeMatCatalog, MatCatalog, run_flowctl
+from .conftest import MakeMatCatalog, MatCatalog
+from .conftest import run_flowctl as run_subprocess
+from .conftest import run_in_process as run_flowctl
 
 NAME = "acmeCo/to-fake"
 FIXTURE = [
@@ -193,3 +195,16 @@ def test_invalid_documents_name_collection_and_key(make_mat_catalog: MakeMatCata
     res = preview(cat, write_fixture(tmp_path / "f.json", [["acmeCo/users", {"id": 5, "name": 3}]]))
     assert res.code == 1
     assert "document of collection 'acmeCo/users' with key [5] failed validation" in res.stderr
+
+
+def test_the_flowctl_command_itself(make_mat_catalog: MakeMatCatalog, tmp_path: Path) -> None:
+    """The same preview through `python -m flowctl` (stdout a pipe, as tests of connectors run it)."""
+    cat = make_mat_catalog()
+    fixture = write_fixture(tmp_path / "f.json", FIXTURE)
+    res = run_subprocess(
+        "preview", "--source", str(cat.path), "--fixture", str(fixture), "--output-state", "--log-json"
+    )
+    assert res.code == 0, res.stderr
+    assert res.stdout.splitlines() == ['["connectorState",{}]'] * 4
+    assert all(json.loads(line)["level"] for line in res.stderr.splitlines())
+    assert sorted(cat.rows()) == ["[1]", "[3]"]
