@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-from .conftest import MakeCatalog, MakeMatCatalog, run_in_process as run_flowctl
+from .conftest import MakeCatalog, MakeMatCatalog
+from .conftest import run_in_process as run_flowctl
 
 NAME = "acmeCo/to-fake"
 
