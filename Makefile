@@ -1,7 +1,7 @@
 # The hub of the repository: every package, connector and benchmark is discovered by wildcard,
 # so adding `source-foo/pyproject.toml` or `bench/foo.py` needs no edit here.
 #
-#   make demo    - install what is needed and preview source-hello-world offline
+#   make demo    - install what is needed and run the offline pipeline into demo/demo.db
 #   make test    - tools + install + lint + every package's tests + repo-level tests
 #   make help    - everything else
 
@@ -29,9 +29,6 @@ PACKAGES := $(call _pkgs,estuary-cdk) $(call _pkgs,flowctl) $(CONNECTORS)
 TYPED_PACKAGES := $(filter estuary-cdk flowctl,$(PACKAGES))
 DOCKERFILES = $(shell find $(ROOT) \( -name .venv -o -name .git -o -name .tools -o -name node_modules \) -prune -o \
 	-type f \( -name Dockerfile -o -name '*.Dockerfile' \) -print | sort)
-
-DEMO_CONNECTOR := source-hello-world
-DEMO_FLAGS ?= --sessions -1 --timeout 60s --output-state
 
 .PHONY: help tools install lint test test-packages test-repo demo bench new-connector encrypt-config \
 	decrypt-config docker-check clean
@@ -101,10 +98,11 @@ docker-check: tools ## hadolint, COPY sources, and a no-Docker rehearsal of ever
 # --------------------------------------------------------------------------------------------
 # Demo: the quickstart. Offline, ends on its own.
 
-demo: tools ## Preview source-hello-world offline (documents, checkpoints, summary)
-	@for pkg in estuary-cdk flowctl $(DEMO_CONNECTOR); do $(ROOT)/tools/poetry_install.sh "$(ROOT)/$$pkg"; done
-	cd $(ROOT)/$(DEMO_CONNECTOR) && poetry run flowctl preview --source test.flow.yaml $(DEMO_FLAGS) \
-		| $(TOOLS_BIN)/python $(ROOT)/tools/demo_summary.py
+DEMO_PACKAGES := estuary-cdk flowctl source-hello-world materialize-sqlite
+
+demo: tools ## Capture source-hello-world into demo/demo.db (SQLite) through flowctl run, offline
+	@for pkg in $(DEMO_PACKAGES); do $(ROOT)/tools/poetry_install.sh "$(ROOT)/$$pkg"; done
+	$(TOOLS_BIN)/python $(ROOT)/tools/demo.py
 
 # --------------------------------------------------------------------------------------------
 # Benchmarks: every bench/*.py in quick mode, figures printed.
