@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 
@@ -22,6 +21,7 @@ from .field_selection import Selection, parse_constraints, select_fields
 from .logs import OpsLog
 from .materializations import Materialization, MaterializationBinding
 from .projections import build_projections
+from .selectors import check_selector, label_value
 from .state_key import encode_state_key
 
 TASK_TYPE = "materialization"
@@ -92,6 +92,7 @@ def validate_request(
             continue
         collection = catalog.collections[b.source]
         _check_fields(m, b, collection)
+        check_selector(m, b, collection)
         entry: dict[str, Any] = {
             "resourceConfig": b.resource,
             "collection": collection_spec(collection, build_id),
@@ -115,17 +116,6 @@ def validate_request(
     return {"validate": body}
 
 
-def _label_value(value: Any) -> str:
-    """A partition value as Flow encodes it in labels (`%_` prefix for non-strings)."""
-    if value is None:
-        return "%_null"
-    if isinstance(value, bool):
-        return "%_true" if value else "%_false"
-    if isinstance(value, int):
-        return f"%_{value}"
-    return quote(str(value), safe="-_.")
-
-
 def partition_selector(binding: MaterializationBinding, spec: dict[str, Any]) -> dict[str, Any]:
     include = [
         {"name": "estuary.dev/collection", "value": spec["name"]},
@@ -135,7 +125,7 @@ def partition_selector(binding: MaterializationBinding, spec: dict[str, Any]) ->
     for target, key in ((include, "include"), (exclude, "exclude")):
         for field_name, values in ((binding.partitions or {}).get(key) or {}).items():
             for value in values if isinstance(values, list) else [values]:
-                target.append({"name": f"estuary.dev/field/{field_name}", "value": _label_value(value)})
+                target.append({"name": f"estuary.dev/field/{field_name}", "value": label_value(value)})
     return {
         "include": {"labels": sorted(include, key=lambda label: (label["name"], label["value"]))},
         "exclude": {"labels": sorted(exclude, key=lambda label: (label["name"], label["value"]))}

@@ -31,6 +31,7 @@ from .materializations import Materialization
 from .materialize_preview import read_through
 from .materialize_session import MaterializeSession
 from .pipeline_stats import Progress, RunStats
+from .selectors import DocFilter, document_filter
 from .session import fold_states
 
 TXN_MAX_DOCS = 20_000  # per binding and transaction
@@ -83,6 +84,7 @@ class MaterializationRunner:
         self.until_caught_up, self.response_timeout, self.network = until_caught_up, response_timeout, network
         self.on_commit = on_commit or (lambda: None)
         self.txns = 0
+        self.filters: list[DocFilter | None] = []
 
     async def run(self) -> None:
         m, plane = self.m, self.plane
@@ -99,6 +101,10 @@ class MaterializationRunner:
             self.progress.applied(m.name, str(body["actionDescription"]))
         plane.put_spec(m.name, built.spec, built.version)
         plans = [plan_binding(b) for b in built.bindings]
+        self.filters = [
+            document_filter(m, b.model, b.collection, b.spec["collection"].get("uuidPtr", "/_meta/uuid"))
+            for b in built.bindings
+        ]
         self.stats.stored.setdefault(m.name, {_resource(p.index, built): 0 for p in plans})
         self.stats.materialize_txns.setdefault(m.name, 0)
 
@@ -168,8 +174,11 @@ class MaterializationRunner:
         for i, plan in enumerate(plans):
             if size >= TXN_MAX_BYTES:
                 break
+            accept = self.filters[i]
             for offset, raw in self.plane.read(plan.collection, cursors[i], TXN_MAX_DOCS):
-                combiners[i].add(orjson.loads(raw))
+                doc = orjson.loads(raw)
+                if accept is None or accept(doc):
+                    combiners[i].add(doc)
                 new_cursors[i] = offset
                 read += 1
                 size += len(raw)

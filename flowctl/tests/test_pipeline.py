@@ -228,3 +228,45 @@ def test_a_failing_materialization_fails_the_run(tmp_path: Path) -> None:
     assert "connector failed (exit status 1): failing after 1 commits" in res.stderr
     res = run_flowctl("run", "--source", str(source), "--until-caught-up")  # it fails again, one txn later
     assert res.code == 1
+
+
+def test_partition_selectors_and_time_bounds(tmp_path: Path) -> None:
+    source = pipeline_catalog(tmp_path, {"per_session": 5, "per_checkpoint": 5})
+    doc = yaml.safe_load(source.read_text())
+    doc["collections"]["acmeCo/users"]["projections"] = {"part": {"location": "/n", "partition": True}}
+    doc["materializations"]["acmeCo/to-fake"]["bindings"] = [
+        {
+            "resource": {"table": "users"},
+            "source": {"name": "acmeCo/users", "partitions": {"include": {"part": [10, 30]}}},
+        },
+        {
+            "resource": {"table": "not_these"},
+            "source": {"name": "acmeCo/users", "partitions": {"exclude": {"part": [10, 20]}}},
+        },
+        {
+            "resource": {"table": "future"},
+            "source": {"name": "acmeCo/events", "notBefore": "2999-01-01T00:00:00Z"},
+        },
+        {
+            "resource": {"table": "past"},
+            "source": {"name": "acmeCo/events", "notAfter": "2999-01-01T00:00:00Z"},
+        },
+    ]
+    source.write_text(yaml.safe_dump(doc))
+    res = run_flowctl("run", "--source", str(source), "--until-caught-up")
+    assert res.code == 0, res.stderr
+    counts = dict(
+        query(tmp_path / "dest.sqlite", "SELECT tbl, group_concat(key_json) FROM rows GROUP BY tbl")
+    )
+    assert counts == {"users": "[1],[3]", "not_these": "[3],[4],[5]", "past": "[1],[2],[3],[4],[5]"}
+
+    doc["materializations"]["acmeCo/to-fake"]["bindings"][0]["source"]["partitions"] = {
+        "include": {"name": ["x"]}
+    }
+    source.write_text(yaml.safe_dump(doc))
+    res = run_flowctl("run", "--source", str(source), "--until-caught-up")
+    assert res.code == 1
+    assert (
+        "bindings/0/source/partitions/include/name: 'name' is not a partition field of collection 'acmeCo/users'"
+        in res.stderr
+    )

@@ -152,3 +152,18 @@ def test_canonical_spec_and_binding_order() -> None:
         "documentSchema": {"type": "object"},
         "key": ["/id"],
     }
+
+
+def test_partition_label_values_like_flow() -> None:
+    from flowctl.selectors import label_value
+
+    assert [label_value(v) for v in (None, True, False, 123, -123)] == [
+        "%_null",
+        "%_true",
+        "%_false",
+        "%_123",
+        "%_-123",
+    ]
+    assert label_value("hello, world!") == "hello%2C%20world%21"
+    assert label_value("no.no&no-no@no$yes_yes();") == "no.no%26no-no%40no%24yes_yes%28%29%3B"
+    assert label_value("%_null") == "%25_null"
