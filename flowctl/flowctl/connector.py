@@ -97,6 +97,12 @@ async def launch_for(task: Task, network: str | None = None) -> Launch:
     env_list = config.get("Env") or []
     if "FLOW_RUNTIME_PROTOCOL" not in labels:
         raise ConnectorError(f"{ep.image}: image is missing required 'FLOW_RUNTIME_PROTOCOL' label")
+    protocol = "materialize" if task.kind == "materialization" else "capture"
+    if labels["FLOW_RUNTIME_PROTOCOL"] != protocol:
+        raise ConnectorError(
+            f"{ep.image}: the image is a {labels['FLOW_RUNTIME_PROTOCOL']!r} connector "
+            f"(FLOW_RUNTIME_PROTOCOL), but {task.kind} {task.name!r} needs a {protocol!r} one"
+        )
     codec = labels.get("FLOW_RUNTIME_CODEC") or next(
         (e.split("=", 1)[1] for e in env_list if e.startswith("FLOW_RUNTIME_CODEC=")), ""
     )

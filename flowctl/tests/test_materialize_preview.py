@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from .conftest import MakeMatCatalog, MatCatalog
+from .conftest import FIXTURES, MakeMatCatalog, MatCatalog
 from .conftest import run_flowctl as run_subprocess
 from .conftest import run_in_process as run_flowctl
 
@@ -208,3 +212,33 @@ def test_the_flowctl_command_itself(make_mat_catalog: MakeMatCatalog, tmp_path: 
     assert res.stdout.splitlines() == ['["connectorState",{}]'] * 4
     assert all(json.loads(line)["level"] for line in res.stderr.splitlines())
     assert sorted(cat.rows()) == ["[1]", "[3]"]
+
+
+def test_an_image_materialization_runs_with_docker_run(
+    make_mat_catalog: MakeMatCatalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(f'#!/bin/sh\nexec {sys.executable} {FIXTURES / "fake_docker.py"} "$@"\n')
+    docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
+    cat = make_mat_catalog()
+    doc = yaml.safe_load(cat.path.read_text())
+    endpoint = doc["materializations"][NAME]["endpoint"]
+    endpoint["connector"] = {
+        "image": "ghcr.io/estuary/materialize-fake:dev",
+        "config": endpoint.pop("local")["config"],
+    }
+    cat.path.write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(tmp_path / "docker.jsonl"))
+    monkeypatch.setenv("FAKE_DOCKER_PROTOCOL", "materialize")
+    monkeypatch.setenv("FAKE_DOCKER_CONNECTOR", "fake_materialize.py")
+    res = preview(cat, write_fixture(tmp_path / "f.json", FIXTURE))
+    assert res.code == 0, res.stderr
+    assert sorted(cat.rows()) == ["[1]", "[3]"]
+    runs = [json.loads(line) for line in (tmp_path / "docker.jsonl").read_text().splitlines()]
+    assert len(runs) == 3 and runs[0][-1] == "ghcr.io/estuary/materialize-fake:dev"  # validate, apply, open
+    monkeypatch.setenv("FAKE_DOCKER_PROTOCOL", "capture")
+    res = preview(cat, write_fixture(tmp_path / "f.json", FIXTURE))
+    assert res.code == 1 and "but materialization 'acmeCo/to-fake' needs a 'materialize' one" in res.stderr

@@ -356,6 +356,10 @@ def test_image_connector_runs_with_docker_run(tmp_path: Path) -> None:
     [
         ("down", "needs a running Docker engine, but none answers (Cannot connect to the Docker daemon"),
         ("nocodec", "the image speaks the protobuf codec"),
+        (
+            "materialize",
+            "the image is a 'materialize' connector (FLOW_RUNTIME_PROTOCOL), but capture 'acmeCo/source-x' needs a 'capture' one",
+        ),
     ],
 )
 def test_image_connector_errors(tmp_path: Path, mode: str, message: str) -> None:
@@ -367,6 +371,7 @@ def test_image_connector_errors(tmp_path: Path, mode: str, message: str) -> None
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "FAKE_DOCKER_LOG": str(log),
         "FAKE_DOCKER_MODE": mode,
+        "FAKE_DOCKER_PROTOCOL": "materialize" if mode == "materialize" else "capture",
     }
     res = run_flowctl("preview", "--source", str(tmp_path / "flow.yaml"), env=env)
     assert res.code == 1
