@@ -171,7 +171,7 @@ class MaterializeSession:
                 _state(msg["flushed"], result.states)
                 break
             else:
-                raise self._unexpected("Loaded or Flushed", msg)
+                raise self._unexpected("Flushed", msg)
         result.loaded = sum(len(r) for r in requested)
         await self._store(docs, keys, requested, result)
         await self._send([{"startCommit": {"runtimeCheckpoint": checkpoint}}])

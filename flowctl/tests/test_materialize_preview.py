@@ -143,7 +143,7 @@ def test_without_a_destination_checkpoint_flowctl_resumes_from_its_own(
 @pytest.mark.parametrize(
     ("mode", "message"),
     [
-        ("flushed_early", 'connector protocol error (expected Loaded, before Flush): {"flushed":{}}'),
+        ("flushed_early", 'connector protocol error (expected Acknowledged): {"flushed":{}}'),
         # met before or after Flush was sent, whichever the timing gives
         ("double_acknowledged", '): {"acknowledged":{}}'),
         ("no_flushed", "unexpected connector EOF (expected Flushed)"),
