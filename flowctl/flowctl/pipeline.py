@@ -62,28 +62,39 @@ def select_materializations(
     return sorted(found, key=lambda m: m.name)
 
 
+def _low_water(plane: DataPlane, catalog: Catalog, collection: str) -> int | None:
+    """The lowest position of any binding of the catalog reading `collection`; None when no
+    binding reads it; -1 when one has not run yet (it needs everything)."""
+    low: int | None = None
+    for m in catalog.materializations.values():
+        readers = [b for b in m.bindings if not b.disable and b.source == collection]
+        if not readers:
+            continue
+        spec, _ = plane.last_spec(m.name)
+        suffixes = [
+            b["journalReadSuffix"]
+            for b in (spec or {}).get("bindings", [])
+            if b.get("collection", {}).get("name") == collection
+        ]
+        if len(suffixes) < len(readers):
+            return -1
+        checkpoint = plane.checkpoint(m.name) or {}
+        for suffix in suffixes:
+            position = read_through(checkpoint, source_key(collection, suffix))
+            low = position if low is None else min(low, position)
+    return low
+
+
 def prune(plane: DataPlane, catalog: Catalog, collections: set[str]) -> None:
     """Drop journal entries that every binding reading them (in any materialization of the
-    catalog) has materialized. A binding that never ran yet holds everything back."""
+    catalog) has materialized. A binding that never ran yet holds everything back; a
+    collection nobody reads keeps nothing."""
     for collection in collections:
-        low: int | None = None
-        for m in catalog.materializations.values():
-            readers = [b for b in m.bindings if not b.disable and b.source == collection]
-            if not readers:
-                continue
-            spec, _ = plane.last_spec(m.name)
-            suffixes = [
-                b["journalReadSuffix"]
-                for b in (spec or {}).get("bindings", [])
-                if b.get("collection", {}).get("name") == collection
-            ]
-            if len(suffixes) < len(readers):
-                return
-            checkpoint = plane.checkpoint(m.name) or {}
-            for suffix in suffixes:
-                position = read_through(checkpoint, source_key(collection, suffix))
-                low = position if low is None else min(low, position)
-        plane.prune(collection, plane.head(collection) if low is None else low)
+        low = _low_water(plane, catalog, collection)
+        if low is None:
+            plane.prune(collection, plane.head(collection))
+        elif low > 0:
+            plane.prune(collection, low)
 
 
 async def run_pipeline(
