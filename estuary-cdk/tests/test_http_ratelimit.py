@@ -147,13 +147,23 @@ async def test_rate_limit_retries_can_be_bounded(server: LocalServer, clock: Fak
     assert clock.sleeps == [1.0, 1.0, 1.0]
 
 
-async def test_bogus_reset_header_is_capped(server: LocalServer, clock: FakeClock, logged) -> None:
-    server.faults.rate_limit(path="/items/1", headers={"Retry-After": "99999999"})
+async def test_a_server_wait_past_the_limit_fails_at_once(
+    server: LocalServer, clock: FakeClock, logged
+) -> None:
+    """A day-long (or bogus) Retry-After is not a wait to sit out: the request fails at once,
+    saying what the server asked for and the limit, instead of pausing every task."""
+    server.faults.rate_limit(path="/items/1", headers={"Retry-After": "86400"})
     async with open_http_session(
         logged[0], clock=clock, retry_policy=RetryPolicy(max_server_wait=600)
     ) as http:
-        await http.request(logged[0], server.url_for("/items/1"))
-    assert len(clock.sleeps) == 1 and 600.0 <= clock.sleeps[0] <= 601.0  # capped (+ resume jitter)
+        with pytest.raises(HTTPError) as err:
+            await http.request(logged[0], server.url_for("/items/1"))
+    assert err.value.code == 429
+    assert err.value.message.startswith(
+        "Encountered HTTP error status 429 (rate limited) and asked to wait 24 h (Retry-After: 86400), "
+        "longer than the 10 min limit on one wait (RetryPolicy.max_server_wait).\nURL: "
+    )
+    assert clock.sleeps == [] and http.rate_limiter.delay == 0
 
 
 def test_header_parsing() -> None:

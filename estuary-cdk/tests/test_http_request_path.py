@@ -94,6 +94,9 @@ async def test_a_scripted_session_gives_up_with_the_url_and_the_fault() -> None:
     with pytest.raises(HTTPError) as err:
         await session.request(log, "http://example.test/x", params={"api_key": "k-123456"})
     message = err.value.message
-    assert message.startswith("Reading the response body failed after 3 attempts: ConnectionResetError")
+    assert message.startswith(
+        "Reading the response body failed after 3 attempts over 3 s: "
+        "the connection was reset (ConnectionResetError: reset by peer)"
+    )
     assert "URL: http://example.test/x?api_key=[redacted]" in message
     assert session.clock.sleeps == [1.0, 2.0]

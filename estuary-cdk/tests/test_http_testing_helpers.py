@@ -151,3 +151,49 @@ def test_capture_logger_sees_children_and_events() -> None:
     assert capture.messages() == ["from a child", "Backfilling 1 of 1 bindings"]
     assert capture.lines[0]["fields"]["args"] == {"n": 1}
     assert [e["msg"] for e in capture.events("connectorStatus")] == ["Backfilling 1 of 1 bindings"]
+
+
+async def test_hostile_answers_and_an_unused_url() -> None:
+    """huge_body / gzip_bomb / disconnect / stall_body answer as documented, to any client."""
+    import gzip
+    import zlib
+
+    from estuary_cdk.testing import unused_url
+
+    async with serve_app(_app()) as server:
+        server.faults.huge_body(3 << 20, declare_length=True, path="/items")
+        server.faults.huge_body(100_000, path="/items")
+        server.faults.gzip_bomb(10 << 20, path="/items")
+        server.faults.disconnect(path="/items", times=2)  # aiohttp re-sends a GET once (see Disconnect)
+        server.faults.stall_body(keep_bytes=7, seconds=0.2, path="/items")
+        async with aiohttp.ClientSession() as client:
+            async with client.get(server.url_for("/items")) as resp:
+                assert resp.content_length == 3 << 20
+                body = await resp.read()
+                assert len(body) == 3 << 20 and body.startswith(b'{"pad": "xxx') and body.endswith(b'x"}')
+            async with client.get(server.url_for("/items")) as resp:
+                assert resp.content_length is None and len(await resp.read()) == 100_000
+            async with client.get(server.url_for("/items"), auto_decompress=False) as resp:
+                assert resp.headers["Content-Encoding"] == "gzip"
+                compressed = await resp.read()
+            assert len(compressed) < (10 << 20) // 500
+            assert zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(compressed) == bytes(10 << 20)
+            assert gzip.decompress(compressed) == bytes(10 << 20)
+            with pytest.raises(aiohttp.ServerDisconnectedError):
+                async with client.get(server.url_for("/items")) as resp:
+                    pass
+            with pytest.raises(aiohttp.ClientPayloadError):
+                async with client.get(server.url_for("/items")) as resp:
+                    assert (await resp.content.read(7)) == b'{"items'
+                    await resp.read()
+        with pytest.raises(aiohttp.ClientConnectorError):
+            async with aiohttp.ClientSession() as client, client.get(unused_url("/x")):
+                pass
+    assert server.requests.faults() == [
+        f"huge-body:{3 << 20}",
+        "huge-body:100000",
+        f"gzip-bomb:{10 << 20}",
+        "disconnect:close",
+        "disconnect:close",
+        "stall",
+    ]

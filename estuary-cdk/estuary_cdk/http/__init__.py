@@ -13,15 +13,25 @@ Behaviour in short (details on each class):
   `ResponseBodyError`). JSON (`json=`), form (`form=`) and raw (`data=`) bodies, `params`,
   `headers`, per-request `timeout` (seconds or `aiohttp.ClientTimeout`); gzip/deflate responses
   are decompressed.
+* Limits (`HTTPLimits`, per session): a body read whole is refused past `max_body_bytes` (32 MiB
+  by default, after decompression) or `max_compression_ratio` (a gzip bomb stops after a few
+  MB) with a `ResponseTooLargeError`; `request_stream`/`request_lines` are the way past it.
+  Every wait has a deadline: connecting, the response headers, each piece of a body (idle) and
+  a whole body (total, so a body that drips ends too); waits past `status_after` (30 s) show as
+  `connectorStatus` events while they last.
 * Retries (`RetryPolicy`): 5xx, connection errors, resets, truncated bodies and timeouts are
-  retried up to `max_attempts` with exponential backoff and jitter; the final `HTTPError` /
-  `HTTPConnectionError` names the URL (secrets scrubbed), the status and a body excerpt. Other
-  4xx fail at once. `should_retry` can refuse a 5xx retry.
+  retried with exponential backoff and jitter, up to `max_attempts` and for at most
+  `max_retry_time` (60 s) since the first attempt; the final `HTTPError` /
+  `HTTPConnectionError` names the URL (secrets scrubbed), the fault or status, how many attempts
+  over how long, and a body excerpt. Other 4xx fail at once. `should_retry` can refuse a 5xx
+  retry.
 * Rate limits (`RateLimiter`, one per connector): no warm-up; 429s, `Retry-After` (seconds or
   HTTP date), `RateLimit-Reset`/`X-RateLimit-Reset`, and an exhausted `RateLimit-Remaining`
   pause every task until the time the server gave (resuming them jittered over up to 1 s, not
-  all at once); optional proactive `RequestBudget`s; waits
-  over 30 s are announced with a `connectorStatus` event ("waiting on rate limit until …").
+  all at once); a server asking for more than `max_server_wait` (1 h) fails the request at
+  once, and one request waits at most `max_rate_limited_time` (1 h) in all; optional proactive
+  `RequestBudget`s; waits over 30 s are announced with a `connectorStatus` event ("waiting on
+  rate limit until …").
 * Auth (`TokenSource`): access tokens / API keys (any header, or a query parameter), basic
   auth, OAuth2 refresh-token / client-credentials (header or form) / password grants, rotating
   refresh tokens persisted through `persist_rotated_credentials` (a `configUpdate` event) before
@@ -73,10 +83,12 @@ from ._errors import (
     HTTPError,
     PaginationCycleError,
     ResponseBodyError,
+    ResponseTooLargeError,
     TokenRotationError,
     format_error_body,
 )
 from ._headers import budget_exhausted, parse_reset, parse_retry_after, server_wait
+from ._limits import HTTPLimits
 from ._mixin import HTTPMixin
 from ._ratelimit import RateLimiter, RequestBudget
 from ._redact import REDACTED, redact, register_secret, scrub_url
@@ -116,6 +128,7 @@ __all__ = [
     "GoogleServiceAccountSpec",
     "HTTPConnectionError",
     "HTTPError",
+    "HTTPLimits",
     "HTTPMixin",
     "HTTPSession",
     "Headers",
@@ -131,6 +144,7 @@ __all__ = [
     "RequestBudget",
     "ResourceOwnerPasswordOAuth2Credentials",
     "ResponseBodyError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "RotatingOAuth2Credentials",
     "RotationHandler",

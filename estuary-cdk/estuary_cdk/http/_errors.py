@@ -50,6 +50,14 @@ class ResponseBodyError(HTTPConnectionError):
     already consumed; the original error is the `__cause__`."""
 
 
+class ResponseTooLargeError(HTTPError):
+    """A response body too large to read whole under the session's `HTTPLimits`: longer than
+    `max_body_bytes` (after decompression), or decompressing to more than
+    `max_compression_ratio` times its compressed size. Not retried (the next attempt would get
+    the same body); `request_stream`/`request_lines` read such a body in bounded memory. `code`
+    is the response's status."""
+
+
 class PaginationCycleError(RuntimeError):
     """A paginator was handed a page token it had already seen: following it would loop
     forever (or re-emit the same pages), so the capture stops instead."""

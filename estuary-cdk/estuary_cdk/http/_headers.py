@@ -63,6 +63,15 @@ def server_wait(headers: Mapping[str, str], now: float) -> float | None:
     return None
 
 
+def server_wait_header(headers: Mapping[str, str]) -> str | None:
+    """The header `server_wait` would take its wait from, as "Name: value" (for messages)."""
+    for name in ("Retry-After", "RateLimit-Reset", "X-RateLimit-Reset", "X-Rate-Limit-Reset", "RateLimit"):
+        value = headers.get(name)
+        if value is not None:
+            return f"{name}: {value}"
+    return None
+
+
 def budget_exhausted(headers: Mapping[str, str]) -> bool:
     """Whether a successful response says no requests remain in the current window."""
     for name in ("RateLimit-Remaining", "X-RateLimit-Remaining", "X-Rate-Limit-Remaining"):

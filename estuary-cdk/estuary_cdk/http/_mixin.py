@@ -13,29 +13,31 @@ from ._aiohttp import aiohttp
 from ._attempts import RETRY_NOW, Attempts, Done, Fail, Outcome, Retry, caused, transport_retry
 from ._body import ResponseBody, read_error_body
 from ._errors import Headers, HTTPConnectionError, HTTPError, format_error_body
-from ._headers import budget_exhausted, server_wait
+from ._headers import budget_exhausted, server_wait, server_wait_header
+from ._limits import HTTPLimits
 from ._ratelimit import RateLimiter, RequestBudget
 from ._redact import redact
 from ._session import BodyGeneratorFunction, HeadersAndBodyGenerator, HTTPSession
 from ._spec import RequestSpec, ShouldRetryProtocol, Timeout
-from ._transport import body_read_errors, describe
+from ._transport import describe_fault, is_transient
+from ._waits import await_headers
 
-_default_timeout: aiohttp.ClientTimeout | None = None
 
-
-def default_timeout() -> aiohttp.ClientTimeout:
-    """`DEFAULT_TIMEOUT`: no total limit, 60 s to connect, 300 s between reads."""
-    global _default_timeout
-    if _default_timeout is None:
-        _default_timeout = aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=300)
-    return _default_timeout
+def default_timeout(limits: HTTPLimits | None = None) -> aiohttp.ClientTimeout:
+    """The aiohttp session timeout for `limits` (`DEFAULT_TIMEOUT`: the default limits): no
+    total limit and `connect_timeout` to connect. aiohttp's read timeout stays off: the waits
+    for headers and for the pieces of a body have deadlines of the kit's own (`HTTPLimits`),
+    which say which wait it was."""
+    limits = limits or HTTPLimits()
+    return aiohttp.ClientTimeout(total=None, sock_connect=limits.connect_timeout)
 
 
 class _DefaultTimeout:
-    """`HTTPMixin.default_timeout` unless a subclass or instance sets its own."""
+    """`HTTPMixin.default_timeout`, from the instance's `limits`, unless a subclass or instance
+    sets its own."""
 
     def __get__(self, obj: object, owner: type | None = None) -> aiohttp.ClientTimeout:
-        return default_timeout()
+        return default_timeout(getattr(obj, "limits", None))
 
 
 def _merge_params(params: Any, extra: dict[str, str]) -> Any:
@@ -151,13 +153,15 @@ class HTTPMixin(Mixin, HTTPSession):
             return await self._http_send(log, spec, attempts)
         return await super()._http_open(log, spec, attempts)
 
-    async def _http_read_body(self, body: BodyGeneratorFunction) -> bytes:
+    async def _http_read_body(self, spec: RequestSpec, body: BodyGeneratorFunction) -> bytes:
         if isinstance(body, ResponseBody):
             return await body.read_all()
-        return await super()._http_read_body(body)
+        return await super()._http_read_body(spec, body)
 
     def _http_attempts(self, log: logging.Logger, spec: RequestSpec) -> Attempts:
-        return Attempts(log, spec, self.retry_policy, self.clock, self.rate_limiter.pause)
+        return Attempts(
+            log, spec, self.retry_policy, self.clock, self.rate_limiter.pause, self.limits.status_after
+        )
 
     async def _http_send(
         self, log: logging.Logger, spec: RequestSpec, attempts: Attempts | None
@@ -187,20 +191,21 @@ class HTTPMixin(Mixin, HTTPSession):
         extra: dict[str, Any] = {}
         if (client_timeout := _timeout(spec.timeout)) is not None:
             extra["timeout"] = client_timeout
+        sending = self.inner.request(
+            spec.method, spec.url, params=req_params, data=spec.body, headers=req_headers, **extra
+        )
         try:
-            resp = await self.inner.request(
-                spec.method, spec.url, params=req_params, data=spec.body, headers=req_headers, **extra
-            )
-        except body_read_errors() as exc:
-            return transport_retry(
-                spec, exc, "Request failed", "error occurred while sending the request (will retry)"
-            )
-        except aiohttp.ClientError as exc:
-            # Not transient (an invalid URL, too many redirects...): fail at once, but with a
-            # scrubbed URL rather than aiohttp's message alone.
+            resp = await await_headers(log, spec, self.limits, sending)
+        except (aiohttp.ClientError, TimeoutError, ConnectionResetError) as exc:
+            if is_transient(exc):
+                return transport_retry(
+                    spec, exc, "Request failed", "error occurred while sending the request (will retry)"
+                )
+            # Not transient (an invalid URL, too many redirects, a TLS failure...): fail at
+            # once, but with a scrubbed URL rather than aiohttp's message alone.
             scrubbed = spec.scrubbed_url()
             error = HTTPConnectionError(
-                f"Request failed: {redact(describe(exc))}\nURL: {scrubbed}", 0, url=scrubbed
+                f"Request failed: {redact(describe_fault(exc))}\nURL: {scrubbed}", 0, url=scrubbed
             )
             return Fail(caused(error, exc))
         return await self._http_classify(log, spec, attempts, resp, token)
@@ -223,10 +228,11 @@ class HTTPMixin(Mixin, HTTPSession):
                     self.rate_limiter.pause(
                         log, min(wait, self.retry_policy.max_server_wait), "rate limit budget exhausted"
                     )
-            return Done(resp.headers, ResponseBody(resp, spec))
+            return Done(resp.headers, ResponseBody(resp, spec, self.limits, log))
 
-        body = await read_error_body(resp)
+        body = await read_error_body(resp, spec, self.limits, log)
         headers = resp.headers
+        now = self.clock.time()
 
         def fail(summary: str) -> HTTPError:
             return _error(summary, status, spec, headers, body)
@@ -236,7 +242,9 @@ class HTTPMixin(Mixin, HTTPSession):
             return Retry(
                 "rate_limited",
                 lambda how: fail(f"Encountered HTTP error status 429 (rate limited) {how}"),
-                server_wait=server_wait(headers, self.clock.time()),
+                fault="HTTP 429, rate limited",
+                server_wait=server_wait(headers, now),
+                wait_header=server_wait_header(headers),
             )
 
         if status == 401 and token is not None and self.token_source is not None:
@@ -261,7 +269,9 @@ class HTTPMixin(Mixin, HTTPSession):
             return Retry(
                 "transient",
                 lambda how: fail(f"Encountered HTTP error status {status} {how}"),
-                server_wait=server_wait(headers, self.clock.time()),
+                fault=f"HTTP {status}",
+                server_wait=server_wait(headers, now),
+                wait_header=server_wait_header(headers),
                 reason=f"{status} with server-provided wait",
                 log_message="server internal error (will retry)",
                 log_fields={

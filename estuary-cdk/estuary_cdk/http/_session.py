@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._attempts import Attempts, transport_retry
 from ._clock import SYSTEM_CLOCK, Clock
-from ._errors import Headers
+from ._errors import Headers, ResponseTooLargeError
+from ._limits import HTTPLimits, format_size
 from ._retry import RetryPolicy
 from ._spec import RequestSpec, ShouldRetryProtocol, Timeout
 from ._transport import body_read_errors
@@ -46,12 +47,14 @@ class HTTPSession(abc.ABC):
     """The HTTP API a connector uses. Every method returns only on success and raises
     `HTTPError` otherwise; retries, rate limits and tokens are handled underneath.
 
-    Attributes a connector may set: `token_source` (authentication), `retry_policy`, `clock`
-    (tests inject a fake one).
+    Attributes a connector may set: `token_source` (authentication), `retry_policy` (how often
+    and how long to retry), `limits` (ceilings on the size of a body read whole and on every
+    wait of one attempt), `clock` (tests inject a fake one).
     """
 
     token_source: TokenSource | None = None
     retry_policy: RetryPolicy = RetryPolicy()
+    limits: HTTPLimits = HTTPLimits()
     clock: Clock = SYSTEM_CLOCK
 
     async def request(
@@ -156,7 +159,7 @@ class HTTPSession(abc.ABC):
         while True:
             resp_headers, body = await self._http_open(log, spec, attempts)
             try:
-                return resp_headers, await self._http_read_body(body)
+                return resp_headers, await self._http_read_body(spec, body)
             except body_read_errors() as exc:
                 await attempts.retry(
                     transport_retry(
@@ -175,14 +178,28 @@ class HTTPSession(abc.ABC):
         Implementations that can take the spec (and `attempts`) directly override this."""
         return await self._request_stream(log, *spec.reference_args(), **spec.reference_kwargs())
 
-    async def _http_read_body(self, body: BodyGeneratorFunction) -> bytes:
-        """The whole of a body returned by `_http_open`. Subclasses whose bodies can be read in one
-        go override this."""
-        return b"".join([chunk async for chunk in body()])
+    async def _http_read_body(self, spec: RequestSpec, body: BodyGeneratorFunction) -> bytes:
+        """The whole of a body returned by `_http_open`, within `limits.max_body_bytes`.
+        Subclasses whose bodies can be read in one go override this."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in body():
+            size += len(chunk)
+            if size > self.limits.max_body_bytes:
+                scrubbed = spec.scrubbed_url()
+                raise ResponseTooLargeError(
+                    f"The response body is too large to read whole ({format_size(size)} so far): over "
+                    f"HTTPLimits.max_body_bytes = {format_size(self.limits.max_body_bytes)}. Read it with "
+                    f"request_stream or request_lines, or raise the limit.\nURL: {scrubbed}",
+                    200,
+                    url=scrubbed,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _http_attempts(self, log: logging.Logger, spec: RequestSpec) -> Attempts:
         """The attempts of one request, against this session's retry policy and clock."""
-        return Attempts(log, spec, self.retry_policy, self.clock)
+        return Attempts(log, spec, self.retry_policy, self.clock, status_after=self.limits.status_after)
 
     @abc.abstractmethod
     async def _request_stream(

@@ -34,14 +34,24 @@ to; `None` = all of them) and returns the `FaultRule` (see `.fired`, `.remaining
 * `drop_connection(keep_bytes=16)` — the app answers, the client gets the headers and
   `keep_bytes` of the body, then the connection is reset.
 * `truncate_body(keep_bytes=16)` — same, but the connection is closed cleanly (FIN).
+* `stall_body(keep_bytes=16, seconds=3600)` — same, but the server then sends nothing more for
+  `seconds` (a server that stops mid-body), then resets the connection.
+* `disconnect(how="close" | "abort")` — no answer at all: the connection is closed (or reset)
+  once the request is read.
 * `latency(seconds)` — delay before the app answers; stacks with any other matching rule. Use
-  a delay longer than the client timeout for a "slow response past the timeout".
-* `slow_body(delay, chunk_bytes=1024)` — body trickles out in chunks `delay` apart.
-* `add(fault, ...)` with a `Status`, `CutBody`, `Latency` or `SlowBody` for full control;
-  `clear()`; `pending()`.
+  a delay longer than the client timeout for a "slow response past the timeout", or a very
+  long one for a server that never sends its headers.
+* `slow_body(delay, chunk_bytes=1024)` — body trickles out in chunks `delay` apart (a body that
+  drips: `slow_body(5, chunk_bytes=1)`).
+* `huge_body(size, declare_length=False)` — a 200 whose JSON body is `size` bytes, generated
+  while sent (chunked, or with a `Content-Length`); `gzip_bomb(size)` — a 200 whose gzip body
+  decompresses to `size` bytes. Neither calls the app, and the server never holds the body.
+* `add(fault, ...)` with a `Status`, `CutBody`, `Latency`, `SlowBody`, `HugeBody`, `GzipBomb`
+  or `Disconnect` for full control; `clear()`; `pending()`.
 
-Body faults (`drop_connection`, `truncate_body`, `slow_body`) require the handler to return a
-`web.Response` with a bytes body (`web.json_response` does).
+Body faults (`drop_connection`, `truncate_body`, `stall_body`, `slow_body`) require the handler
+to return a `web.Response` with a bytes body (`web.json_response` does). `unused_url(path)` is a
+URL on 127.0.0.1 where nothing listens (connection refused).
 
 Request log (`RequestLog`)
 --------------------------
@@ -62,8 +72,10 @@ observe tasks while they wait (`clock.sleeping` counts them); `set_time()` moves
 
 Sessions and logs
 -----------------
-* `open_http_session(log=None, *, clock=None, retry_policy=None, budget=None, token_source=None)`
-  — async context manager yielding an opened `HTTPMixin`, closed on exit.
+* `open_http_session(log=None, *, clock=None, retry_policy=None, budget=None, token_source=None,
+  limits=None)` — async context manager yielding an opened `HTTPMixin`, closed on exit. Short
+  `HTTPLimits` (e.g. `headers_timeout=0.2`) test the kit's deadlines in a fraction of a second;
+  the retry policy's waits go through the (fake) clock.
 * `capture_logger(name)` → `(FlowLogger, LogCapture)`: a DEBUG logger whose lines are formatted
   exactly like the kit's stderr (JSON, secrets redacted). `LogCapture` has `text`, `lines`
   (parsed), `messages(level)` and `events("connectorStatus" | "configUpdate")`.
@@ -71,16 +83,20 @@ Sessions and logs
 
 from ._clock import FakeClock
 from ._faults import CutBody, Fault, FaultPlan, FaultRule, Latency, SlowBody, Status, retry_after_value
+from ._hostile import Disconnect, GzipBomb, HugeBody
 from ._requests import RecordedRequest, RequestLog
-from ._server import LocalServer, serve_app, serve_app_in_thread
+from ._server import LocalServer, serve_app, serve_app_in_thread, unused_url
 from ._session import LogCapture, capture_logger, open_http_session
 
 __all__ = [
     "CutBody",
+    "Disconnect",
     "FakeClock",
     "Fault",
     "FaultPlan",
     "FaultRule",
+    "GzipBomb",
+    "HugeBody",
     "Latency",
     "LocalServer",
     "LogCapture",
@@ -93,4 +109,5 @@ __all__ = [
     "retry_after_value",
     "serve_app",
     "serve_app_in_thread",
+    "unused_url",
 ]

@@ -17,11 +17,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict, MultiDict
 
+from ._hostile import Disconnect, GzipBomb, HugeBody
 from ._requests import RecordedRequest, RequestLog, _matches
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PathMatcher = str | re.Pattern[str] | None
-BodyCut = Literal["abort", "close"]
+BodyCut = Literal["abort", "close", "stall"]
 
 
 @dataclass(frozen=True)
@@ -36,20 +37,25 @@ class Status:
     def name(self) -> str:
         return f"status:{self.status}"
 
+    async def respond(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=self.status, headers=dict(self.headers), body=self.body)
+
 
 @dataclass(frozen=True)
 class CutBody:
     """Let the application answer, send its headers (with the full Content-Length) and only
     the first `keep_bytes` of its body, then end the connection: `"abort"` resets it (a dropped
-    connection), `"close"` closes it cleanly (a truncated body). Either way the client sees an
-    incomplete payload."""
+    connection), `"close"` closes it cleanly (a truncated body), `"stall"` sends nothing more
+    for `stall_seconds` (a server that stops mid-body) before resetting it. Either way the
+    client sees an incomplete payload."""
 
     keep_bytes: int = 16
     how: BodyCut = "abort"
+    stall_seconds: float = 3600.0
 
     @property
     def name(self) -> str:
-        return "drop" if self.how == "abort" else "truncate"
+        return {"abort": "drop", "close": "truncate", "stall": "stall"}[self.how]
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,9 @@ class SlowBody:
         return f"slow-body:{self.delay:g}"
 
 
-Fault = Status | CutBody | Latency | SlowBody
+Fault = Status | CutBody | Latency | SlowBody | HugeBody | GzipBomb | Disconnect
+Answer = Status | HugeBody | GzipBomb | Disconnect
+"""Faults that answer in place of the application."""
 
 
 @dataclass
@@ -190,6 +198,47 @@ class FaultPlan:
     ) -> FaultRule:
         return self.add(CutBody(keep_bytes, "close"), path=path, method=method, times=times)
 
+    def stall_body(
+        self,
+        *,
+        path: PathMatcher = None,
+        times: int | None = 1,
+        keep_bytes: int = 16,
+        seconds: float = 3600.0,
+        method: str | None = None,
+    ) -> FaultRule:
+        """The application's headers and `keep_bytes` of its body, then nothing for `seconds`."""
+        return self.add(CutBody(keep_bytes, "stall", seconds), path=path, method=method, times=times)
+
+    def huge_body(
+        self,
+        size: int,
+        *,
+        declare_length: bool = False,
+        path: PathMatcher = None,
+        times: int | None = 1,
+        method: str | None = None,
+    ) -> FaultRule:
+        """A 200 whose JSON body is `size` bytes, generated as sent (see `HugeBody`)."""
+        return self.add(HugeBody(size, declare_length), path=path, method=method, times=times)
+
+    def gzip_bomb(
+        self, size: int, *, path: PathMatcher = None, times: int | None = 1, method: str | None = None
+    ) -> FaultRule:
+        """A 200 whose gzip body decompresses to `size` bytes (see `GzipBomb`)."""
+        return self.add(GzipBomb(size), path=path, method=method, times=times)
+
+    def disconnect(
+        self,
+        *,
+        how: Literal["close", "abort"] = "close",
+        path: PathMatcher = None,
+        times: int | None = 1,
+        method: str | None = None,
+    ) -> FaultRule:
+        """No answer at all: the connection is closed (or reset) once the request is read."""
+        return self.add(Disconnect(how), path=path, method=method, times=times)
+
     def latency(
         self, seconds: float, *, path: PathMatcher = None, times: int | None = None, method: str | None = None
     ) -> FaultRule:
@@ -251,8 +300,8 @@ def make_middleware(plan: FaultPlan, log: RequestLog) -> Middleware:
         )
         if delay:
             await asyncio.sleep(delay)
-        if isinstance(fault, Status):
-            return web.Response(status=fault.status, headers=dict(fault.headers), body=fault.body)
+        if isinstance(fault, Answer):
+            return await fault.respond(request)
         if fault is None or isinstance(fault, Latency):
             return await handler(request)
         return await _rewrite_body(request, await handler(request), fault)
@@ -278,11 +327,13 @@ async def _rewrite_body(
         return out
     # Never send the whole body: the client must see it cut short.
     await out.write(payload[: max(0, min(fault.keep_bytes, len(payload) - 1))])
+    if fault.how == "stall":
+        await asyncio.sleep(fault.stall_seconds)
     transport = request.transport
     if transport is not None:
-        if fault.how == "abort":
-            transport.abort()
-        else:
+        if fault.how == "close":
             transport.close()
+        else:
+            transport.abort()
     # The connection is gone; tell aiohttp so it neither writes nor reuses it.
     raise asyncio.CancelledError

@@ -67,6 +67,14 @@ async def _start(app: web.Application) -> tuple[web.AppRunner, int]:
     return runner, port
 
 
+def unused_url(path: str = "/") -> str:
+    """A URL on 127.0.0.1 at a port nothing listens on (a connection there is refused). The port
+    was free a moment ago; another process could take it, which on a test machine is rare."""
+    with contextlib.closing(_bind()) as sock:
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}" + (path if path.startswith("/") else "/" + path)
+
+
 @contextlib.asynccontextmanager
 async def serve_app(
     app: web.Application, *, faults: FaultPlan | None = None, requests: RequestLog | None = None

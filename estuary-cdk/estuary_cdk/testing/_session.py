@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ..http import Clock, HTTPMixin, RequestBudget, RetryPolicy, TokenSource
+from ..http import Clock, HTTPLimits, HTTPMixin, RequestBudget, RetryPolicy, TokenSource
 from ..logger import FlowLogger, LogFormatter
 
 
@@ -66,6 +66,7 @@ async def open_http_session(
     retry_policy: RetryPolicy | None = None,
     budget: RequestBudget | Sequence[RequestBudget] | None = None,
     token_source: TokenSource | None = None,
+    limits: HTTPLimits | None = None,
 ) -> AsyncIterator[HTTPMixin]:
     """An opened `HTTPMixin` (the session a connector would be), closed on exit.
 
@@ -78,6 +79,8 @@ async def open_http_session(
         session.clock = clock
     if retry_policy is not None:
         session.retry_policy = retry_policy
+    if limits is not None:
+        session.limits = limits
     session.rate_limit_budget = budget
     session.token_source = token_source
     await session._mixin_enter(log)
