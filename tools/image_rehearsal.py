@@ -3,7 +3,8 @@
 Runs the real instructions of python/Dockerfile (or the connector's own Dockerfile) on this
 machine, with `/opt` mapped into a scratch directory: ARG/ENV set the environment, WORKDIR the
 working directory, context COPY instructions copy from the repository (honouring the usual
-.dockerignore exclusions), RUN instructions run under bash with pipefail, `COPY --from=<stage>`
+.dockerignore exclusions), RUN instructions run under bash with pipefail (without their
+`--mount` flags: no build secret is given, this machine's own trust store applies), `COPY --from=<stage>`
 checks that the stage produced what is copied. Finally the image's ENTRYPOINT is started and must
 answer a `spec` request. What it cannot rehearse is the base image itself (the interpreter comes
 from this machine), so it proves the recipe, not the packages of the base.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -29,6 +31,11 @@ from check_docker_copies import _expand as _expand  # Docker's ${VAR} substituti
 _IGNORED = shutil.ignore_patterns(
     ".venv", "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache"
 )
+
+
+# `RUN --mount=type=secret,...`: the flags are BuildKit's. Here no secret is mounted, so the
+# step sees what this machine's own environment trusts (as its other commands do).
+_RUN_FLAGS = re.compile(r"^(?:--\S+\s+)+")
 
 
 class RehearsalError(Exception):
@@ -82,7 +89,7 @@ class Rehearsal:
                 self.copy(ins)
             elif ins.keyword == "RUN":
                 proc = subprocess.run(
-                    ["bash", "-o", "pipefail", "-c", self.rewrite(ins.args)],
+                    ["bash", "-o", "pipefail", "-c", self.rewrite(_RUN_FLAGS.sub("", ins.args))],
                     cwd=self.cwd,
                     env=self.env,
                     capture_output=True,
