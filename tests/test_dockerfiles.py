@@ -4,6 +4,7 @@ connector's image would copy what it needs (checked without a Docker engine)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -59,9 +60,67 @@ def test_python_image_speaks_json_and_declares_its_protocol() -> None:
 
 def test_variant_dockerfile_only_changes_docs_url() -> None:
     instructions = check_docker_copies.parse_dockerfile((ROOT / "connector-variant.Dockerfile").read_text())
-    assert [ins.keyword for ins in instructions] == ["ARG", "FROM", "ARG", "ENV"]
-    assert instructions[1].args == "${BASE_CONNECTOR}"
-    assert instructions[3].args == "DOCS_URL=${DOCS_URL}"
+    assert [ins.keyword for ins in instructions] == ["ARG", "ARG", "ARG", "FROM", "ARG", "ENV"]
+    assert instructions[3].args == "${BASE_CONNECTOR}"
+    # DOCS_URL is read before FROM under another name: in the stage, the base image's own
+    # ENV DOCS_URL would win over an ARG of that name (tests/test_images.py builds it for real).
+    assert instructions[1].args == "DOCS_URL"
+    assert instructions[2].args == "VARIANT_DOCS_URL=${DOCS_URL}"
+    assert instructions[5].args == "DOCS_URL=${VARIANT_DOCS_URL}"
+
+
+def _stage(dockerfile: str, index: int) -> list[check_docker_copies.Instruction]:
+    instructions = check_docker_copies.parse_dockerfile((ROOT / dockerfile).read_text())
+    starts = [i for i, ins in enumerate(instructions) if ins.keyword == "FROM"]
+    ends = [*starts[1:], len(instructions)]
+    return instructions[starts[index] : ends[index]]
+
+
+def test_python_image_downloads_trust_the_build_ca_only_as_a_secret() -> None:
+    """Every builder step that downloads (pip, Poetry) mounts the `build-ca` secret and runs
+    through with-build-ca; nothing copies a CA bundle, and the runner stage mounts no secret."""
+    builder, runner = _stage("python/Dockerfile", 0), _stage("python/Dockerfile", 1)
+    downloads = [
+        ins
+        for ins in builder
+        if ins.keyword == "RUN" and ("pip install" in ins.args or "poetry install" in ins.args)
+    ]
+    assert len(downloads) == 3
+    for ins in downloads:
+        assert ins.args.startswith("--mount=type=secret,id=build-ca "), ins
+        assert "sh /opt/poetry/bin/with-build-ca " in ins.args, ins
+    text = (ROOT / "python" / "Dockerfile").read_text()
+    assert "ca-certificates.crt" not in text.split("FROM ${PYTHON_IMAGE} AS builder", 1)[1]
+    assert not any("--mount" in ins.args for ins in runner)
+    assert not any(
+        "build-ca" in ins.args or "/opt/poetry" in ins.args for ins in runner if ins.keyword == "COPY"
+    )
+
+
+def test_with_build_ca_trusts_the_secret_only_when_there_is_one(tmp_path: Path) -> None:
+    script = ROOT / "python" / "with-build-ca"
+    show = ["sh", str(script), "sh", "-c", 'echo "${REQUESTS_CA_BUNDLE:-unset} ${PIP_CERT:-unset}"']
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "PIP_CERT")}
+    proc = subprocess.run(show, capture_output=True, text=True, env=env, check=True)
+    assert proc.stdout.split() == ["unset", "unset"]  # no secret mounted (/run/secrets/build-ca)
+    patched = tmp_path / "with-build-ca"
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    patched.write_text(script.read_text().replace("/run/secrets/build-ca", str(bundle)))
+    proc = subprocess.run(
+        ["sh", str(patched), *show[2:]], capture_output=True, text=True, env=env, check=True
+    )
+    assert proc.stdout.split() == [str(bundle), str(bundle)]
+
+
+def test_base_and_python_images_start_from_the_same_python_image() -> None:
+    """The runner's venv links to the builder's interpreter, so both must be the same image
+    (and tools/python_stand_in.py reads the base image's)."""
+    defaults = []
+    for dockerfile in ("base-image/Dockerfile", "python/Dockerfile"):
+        text = (ROOT / dockerfile).read_text()
+        defaults += [line for line in text.splitlines() if line.startswith("ARG PYTHON_IMAGE=")]
+    assert len(defaults) == 2 and defaults[0] == defaults[1]
 
 
 @pytest.mark.parametrize("connector", check_docker_copies.connectors())
@@ -115,8 +174,13 @@ def test_image_recipe_rehearsal_serves_spec(
     connector: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The Dockerfile's own instructions, run here with /opt mapped to a scratch directory:
-    poetry installs the connector into the venv and the ENTRYPOINT answers `spec`."""
+    poetry installs the connector into the venv and the ENTRYPOINT answers `spec`. Where buildah
+    is installed, tests/test_images.py builds and starts the real image instead, which proves
+    all this and more (the base, the user, the labels); the rehearsal is for machines without."""
     import image_rehearsal
+
+    if shutil.which("buildah") is not None:
+        pytest.skip("buildah is installed: tests/test_images.py builds and runs the real image")
 
     monkeypatch.setenv("PATH", f"{ROOT / '.tools' / 'venv' / 'bin'}:{os.environ['PATH']}")
     spec = image_rehearsal.rehearse(connector, tmp_path)
