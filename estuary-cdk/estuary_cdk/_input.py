@@ -31,6 +31,8 @@ MAX_REQUEST_LINE = 1 << 27
 """Longest accepted request line (128 MiB, like the reference kit)."""
 
 _READ_CHUNK = 1 << 20
+_READ_AHEAD = 4
+"""Chunks read ahead of the consumer (at most ~4 MiB of requests wait in memory)."""
 _MAX_REPORTED_ERRORS = 5
 
 
@@ -73,9 +75,12 @@ def parse_request_line(cls: type[Request], line: bytes, lineno: int) -> Request:
 
 
 async def read_descriptor(fd: int) -> AsyncGenerator[bytes, None]:
-    """Chunks read from `fd` on a daemon thread, until EOF."""
+    """Chunks read from `fd` on a daemon thread, until EOF. At most `_READ_AHEAD` chunks wait to
+    be taken: the thread then stops reading, so a fast input (a file, a busy runtime) is held
+    back by the pipe or the file, not buffered here without bound."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    slots = threading.Semaphore(_READ_AHEAD)
 
     def post(item: bytes | None) -> bool:
         try:
@@ -86,6 +91,7 @@ async def read_descriptor(fd: int) -> AsyncGenerator[bytes, None]:
 
     def run() -> None:
         while True:
+            slots.acquire()
             try:
                 chunk = os.read(fd, _READ_CHUNK)
             except OSError:
@@ -95,6 +101,7 @@ async def read_descriptor(fd: int) -> AsyncGenerator[bytes, None]:
 
     threading.Thread(target=run, name="flow-stdin-reader", daemon=True).start()
     while (chunk := await queue.get()) is not None:
+        slots.release()
         yield chunk
 
 

@@ -134,32 +134,33 @@ class SQLiteTransactor(Transactor):
     # -- stores and commit ---------------------------------------------------------------------
 
     async def store(self, stores: list[Store]) -> None:
-        inserts: dict[int, list[tuple[Any, ...]]] = {}
-        updates: dict[int, list[tuple[Any, ...]]] = {}
-        deletes: dict[int, list[tuple[Any, ...]]] = {}
+        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
+        by_kind: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
         bindings, hard_delete = self.bindings, self.hard_delete
         for s in stores:
             b = bindings[s.binding]
             if s.delete and hard_delete:
                 if s.exists:
-                    deletes.setdefault(s.binding, []).append(b.convert_keys(s.key))
+                    by_kind.setdefault((s.binding, "delete"), []).append(b.convert_keys(s.key))
             elif s.exists and not b.table.delta_updates:
-                updates.setdefault(s.binding, []).append(b.update_params(s))
+                by_kind.setdefault((s.binding, "update"), []).append(b.update_params(s))
             else:
-                inserts.setdefault(s.binding, []).append(b.insert_params(s))
+                by_kind.setdefault((s.binding, "insert"), []).append(b.insert_params(s))
+        # Deletes, then updates, then inserts (each key comes once per transaction, so the order
+        # only has to be the same every time).
+        for kind in ("delete", "update", "insert"):
+            for (binding, k), rows in by_kind.items():
+                if k == kind:
+                    statements.append((getattr(bindings[binding], kind), rows))
         try:
             self._begin()
-            for binding, rows in deletes.items():
-                self.conn.executemany(bindings[binding].delete, rows)
-            for binding, rows in updates.items():
-                self.conn.executemany(bindings[binding].update, rows)
-            for binding, rows in inserts.items():
-                self.conn.executemany(bindings[binding].insert, rows)
+            for sql, rows in statements:
+                self.conn.executemany(sql, rows)
         except OverflowError as exc:
             raise self._error(
                 sqlite3.DataError(
-                    f"{exc}: an integer beyond 64 bits needs a column declared for it (give the field "
-                    'a `maximum` in its schema, or the field config {"castToString": true})'
+                    f"{exc}: an integer beyond 64 bits needs a column declared for it (give the field a "
+                    '`maximum` in its schema, or the field config {"castToString": true})'
                 ),
                 "storing documents failed",
             ) from None

@@ -39,10 +39,12 @@ from .transactor import Store, Transactor
 
 __all__ = ["MaterializeProtocolError", "MaterializeSession"]
 
-LOAD_BATCH = 10_000
+LOAD_BATCH = 4_096
 """Keys staged with one `Transactor.load` call."""
-STORE_BATCH = 4_096
-"""Stores handed over with one `Transactor.store` call."""
+STORE_BATCH = 256
+"""Stores handed over with one `Transactor.store` call: small enough that a batch's documents
+stay in the CPU caches until the transactor used them (measured: ~3.5 us per store decoded at 256
+or fewer, ~7 us at 1024 or more), large enough to amortize the call."""
 LOADED_BUFFER_BYTES = 1 << 20
 """Bytes of `loaded` responses gathered before they are written (and back-pressure applies)."""
 
@@ -55,14 +57,19 @@ class MaterializeProtocolError(ConnectorError):
     """The runtime sent something the materialize protocol does not allow at that point."""
 
 
+def _plain(message: dict[str, Any], name: str) -> tuple[Any, ...]:
+    """A load/store's JSON `key`/`values` array (what some test runtimes send instead of the
+    packed tuple), with objects and arrays as JSON bytes as in a packed tuple."""
+    values = message.get(name) or ()
+    return tuple(orjson.dumps(v) if isinstance(v, dict | list) else v for v in values)
+
+
 def _tuple_of(message: dict[str, Any], packed: str, plain: str) -> tuple[Any, ...]:
-    """The packed tuple of a load/store (what the runtime sends), else its JSON array (what
-    some test runtimes send instead), with objects and arrays as JSON bytes either way."""
+    """The packed tuple of a load/store (what the runtime sends), else its JSON array."""
     data = message.get(packed)
     if data:
         return unpack(_a2b(data, strict_mode=True))
-    values = message.get(plain) or ()
-    return tuple(orjson.dumps(v) if isinstance(v, dict | list) else v for v in values)
+    return _plain(message, plain)
 
 
 def _binding_of(message: dict[str, Any], n_bindings: int) -> int:
@@ -137,15 +144,23 @@ class MaterializeSession(ConnectorSession):
                     if phase is not _STORING:
                         raise self._out_of_order(lineno + offset, "Store", phase)
                     try:
-                        binding = _binding_of(store, n_bindings)
+                        get = store.get
+                        binding = get("binding", 0)
+                        if binding.__class__ is not int or not 0 <= binding < n_bindings:
+                            raise ValueError(f"binding {binding} is out of range ({n_bindings} bindings)")
+                        packed_key, packed_values = get("keyPacked"), get("valuesPacked")
                         stores.append(
                             Store(
                                 binding,
-                                _tuple_of(store, "keyPacked", "key"),
-                                _tuple_of(store, "valuesPacked", "values"),
-                                store.get("doc"),
-                                store.get("exists", False),
-                                store.get("delete", False),
+                                unpack(_a2b(packed_key, strict_mode=True))
+                                if packed_key
+                                else _plain(store, "key"),
+                                unpack(_a2b(packed_values, strict_mode=True))
+                                if packed_values
+                                else _plain(store, "values"),
+                                get("doc"),
+                                get("exists", False),
+                                get("delete", False),
                             )
                         )
                     except (ValueError, TypeError, AttributeError) as exc:

@@ -1,0 +1,1 @@
+"""Shared parts of the materialization benchmarks (bench/materialize_*.py)."""
