@@ -1,0 +1,5 @@
+import asyncio
+
+from . import Connector
+
+asyncio.run(Connector().serve())

@@ -1,0 +1,154 @@
+"""The transactions of materialize-postgres, exactly once (materialize-sql.md §3).
+
+One connection serves the session: the kit's loop never overlaps a load phase with a commit
+(each StartCommit has committed before the next Acknowledge), so loads always read committed
+rows. Loads COPY their keys into temporary tables and are answered at Flush by one join query,
+streamed back with COPY TO. Stores go into one database transaction, begun by the first write:
+inserts are COPY'd into their table, updates and hard deletes into staging tables
+(`staging.py`). StartCommit applies the staged updates and deletes, appends the fenced checkpoint
+update as the last statement and commits: the rows and the runtime checkpoint they reach become
+visible together or not at all, and a session that another one fenced off rolls all of it back
+(§3.4, §3.6). Memory holds one batch of the kit's stores at a time, whatever the transaction's size.
+
+Stores are routed as Estuary's SQL materializations route them: a deletion with `hardDelete`
+deletes the row (and is skipped when the key never existed), a key that exists is updated, a new
+key inserted; without `hardDelete` a deletion is stored like any document (`_meta/op` tells it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from estuary_cdk.logger import FlowLogger
+from estuary_cdk.materialize import Loaded, Store, Transactor
+from estuary_cdk.materialize.response import ConnectorStateUpdate
+from estuary_cdk.materialize.sql import Fence, FencedOff, Table
+
+from .client import PostgresClient
+from .connection import pg_error
+from .staging import BindingSQL, load_query
+
+__all__ = ["PostgresTransactor"]
+
+
+class PostgresTransactor(Transactor):
+    def __init__(
+        self, log: FlowLogger, client: PostgresClient, tables: list[Table], fence: Fence, hard_delete: bool
+    ) -> None:
+        self.log = log
+        self.client = client
+        self.conn = client.conn
+        self.fence = fence
+        self.hard_delete = hard_delete
+        self.bindings = [BindingSQL(t) for t in tables]
+        self._loads: set[int] = set()
+        self._updates: set[int] = set()
+        self._deletes: set[int] = set()
+
+    async def setup(self) -> None:
+        """Create the session's staging tables."""
+        statement = ""
+        try:
+            for b in self.bindings:
+                for statement in b.staging_ddl(self.hard_delete):
+                    await self.conn.execute(statement)
+            await self.conn.commit()
+        except psycopg.Error as exc:
+            raise pg_error(exc, f"creating the session's staging tables failed ({statement})") from None
+
+    async def _copy(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.conn.cursor() as cur, cur.copy(sql) as copy:
+            for row in rows:
+                await copy.write_row(row)
+
+    # -- loads ---------------------------------------------------------------------------------
+
+    async def load(self, binding: int, keys: list[tuple[Any, ...]]) -> None:
+        b = self.bindings[binding]
+        convert = b.convert_key
+        try:
+            await self._copy(b.copy_load, [convert(k) for k in keys])
+        except psycopg.Error as exc:
+            raise pg_error(exc, f"staging the keys to load from table {b.table.quoted} failed") from None
+        self._loads.add(binding)
+
+    async def flush(self, loaded: Loaded) -> ConnectorStateUpdate | None:
+        if not self._loads:
+            return None
+        staged = [self.bindings[i] for i in sorted(self._loads)]
+        self._loads.clear()
+        try:
+            async with self.conn.cursor() as cur, cur.copy(load_query(staged)) as copy:
+                copy.set_types(["int4", "text"])
+                async for binding, doc in copy.rows():
+                    await loaded(binding, doc)
+            await self.conn.commit()  # and the key tables are empty again
+        except psycopg.Error as exc:
+            tables = ", ".join(b.table.quoted for b in staged)
+            raise pg_error(exc, f"loading the stored documents of {tables} failed") from None
+        return None
+
+    # -- stores and commit ---------------------------------------------------------------------
+
+    async def store(self, stores: list[Store]) -> None:
+        inserts: dict[int, list[Sequence[Any]]] = {}
+        updates: dict[int, list[Sequence[Any]]] = {}
+        deletes: dict[int, list[Sequence[Any]]] = {}
+        bindings, hard_delete = self.bindings, self.hard_delete
+        for s in stores:
+            b = bindings[s.binding]
+            if s.delete and hard_delete:
+                if s.exists:
+                    deletes.setdefault(s.binding, []).append(b.convert_key(s.key))
+            elif s.exists and not b.table.delta_updates:
+                if b.apply_updates:  # else there is nothing to update but the key itself
+                    updates.setdefault(s.binding, []).append(b.row(s))
+            else:
+                inserts.setdefault(s.binding, []).append(b.row(s))
+        for binding, rows in inserts.items():
+            await self._store(binding, bindings[binding].copy_insert, rows, "inserting rows into")
+        for binding, rows in updates.items():
+            await self._store(binding, bindings[binding].copy_update, rows, "staging updated rows of")
+            self._updates.add(binding)
+        for binding, rows in deletes.items():
+            await self._store(binding, bindings[binding].copy_delete, rows, "staging deleted keys of")
+            self._deletes.add(binding)
+
+    async def _store(self, binding: int, sql: str, rows: list[Sequence[Any]], doing: str) -> None:
+        try:
+            await self._copy(sql, rows)
+        except psycopg.Error as exc:
+            b = self.bindings[binding]
+            raise pg_error(
+                exc, f"{doing} table {b.table.quoted} (collection {b.table.collection}) failed"
+            ) from None
+
+    async def start_commit(self, runtime_checkpoint: dict[str, Any]) -> ConnectorStateUpdate | None:
+        statement = ""
+        try:
+            for binding in sorted(self._deletes):
+                statement = self.bindings[binding].apply_deletes
+                await self.conn.execute(statement)
+            for binding in sorted(self._updates):
+                statement = self.bindings[binding].apply_updates
+                await self.conn.execute(statement)
+            self._deletes.clear()
+            self._updates.clear()
+            sql, params = self.fence.commit_statement(runtime_checkpoint)
+            statement = sql
+            cur = await self.conn.execute(sql, params)
+            self.fence.check_committed(cur.rowcount)
+            await self.conn.commit()
+        except FencedOff:
+            await self.conn.rollback()
+            raise
+        except psycopg.Error as exc:
+            raise pg_error(
+                exc, f"committing the transaction failed at {statement.split(' SET ')[0]!r}"
+            ) from None
+        return None
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,5 @@
+import asyncio
+
+from . import CrashingConnector
+
+asyncio.run(CrashingConnector().serve())
