@@ -80,15 +80,30 @@ lint: tools ## ruff check + format check, mypy (estuary-cdk, flowctl), hadolint
 test: tools install ## Everything CI runs: install, lint, every package's pytest, repo tests
 	@status=0; \
 	$(MAKE) --no-print-directory lint || { status=1; echo "==> lint FAILED (tests run anyway)"; }; \
+	$(MAKE) --no-print-directory test-images-build || status=1; \
 	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py $(PACKAGES) --repo-tests tests || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (lint or a test suite; see above)"; fi; \
 	exit $$status
+
+# The image tests (tests/test_images.py, in the repository suite) run images with buildah; their
+# images are built here first, as a step of its own, so its time shows and the suite stays short.
+.PHONY: test-images-build
+test-images-build: tools
+	@if command -v buildah >/dev/null 2>&1; then CONTAINER_ENGINE=buildah $(MAKE) --no-print-directory images; \
+	else echo "==> images: not built, and the image tests skip: buildah is not installed (apt-get install buildah)"; fi
 
 test-packages: tools ## Only the packages' pytest suites (assumes make install)
 	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py $(PACKAGES)
 
 test-repo: tools ## Only the repository-level tests in tests/
 	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py --repo-tests tests
+
+# Images: the base image and every connector's image (found by wildcard), built with
+# build-local.sh (docker, podman or buildah; CONTAINER_ENGINE picks one), then their sizes and
+# start-to-spec times. OCI=<dir> also writes each image as <dir>/<connector>.oci.tar.
+.PHONY: images
+images: tools ## Build the base image and every connector image; print sizes, start-to-spec (OCI=dir)
+	cd $(ROOT) && $(TOOLS_BIN)/python tools/build_images.py $(if $(OCI),--oci-dir $(abspath $(OCI))) $(CONNECTORS)
 
 docker-check: tools ## hadolint, COPY sources, and a no-Docker rehearsal of every connector image
 	cd $(ROOT) && hadolint $(DOCKERFILES)
