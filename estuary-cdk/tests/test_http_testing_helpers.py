@@ -197,3 +197,16 @@ async def test_hostile_answers_and_an_unused_url() -> None:
         "disconnect:close",
         "stall",
     ]
+
+
+async def test_time_lapse_clock_runs_in_real_time_and_skips_sleeps() -> None:
+    import asyncio
+
+    clock = FakeClock(real_time=True)
+    start = clock.monotonic()
+    await asyncio.sleep(0.05)  # real time passes on it...
+    await clock.sleep(600)  # ...and a sleep returns at once but counts
+    elapsed = clock.monotonic() - start
+    assert 600.05 <= elapsed < 601 and clock.sleeps == [600]
+    with pytest.raises(ValueError, match="no manual mode"):
+        FakeClock(real_time=True, auto_advance=False)

@@ -174,7 +174,7 @@ class Attempts:
 
     def _count_attempt(self, retry: Retry) -> None:
         if self.attempt >= self._policy.max_attempts:
-            raise retry.give_up(f"after {self.attempt} attempts over {self._elapsed()}")
+            raise retry.give_up(f"after {_attempts(self.attempt)} over {self._elapsed()}")
 
     async def _back_off(self, retry: Retry) -> None:
         policy = self._policy
@@ -183,7 +183,7 @@ class Attempts:
         elapsed = self._clock.monotonic() - self._started
         if policy.max_retry_time is not None and elapsed + delay > policy.max_retry_time:
             raise retry.give_up(
-                f"after {self.attempt} attempts over {format_duration(elapsed)} (no retry starts more "
+                f"after {_attempts(self.attempt)} over {format_duration(elapsed)} (no retry starts more "
                 f"than {format_duration(policy.max_retry_time)} after the first attempt: "
                 f"RetryPolicy.max_retry_time)"
             )
@@ -249,3 +249,7 @@ class Attempts:
 
     def _elapsed(self) -> str:
         return format_duration(self._clock.monotonic() - self._started)
+
+
+def _attempts(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"

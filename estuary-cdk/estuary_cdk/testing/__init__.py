@@ -69,6 +69,8 @@ backoffs and rate-limit waits that happened without ever waiting for them. Give 
 `HTTPSession`/`HTTPMixin` through its `clock` attribute (or `open_http_session(clock=...)`).
 `FakeClock(auto_advance=False)` makes sleepers block until the test calls `advance()`, to
 observe tasks while they wait (`clock.sleeping` counts them); `set_time()` moves the wall clock.
+`FakeClock(real_time=True)` is a time-lapse clock: real time runs on it too and sleeps are
+skipped but counted, so `monotonic()` gives a request's timeline without waiting it out.
 
 Sessions and logs
 -----------------

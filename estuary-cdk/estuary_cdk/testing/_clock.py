@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 
@@ -19,28 +20,41 @@ class FakeClock:
     `advance(s)` moves time forward without recording a sleep (e.g. to make a token expire
     mid-run); `set_time(wall)` moves only the wall clock.
 
+    `FakeClock(real_time=True)` is a time-lapse clock: it runs with real time as well, and each
+    sleep returns at once but moves it forward, so `monotonic()` is the timeline a request would
+    have had (its real network waits plus every skipped sleep) without waiting through the
+    sleeps (benchmarks of time to an error use it).
+
         clock = FakeClock()
         async with open_http_session(clock=clock) as http:
             ...
         assert clock.sleeps == [1.0, 2.0]
     """
 
-    def __init__(self, start: datetime | None = None, *, auto_advance: bool = True) -> None:
+    def __init__(
+        self, start: datetime | None = None, *, auto_advance: bool = True, real_time: bool = False
+    ) -> None:
         self._wall = (start or datetime(2030, 1, 1, tzinfo=UTC)).timestamp()
         self._mono = 1000.0
         self.auto_advance = auto_advance
+        if real_time and not auto_advance:
+            raise ValueError("a time-lapse clock (real_time=True) advances by itself: it has no manual mode")
+        self._real_start = time.monotonic() if real_time else None
         self.sleeps: list[float] = []
         self._waiters: list[tuple[float, asyncio.Future[None]]] = []
 
     def monotonic(self) -> float:
-        return self._mono
+        return self._mono + self._real_elapsed()
 
     def time(self) -> float:
-        return self._wall
+        return self._wall + self._real_elapsed()
+
+    def _real_elapsed(self) -> float:
+        return 0.0 if self._real_start is None else time.monotonic() - self._real_start
 
     def now(self) -> datetime:
         """The wall clock as an aware UTC datetime."""
-        return datetime.fromtimestamp(self._wall, tz=UTC)
+        return datetime.fromtimestamp(self.time(), tz=UTC)
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:

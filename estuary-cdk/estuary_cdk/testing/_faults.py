@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict, MultiDict
 
-from ._hostile import Disconnect, GzipBomb, HugeBody
+from ._hostile import Disconnect, GzipBomb, HugeBody, client_may_leave
 from ._requests import RecordedRequest, RequestLog, _matches
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -320,10 +320,11 @@ async def _rewrite_body(
     out.content_length = len(payload)
     await out.prepare(request)
     if isinstance(fault, SlowBody):
-        for start in range(0, len(payload), fault.chunk_bytes):
-            await out.write(payload[start : start + fault.chunk_bytes])
-            await asyncio.sleep(fault.delay)
-        await out.write_eof()
+        with client_may_leave():  # A client giving up on the trickle is the point of the fault.
+            for start in range(0, len(payload), fault.chunk_bytes):
+                await out.write(payload[start : start + fault.chunk_bytes])
+                await asyncio.sleep(fault.delay)
+            await out.write_eof()
         return out
     # Never send the whole body: the client must see it cut short.
     await out.write(payload[: max(0, min(fault.keep_bytes, len(payload) - 1))])

@@ -8,13 +8,24 @@ them and can send gigabytes; a client that gives up simply ends the generation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import web
 
 CHUNK = 64 * 1024
+
+
+@contextlib.contextmanager
+def client_may_leave() -> Iterator[None]:
+    """A client is expected to give up on these bodies part way: that ends the answer quietly."""
+    try:
+        yield
+    except ConnectionError:  # reset, or aiohttp's "Connection lost" while draining
+        pass
 
 
 @dataclass(frozen=True)
@@ -38,15 +49,16 @@ class HugeBody:
             resp.enable_chunked_encoding()
         await resp.prepare(request)
         head, tail = b'{"pad": "', b'"}'
-        await resp.write(head)
         remaining = max(0, self.size - len(head) - len(tail))
         filler = b"x" * CHUNK
-        while remaining > 0:
-            piece = filler[: min(CHUNK, remaining)]
-            await resp.write(piece)
-            remaining -= len(piece)
-        await resp.write(tail)
-        await resp.write_eof()
+        with client_may_leave():
+            await resp.write(head)
+            while remaining > 0:
+                piece = filler[: min(CHUNK, remaining)]
+                await resp.write(piece)
+                remaining -= len(piece)
+            await resp.write(tail)
+            await resp.write_eof()
         return resp
 
 
@@ -68,16 +80,17 @@ class GzipBomb:
         compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
         zeros = bytes(16 * CHUNK)
         remaining = self.size
-        while remaining > 0:
-            block = zeros[: min(len(zeros), remaining)]
-            remaining -= len(block)
-            if out := compressor.compress(block):
-                await resp.write(out)
-            # Compressing zeros yields little to write (so no wait for the client to read): let
-            # the loop run, as a client in the same loop must.
-            await asyncio.sleep(0)
-        await resp.write(compressor.flush())
-        await resp.write_eof()
+        with client_may_leave():
+            while remaining > 0:
+                block = zeros[: min(len(zeros), remaining)]
+                remaining -= len(block)
+                if out := compressor.compress(block):
+                    await resp.write(out)
+                # Compressing zeros yields little to write (so no wait for the client to read):
+                # let the loop run, as a client in the same loop must.
+                await asyncio.sleep(0)
+            await resp.write(compressor.flush())
+            await resp.write_eof()
         return resp
 
 
