@@ -45,10 +45,11 @@ def _legacy(stream: IO[bytes], name: str) -> Iterator[Transaction]:
         yield [_document(d, f"{name}: transaction {t} document {i}") for i, d in enumerate(txn)]
 
 
-def _ndjson(first: bytes, stream: IO[bytes], name: str) -> Iterator[Transaction]:
+def _ndjson(first: bytes, stream: IO[bytes], name: str, first_number: int) -> Iterator[Transaction]:
     txn: Transaction = []
     pending = False  # documents (or nothing yet) since the last marker
-    for number, line in enumerate([first, *stream] if first else stream, start=1):
+    lines = _chain(first, stream) if first else stream
+    for number, line in enumerate(lines, start=first_number):
         if not line.strip():
             continue
         try:
@@ -81,13 +82,13 @@ def read_fixture(path: str) -> Iterator[Transaction]:
             raise FixtureError(f"cannot read fixture {path!r}: {err.strerror}") from None
         name = path
     try:
-        first = stream.readline()
+        first, first_number = stream.readline(), 1
         while first and not first.strip():
-            first = stream.readline()
+            first, first_number = stream.readline(), first_number + 1
         if first.lstrip().startswith((b"[[", b"[]")):
             yield from _legacy_from(first, stream, name)
         else:
-            yield from _ndjson(first, stream, name)
+            yield from _ndjson(first, stream, name, first_number)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
@@ -97,3 +98,8 @@ def _legacy_from(first: bytes, stream: IO[bytes], name: str) -> Iterator[Transac
     import io
 
     return _legacy(io.BytesIO(first + stream.read()), name)
+
+
+def _chain(first: bytes, rest: IO[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest

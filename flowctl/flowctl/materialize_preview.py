@@ -10,6 +10,7 @@ it returns one, even `{}`), else after flowctl's own, skipping the transactions 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -175,9 +176,13 @@ class _Session:
             if "runtimeCheckpoint" in opened:  # the destination's checkpoint is authoritative
                 checkpoint = read_through(opened["runtimeCheckpoint"])
             done = 0
-            for index, txn in fixture.from_index(checkpoint):
-                if 0 <= target <= done:
+            transactions = fixture.from_index(checkpoint)
+            while target < 0 or done < target:
+                # read in a thread: a fixture streamed through a FIFO or stdin may take its time
+                item = await asyncio.to_thread(next, transactions, None)
+                if item is None:
                     break
+                index, txn = item
                 docs = combine_transaction(self.plans, self.by_collection, index, txn)
                 result = await session.transaction(docs, fixture_checkpoint(index + 1))
                 checkpoint, done = index + 1, done + 1
