@@ -167,10 +167,39 @@ def _alter(plan: TablePlan) -> list[str]:
     return [f"ALTER TABLE {table.quoted}\n    {body};", *_comments(table, plan.add, None)]
 
 
+def blocked_columns(plan: TablePlan) -> list[str]:
+    """Why each selected field whose existing column can neither hold it nor be widened to it
+    (Validate said INCOMPATIBLE; a runtime with the live field selection would have refused it)
+    blocks the plan."""
+    existing = plan.existing
+    if existing is None or plan.action == "replace":
+        return []
+    out = []
+    for column in plan.table.columns:
+        found = existing.column(column.name, DIALECT)
+        if found is None or column.mapped.compatible(found.data_type):
+            continue
+        if not column.is_key and MIGRATIONS.target(found.data_type, column.mapped.column.ddl) is not None:
+            continue
+        out.append(
+            f"field {column.field!r} of collection {plan.table.collection!r} needs column type "
+            f"{column.mapped.column.ddl}, but column {found.name!r} of table {'.'.join(plan.table.path)} is "
+            f"{found.data_type}, which cannot be {'changed for a key' if column.is_key else 'widened to it'}"
+        )
+    return out
+
+
 def render_plan(plan: TablePlan, materialization: str, additional_sql: str = "") -> list[str]:
     """The statements of an Apply plan for one table (`additional_sql`: the resource's
-    `additional_table_create_sql`, run when the table is created)."""
+    `additional_table_create_sql`, run when the table is created). A plan that would leave a
+    selected field in a column that cannot hold it is refused (ValueError), before anything runs."""
     table = plan.table
+    blocked = blocked_columns(plan)
+    if blocked:
+        raise ValueError(
+            "; ".join(blocked) + ": backfill the binding (increment its `backfill`) to re-create the table, "
+            "or stop selecting the field"
+        )
     if plan.action == "create":
         return _create(table, materialization, additional_sql)
     if plan.action == "replace":

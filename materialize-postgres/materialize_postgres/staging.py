@@ -86,6 +86,11 @@ class BindingSQL:
                 return convert_row(s.key + s.values)
 
         self.row: Callable[[Store], Sequence[Any]] = row
+        self.has_document = table.document is not None
+
+    def row_size(self, row: Sequence[Any]) -> int:
+        """About how many bytes a row holds (its document dominates when there is one)."""
+        return 16 * len(row) + (len(row[-1]) if self.has_document and len(row) > len(self.keys) else 0)
 
     def staging_ddl(self, hard_delete: bool) -> list[str]:
         """The session's temporary tables of this binding (none for delta updates, which only

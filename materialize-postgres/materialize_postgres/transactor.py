@@ -8,7 +8,8 @@ inserts are COPY'd into their table, updates and hard deletes into staging table
 (`staging.py`). StartCommit applies the staged updates and deletes, appends the fenced checkpoint
 update as the last statement and commits: the rows and the runtime checkpoint they reach become
 visible together or not at all, and a session that another one fenced off rolls all of it back
-(§3.4, §3.6). Memory holds one batch of the kit's stores at a time, whatever the transaction's size.
+(§3.4, §3.6). Rows wait in memory for at most FLUSH_ROWS stores or FLUSH_BYTES, whatever the
+transaction's size.
 
 Stores are routed as Estuary's SQL materializations route them: a deletion with `hardDelete`
 deletes the row (and is skipped when the key never existed), a key that exists is updated, a new
@@ -30,7 +31,13 @@ from .client import PostgresClient
 from .connection import pg_error
 from .staging import BindingSQL, load_query
 
-__all__ = ["PostgresTransactor"]
+__all__ = ["FLUSH_BYTES", "FLUSH_ROWS", "PostgresTransactor"]
+
+FLUSH_ROWS = 16_384
+"""Stores gathered before their rows are COPY'd (within the transaction)."""
+FLUSH_BYTES = 8 << 20
+"""Or this many bytes of row data, whichever comes first: memory stays bounded."""
+_INSERT, _UPDATE, _DELETE = 0, 1, 2
 
 
 class PostgresTransactor(Transactor):
@@ -44,6 +51,10 @@ class PostgresTransactor(Transactor):
         self.hard_delete = hard_delete
         self.bindings = [BindingSQL(t) for t in tables]
         self._loads: set[int] = set()
+        # Rows of stores not yet COPY'd, by (binding, kind): the kit hands stores over in small
+        # batches, and a COPY per batch would cost a round trip each.
+        self._pending: dict[tuple[int, int], list[Sequence[Any]]] = {}
+        self._pending_rows = self._pending_bytes = 0
         self._updates: set[int] = set()
         self._deletes: set[int] = set()
 
@@ -93,39 +104,54 @@ class PostgresTransactor(Transactor):
     # -- stores and commit ---------------------------------------------------------------------
 
     async def store(self, stores: list[Store]) -> None:
-        inserts: dict[int, list[Sequence[Any]]] = {}
-        updates: dict[int, list[Sequence[Any]]] = {}
-        deletes: dict[int, list[Sequence[Any]]] = {}
-        bindings, hard_delete = self.bindings, self.hard_delete
+        pending, bindings, hard_delete = self._pending, self.bindings, self.hard_delete
+        size = 0
         for s in stores:
             b = bindings[s.binding]
             if s.delete and hard_delete:
-                if s.exists:
-                    deletes.setdefault(s.binding, []).append(b.convert_key(s.key))
+                if not s.exists:
+                    continue  # never stored: nothing to delete
+                kind, row = _DELETE, b.convert_key(s.key)
             elif s.exists and not b.table.delta_updates:
-                if b.apply_updates:  # else there is nothing to update but the key itself
-                    updates.setdefault(s.binding, []).append(b.row(s))
+                if not b.apply_updates:
+                    continue  # only key columns: the row already says everything
+                kind, row = _UPDATE, b.row(s)
             else:
-                inserts.setdefault(s.binding, []).append(b.row(s))
-        for binding, rows in inserts.items():
-            await self._store(binding, bindings[binding].copy_insert, rows, "inserting rows into")
-        for binding, rows in updates.items():
-            await self._store(binding, bindings[binding].copy_update, rows, "staging updated rows of")
-            self._updates.add(binding)
-        for binding, rows in deletes.items():
-            await self._store(binding, bindings[binding].copy_delete, rows, "staging deleted keys of")
-            self._deletes.add(binding)
+                kind, row = _INSERT, b.row(s)
+            rows = pending.get((s.binding, kind))
+            if rows is None:
+                rows = pending[(s.binding, kind)] = []
+            rows.append(row)
+            size += b.row_size(row)
+        self._pending_rows += len(stores)
+        self._pending_bytes += size
+        if self._pending_rows >= FLUSH_ROWS or self._pending_bytes >= FLUSH_BYTES:
+            await self._write_pending()
 
-    async def _store(self, binding: int, sql: str, rows: list[Sequence[Any]], doing: str) -> None:
-        try:
-            await self._copy(sql, rows)
-        except psycopg.Error as exc:
+    async def _write_pending(self) -> None:
+        """COPY the rows gathered since the last write, one COPY per binding and kind."""
+        for (binding, kind), rows in sorted(self._pending.items(), key=lambda item: item[0]):
             b = self.bindings[binding]
-            raise pg_error(
-                exc, f"{doing} table {b.table.quoted} (collection {b.table.collection}) failed"
-            ) from None
+            sql, doing = (
+                (b.copy_insert, "inserting rows into"),
+                (b.copy_update, "staging updated rows of"),
+                (b.copy_delete, "staging deleted keys of"),
+            )[kind]
+            try:
+                await self._copy(sql, rows)
+            except psycopg.Error as exc:
+                raise pg_error(
+                    exc, f"{doing} table {b.table.quoted} (collection {b.table.collection}) failed"
+                ) from None
+            if kind == _UPDATE:
+                self._updates.add(binding)
+            elif kind == _DELETE:
+                self._deletes.add(binding)
+        self._pending.clear()
+        self._pending_rows = self._pending_bytes = 0
 
     async def start_commit(self, runtime_checkpoint: dict[str, Any]) -> ConnectorStateUpdate | None:
+        await self._write_pending()
         statement = ""
         try:
             for binding in sorted(self._deletes):

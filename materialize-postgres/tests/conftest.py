@@ -33,10 +33,16 @@ class Workspace:
     dir: Path
     server: PostgresServer
     database: str
+    catalog_name: str = "materialize.flow.yaml"
+    task: str = TASK
 
     @property
     def catalog(self) -> Path:
-        return self.dir / "materialize.flow.yaml"
+        return self.dir / self.catalog_name
+
+    def using(self, catalog_name: str, task: str) -> Workspace:
+        """The same directory and database, driving another catalog and materialization."""
+        return Workspace(self.dir, self.server, self.database, catalog_name, task)
 
     def conninfo(self) -> str:
         return self.server.conninfo(self.database)
@@ -47,10 +53,14 @@ class Workspace:
         self.catalog.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
     def edit_config(self, change: Callable[[dict[str, Any]], None]) -> None:
-        self.edit_catalog(lambda doc: change(doc["materializations"][TASK]["endpoint"]["local"]["config"]))
+        self.edit_catalog(
+            lambda doc: change(doc["materializations"][self.task]["endpoint"]["local"]["config"])
+        )
 
-    def edit_collections(self, change: Callable[[dict[str, Any]], None]) -> None:
-        path = self.dir / "collections.flow.yaml"
+    def edit_collections(
+        self, change: Callable[[dict[str, Any]], None], file: str = "collections.flow.yaml"
+    ) -> None:
+        path = self.dir / file
         doc = yaml.safe_load(path.read_text())
         change(doc["collections"])
         path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
@@ -78,7 +88,7 @@ class Workspace:
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return self.flowctl(
-            "preview", "--source", str(self.catalog), "--name", TASK, "--fixture", fixture, *args,
+            "preview", "--source", str(self.catalog), "--name", self.task, "--fixture", fixture, *args,
             check=check, env=env,
         )  # fmt: skip
 
@@ -105,10 +115,14 @@ def new_workspace(directory: Path, server: PostgresServer) -> Workspace:
         shutil.copy(f, directory / f.name)
     ws = Workspace(directory, server, database)
 
-    def point(config: dict[str, Any]) -> None:
-        config.update(address=server.address, password=server.password, database=database)
+    def point(doc: dict[str, Any]) -> None:
+        for task in doc.get("materializations", {}).values():
+            task["endpoint"]["local"]["config"].update(
+                address=server.address, password=server.password, database=database
+            )
 
-    ws.edit_config(point)
+    for catalog in directory.glob("*.flow.yaml"):
+        Workspace(directory, server, database, catalog.name).edit_catalog(point)
     return ws
 
 
