@@ -9,9 +9,11 @@ secret echoed back by an API or embedded in an exception never reaches the user'
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel
 
@@ -19,6 +21,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "REDACTED",
     "redact",
+    "register_basic_credentials",
     "register_secret",
     "register_secrets",
     "register_secrets_in",
@@ -40,16 +43,26 @@ _ordered: tuple[str, ...] = ()
 
 
 def register_secret(value: str | None) -> None:
-    """Redact `value` from every log line and HTTP error message from now on. `None`, blank
-    values and values shorter than `MIN_SECRET_LENGTH` are ignored."""
+    """Redact `value` from every log line and HTTP error message from now on, in the forms the
+    kit sends it in too: URL-encoded (a query parameter, a form body: `quote` and
+    `quote_plus`). `None`, blank values and values shorter than `MIN_SECRET_LENGTH` are
+    ignored."""
     global _ordered
     if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH or not value.strip():
         return
     with _lock:
         if value in _secrets:
             return
-        _secrets.add(value)
+        _secrets.update({value, quote(value, safe=""), quote_plus(value)})
         _ordered = tuple(sorted(_secrets, key=len, reverse=True))
+
+
+def register_basic_credentials(username: str, password: str) -> None:
+    """Register `password` and the `Basic` authorization value of `username:password` (base64),
+    which is how the kit sends them (`BasicAuth`, client credentials in a header, user-info in a
+    URL): a server echoing its request headers back must not reveal them."""
+    register_secret(password)
+    register_secret(base64.b64encode(f"{username}:{password}".encode()).decode())
 
 
 def register_secrets(values: Iterable[str | None]) -> None:

@@ -117,3 +117,41 @@ def test_one_registry_for_logs_and_http_errors() -> None:
     assert capture.messages() == ["both [redacted] and [redacted]"]
     assert http.redact("a      b via-logger-3f4a5b") == "a      b [redacted]"
     assert scrub_url("https://x.test/via-http-0c1d2e") == "https://x.test/[redacted]"
+
+
+def test_secrets_are_redacted_in_the_forms_the_kit_sends_them() -> None:
+    """URL-encoded (a query parameter or form body) and, for basic credentials, base64."""
+    import base64
+
+    from estuary_cdk.http import redact
+
+    register_secret("p@ss w/rd-123")
+    assert redact("q=p%40ss%20w%2Frd-123 f=p%40ss+w%2Frd-123 raw=p@ss w/rd-123") == (
+        "q=[redacted] f=[redacted] raw=[redacted]"
+    )
+    token = base64.b64encode(b"svc:p@ss w/rd-123").decode()
+    from estuary_cdk._secrets import register_basic_credentials
+
+    register_basic_credentials("svc", "p@ss w/rd-123")
+    assert redact(f"Authorization: Basic {token}") == "Authorization: Basic [redacted]"
+
+
+async def test_url_userinfo_sent_as_basic_auth_is_redacted_when_echoed() -> None:
+    """aiohttp turns `user:password@host` into a Basic header; an API that echoes it into an
+    error body must not show it in the kit's error (issue 16)."""
+    import base64
+
+    log, capture = capture_logger()
+    password = "url-pw-7q6w5e"
+    echoed_basic = base64.b64encode(f"reporter:{password}".encode()).decode()
+    async with serve_app(_app()) as server:
+        url = server.url_for("/api").replace("http://", f"http://reporter:{password}@")
+        async with open_http_session(log, clock=FakeClock()) as http:
+            with pytest.raises(HTTPError) as err:
+                await http.request(log, url)
+            log.error("failed", {"error": str(err.value)})
+    seen = server.requests[0].headers["Authorization"]
+    assert seen == f"Basic {echoed_basic}"  # really sent, really echoed below
+    assert "forbidden" in err.value.message and "Basic [redacted]" in err.value.message
+    for text in (err.value.message, capture.text):
+        assert echoed_basic not in text and password not in text

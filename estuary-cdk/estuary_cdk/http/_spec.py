@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import orjson
 from pydantic import BaseModel
+from yarl import URL
 
+from .._secrets import register_basic_credentials
 from ._errors import Headers
 from ._redact import scrub_url
 
@@ -64,6 +66,8 @@ class RequestSpec:
             body = self.form
         object.__setattr__(self, "body", body)
         object.__setattr__(self, "send_headers", send_headers)
+        if "@" in self.url:
+            _register_userinfo(self.url)
 
     def reference_args(self) -> tuple[Any, ...]:
         """The arguments of `_request_stream` after `log`, in the reference kit's order."""
@@ -87,6 +91,17 @@ class RequestSpec:
     def scrubbed_url(self) -> str:
         """The URL with its query, as it may be shown in logs and errors (secrets removed)."""
         return scrub_url(self.url, self.params)
+
+
+def _register_userinfo(url: str) -> None:
+    # aiohttp sends a URL's user-info as `Authorization: Basic base64(user:password)`: a server
+    # that echoes its request headers into an error body must not reveal either form.
+    try:
+        parsed = URL(url)
+    except (TypeError, ValueError):
+        return
+    if parsed.password:
+        register_basic_credentials(parsed.user or "", parsed.password)
 
 
 def _json_default(value: Any) -> Any:

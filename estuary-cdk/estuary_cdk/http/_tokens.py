@@ -31,6 +31,7 @@ from .._credentials import (
     _BaseOAuth2CredentialsData,
     secret_field_values,
 )
+from .._secrets import register_basic_credentials
 from ._errors import HTTPError, TokenRotationError
 from ._redact import register_secret, register_secrets, scrub_url
 from ._session import DEFAULT_AUTHORIZATION_HEADER, DEFAULT_AUTHORIZATION_TOKEN_TYPE
@@ -121,7 +122,7 @@ class TokenSource:
     def __post_init__(self) -> None:
         register_secrets(secret_field_values(self.credentials))
         if isinstance(self.credentials, BasicAuth):
-            register_secret(self._basic_value())
+            register_basic_credentials(self.credentials.username, self.credentials.password)
         if isinstance(self.credentials, GoogleServiceAccount):
             self._register_google_key()
 
@@ -241,8 +242,8 @@ class TokenSource:
         form: dict[str, str] = {"grant_type": str(creds.grant_type)}
         headers: dict[str, str] = {}
         if creds.client_credentials_placement == OAuth2ClientCredentialsPlacement.HEADERS:
+            register_basic_credentials(creds.client_id, creds.client_secret)
             basic = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
-            register_secret(basic)
             headers["Authorization"] = f"Basic {basic}"
         else:
             form["client_id"] = creds.client_id
