@@ -67,12 +67,16 @@ class HTTPMixin(Mixin, HTTPSession):
     (`Attempts` decides the waits and builds that error):
     * 2xx/3xx: return (a `RateLimit-Remaining: 0` response pauses later requests until reset);
     * 429: pause every task for `Retry-After`/`RateLimit-Reset`/`X-RateLimit-Reset` (else an
-      exponential backoff) and retry;
+      exponential backoff) and retry, within `retry_policy.max_server_wait` per pause and
+      `max_rate_limited_time` in all;
     * 401 with a refreshable token: refresh once and retry, then fail clearly;
-    * 5xx and 408 (unless `should_retry` says no), connection errors, timeouts: back off (or
-      wait the server's `Retry-After`) and retry up to `retry_policy.max_attempts`, then raise
-      `HTTPError`/`HTTPConnectionError`;
+    * 5xx and 408 (unless `should_retry` says no), connection errors, timeouts, bodies cut
+      short: back off (or wait the server's `Retry-After`) and retry within
+      `retry_policy.max_attempts` and `max_retry_time`, then raise
+      `HTTPError`/`HTTPConnectionError` naming the fault;
     * other 4xx: raise `HTTPError` at once.
+    Each attempt's waits (connect, headers, body) and a body read whole are bounded by
+    `limits` (`HTTPLimits`).
 
     Set `rate_limit_budget` (class or instance attribute, before the session opens) for a
     proactive budget, or call `self.rate_limiter.set_budget(...)` later.
