@@ -193,6 +193,20 @@ class _Builder:
     def __init__(self, root: Any) -> None:
         self.root = root
         self._active: set[int] = set()  # schemas being expanded through a $ref (cycle guard)
+        self._anchors: dict[str, Any] = {}  # `$anchor` names (`$ref: "#name"`)
+        self._index_anchors(root)
+
+    def _index_anchors(self, node: Any) -> None:
+        if isinstance(node, dict):
+            anchor = node.get("$anchor")
+            if isinstance(anchor, str):
+                self._anchors.setdefault(anchor, node)
+            for key, value in node.items():
+                if key not in ("const", "enum", "default", "examples"):
+                    self._index_anchors(value)
+        elif isinstance(node, list):
+            for value in node:
+                self._index_anchors(value)
 
     def build(self, node: Any, base: Any) -> Shape:
         if node is False:
@@ -287,10 +301,15 @@ class _Builder:
             resource = defs.get(target) if isinstance(defs, dict) else None
             if resource is None:
                 return Shape()  # unresolvable here: the validator reports it
-        try:
-            node = json_pointer.resolve(resource, unquote(fragment))
-        except (KeyError, IndexError, ValueError):
-            return Shape()
+        if fragment and not fragment.startswith("/"):
+            node = self._anchors.get(unquote(fragment))
+            if node is None:
+                return Shape()
+        else:
+            try:
+                node = json_pointer.resolve(resource, unquote(fragment))
+            except (KeyError, IndexError, ValueError):
+                return Shape()
         if id(node) in self._active:
             return Shape()  # recursive schema: stop expanding
         self._active.add(id(node))

@@ -125,3 +125,131 @@ def test_constraint_parsing_both_forms() -> None:
     ]
     with pytest.raises(ValueError, match="unknown constraint type 'SOMETIMES' for field 'a'"):
         parse_constraints({"constraints": {"a": {"type": "SOMETIMES"}}})
+
+
+# The control plane's own field-selection scenario (a standard materialization with a live
+# selection, user projections, a required object, an exclude, folded names and forbidden
+# fields), rebuilt here from its description to check that the same selection comes out.
+_TABLE: dict[str, Any] = {
+    "type": "object",
+    "$anchor": "MyTable",
+    "required": ["an_int"],
+    "properties": {
+        "an_int": {"type": "integer"},
+        "a_num1": {"type": ["number", "string"], "format": "number"},
+        "a_num2": {"type": "number"},
+        "a_bool": {"type": ["boolean"]},
+        "a_date_time": {"type": "string", "format": "date-time"},
+        "an_array": {"type": "array", "items": {"type": "number"}},
+        "an_array_redux": {"type": "array", "items": {"type": "number"}},
+        "a_map": {"type": "object", "additionalProperties": {"type": "string"}},
+        "an_extra": {"const": "extra"},
+        "forbid": {"const": "forbidden"},
+        "nested": {
+            "type": "object",
+            "properties": {"foo": {"const": 42}, "bar": {"type": "string"}, "baz": {"type": "boolean"}},
+            "required": ["foo"],
+        },
+    },
+}
+_SOURCE = {
+    "type": "object",
+    "required": ["schema", "table", "loc"],
+    "properties": {
+        "ts_ms": {"type": "integer"},
+        "schema": {"type": "string"},
+        "snapshot": {"type": "boolean"},
+        "table": {"type": "string"},
+        "loc": {"type": "array", "items": {"type": "integer"}},
+        "txid": {"type": "integer"},
+    },
+}
+_SCENARIO_SCHEMA: dict[str, Any] = {
+    "$defs": {"MyTable": _TABLE},
+    "allOf": [
+        {
+            "required": ["_meta"],
+            "properties": {
+                "_meta": {
+                    "type": "object",
+                    "required": ["op", "source"],
+                    "properties": {
+                        "before": {"$ref": "#MyTable"},
+                        "op": {"enum": ["c", "d", "u"]},
+                        "source": _SOURCE,
+                    },
+                }
+            },
+        },
+        {"$ref": "#MyTable"},
+    ],
+}
+
+
+_USER_PROJECTIONS = {
+    "AnInt": "/an_int",
+    "ANumberOne": "/a_num1",
+    "ABool": "/a_bool",
+    "ADateTime": "/a_date_time",
+    "AnArray": "/an_array",
+    "AMap": "/a_map",
+    "NestedFoo": "/nested/foo",
+}
+
+
+def _scenario(
+    user_projections: dict[str, str], document: str
+) -> tuple[list[dict[str, Any]], list[tuple[str, Constraint]]]:
+    from flowctl.catalog import Collection
+    from flowctl.projections import build_projections
+
+    collection = Collection(
+        "test/collection", ["/an_int", "/a_bool"], _SCENARIO_SCHEMA, None, user_projections, "f.yaml", "/c"
+    )
+    projections = build_projections(collection)
+    fields = [p["field"] for p in projections]
+    assert "_meta/before/nested/foo" in fields and "_meta/source/txid" in fields  # through `$anchor`
+    folded = {"ANumberOne", "a_num1", "a_num2"}
+    forbidden = {"_meta/before/forbid": "naughty", "forbid": "frosts the jib"}
+    kinds = {f: "FIELD_OPTIONAL" for f in [*fields, *_USER_PROJECTIONS]}
+    kinds.update({f: "FIELD_FORBIDDEN" for f in forbidden}, flow_document=document)
+    constraints = [
+        (f, Constraint(k, forbidden.get(f, ""), "NUM" if f in folded else ""))
+        for f, k in sorted(kinds.items())
+    ]
+    return projections, constraints
+
+
+def test_the_control_plane_scenario_with_a_live_selection() -> None:
+    projections, constraints = _scenario(_USER_PROJECTIONS, "LOCATION_REQUIRED")
+    live = {
+        "document": "flow_document",
+        "keys": ["an_int", "a_bool"],
+        "values": [
+            "a_bool", "a_date_time", "a_map", "a_num1", "a_num2", "an_array", "flow_published_at",
+            "nested/bar", "not-in-collection",
+        ],
+    }  # fmt: skip
+    sel = select_fields(
+        projections, ["an_int", "a_bool"], 100, {"nested": {"cfg": 42}}, ["an_extra"], constraints, live=live
+    )
+    assert sel.conflicts == []
+    assert sel.keys == ["an_int", "a_bool"] and sel.document == "flow_document"
+    assert sel.values == [
+        "ABool", "ADateTime", "AMap", "AnArray", "AnInt", "NestedFoo", "_meta/op", "a_date_time", "a_map",
+        "a_num1", "an_array", "an_array_redux", "flow_published_at", "nested", "nested/bar",
+    ]  # fmt: skip
+    assert sel.field_config == {"nested": {"cfg": 42}}
+
+
+def test_the_control_plane_scenario_at_depth_2_with_another_group_by() -> None:
+    projections, constraints = _scenario({}, "FIELD_OPTIONAL")
+    sel = select_fields(
+        projections, ["nested/baz", "a_bool"], 2, {"nested": {"cfg": 42}}, ["an_extra"], constraints
+    )
+    assert sel.conflicts == [] and sel.document == ""
+    assert sel.keys == ["nested/baz", "a_bool"]
+    assert sel.values == [
+        "_meta/op", "a_date_time", "a_map", "a_num1", "an_array", "an_array_redux", "an_int",
+        "flow_published_at", "nested",
+    ]  # fmt: skip
