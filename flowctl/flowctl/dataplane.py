@@ -12,14 +12,16 @@ Entries every reader has materialized are pruned, so the file stays bounded."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
-from .errors import FlowctlError
+from .errors import DataPlaneError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (collection TEXT NOT NULL, offset INTEGER NOT NULL, doc BLOB NOT NULL,
@@ -29,6 +31,26 @@ CREATE TABLE IF NOT EXISTS task_state (task TEXT PRIMARY KEY, state BLOB NOT NUL
 CREATE TABLE IF NOT EXISTS checkpoints (task TEXT PRIMARY KEY, checkpoint BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS specs (task TEXT PRIMARY KEY, spec BLOB NOT NULL, version TEXT NOT NULL);
 """
+
+
+def _exclusive_lock(path: Path) -> IO[str]:
+    """One `flowctl run` per data plane: a second one would be a zombie writer of the same
+    journals and checkpoints. The lock goes with the process, however it ends."""
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise DataPlaneError(
+            f"the data plane {path.with_suffix('.sqlite')} is in use by {holder}: one `flowctl run` per "
+            "state directory (use --state-dir for another)"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"flowctl run (pid {os.getpid()})")
+    handle.flush()
+    return handle
 
 
 def journal_name(collection: str) -> str:
@@ -41,15 +63,12 @@ def source_key(collection: str, read_suffix: str) -> str:
     return f"{journal_name(collection)};{read_suffix}"
 
 
-class DataPlaneError(FlowctlError):
-    """The data plane file cannot be opened or written."""
-
-
 class DataPlane:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = _exclusive_lock(path.with_suffix(".lock"))
             self.db = sqlite3.connect(path, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")  # a commit survives a crash of the machine too
@@ -59,6 +78,7 @@ class DataPlane:
 
     def close(self) -> None:
         self.db.close()
+        self._lock.close()
 
     # --- journals ----------------------------------------------------------------------------
     def head(self, collection: str) -> int:

@@ -75,6 +75,10 @@ class ConnectorTimeoutError(ConnectorError):
     """The connector did not answer within the bound; the message says what was awaited."""
 
 
+class DataPlaneError(FlowctlError):
+    """The local pipeline's data plane file cannot be opened or written."""
+
+
 class ReduceError(FlowctlError):
     """Two documents could not be reduced with the schema's `reduce` annotations."""
 

@@ -61,3 +61,16 @@ def test_prune_keeps_what_any_reader_still_needs(tmp_path: Path) -> None:
     plane.commit_materialization("a/two", {"sources": {source_key("a/x", suffix): {"readThrough": "4"}}}, {})
     prune(plane, catalog, {"a/x"})
     assert plane.first_offset("a/x") == 5  # the slower reader decides
+
+
+def test_one_run_per_data_plane(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+    from flowctl.errors import DataPlaneError
+
+    first = DataPlane(tmp_path / "p.sqlite")
+    with pytest.raises(DataPlaneError, match=rf"is in use by flowctl run \(pid {os.getpid()}\)"):
+        DataPlane(tmp_path / "p.sqlite")
+    first.close()
+    DataPlane(tmp_path / "p.sqlite").close()  # free again
