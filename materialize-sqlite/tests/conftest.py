@@ -112,3 +112,39 @@ def checkpoint(db: Path) -> list[tuple[Any, ...]]:
         ).fetchall()
     finally:
         conn.close()
+
+
+class Connector:
+    """One materialize-sqlite process driven over the protocol by a test (a runtime stand-in)."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "materialize_sqlite"],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def send(self, *messages: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        for message in messages:
+            self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"connector ended: {self.finish()[1]}")
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+    def finish(self) -> tuple[int, str]:
+        """Close the input; the exit code and the last stderr line."""
+        assert self.proc.stdin is not None and self.proc.stderr is not None
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        code = self.proc.wait(timeout=60)
+        lines = self.proc.stderr.read().decode().strip().splitlines()
+        return code, lines[-1] if lines else ""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Workspace, checkpoint, dump
+from conftest import CATALOG, Workspace, checkpoint, dump
 
 TESTS = Path(__file__).parent
 
@@ -40,27 +40,31 @@ def _crashing(ws: Workspace) -> None:
     ws.edit_catalog(change)
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The database an uninterrupted run of the fixture leaves (dumped)."""
+    reference = Workspace(tmp_path_factory.mktemp("reference"))
+    for f in CATALOG.iterdir():
+        (reference.dir / f.name).write_bytes(f.read_bytes())
+    reference.preview()
+    return dump(reference.db)
+
+
+# Fixture transactions: 1 (empty), 2 (creates), 3 and 4 (empty), 5 (updates, deletes, loads).
 @pytest.mark.parametrize(
     "crash_at",
     [
-        "acknowledge:2",
-        "load:1",
-        "flush:2",
-        "store:1",
-        "store:2",
-        "start_commit:2",
-        "committed:2",
-        "acknowledge:4",
+        "load:1",  # staging the keys to load of transaction 2
+        "flush:2",  # transaction 2 flushed, before its stores
+        "store:1",  # in the middle of transaction 2's stores
+        "start_commit:2",  # transaction 2 stored, not committed
+        "committed:2",  # transaction 2 committed, its startedCommit never written
+        "acknowledge:3",  # transaction 2 committed, acknowledged by the runtime, not by us
     ],
 )
 def test_a_crash_at_any_step_then_a_restart_equals_an_uninterrupted_run(
-    ws: Workspace, tmp_path_factory: pytest.TempPathFactory, crash_at: str
+    ws: Workspace, uninterrupted: str, crash_at: str
 ) -> None:
-    reference = Workspace(tmp_path_factory.mktemp("reference"))
-    for f in ws.dir.iterdir():
-        (reference.dir / f.name).write_bytes(f.read_bytes())
-    reference.preview()
-
     _crashing(ws)
     crashed = ws.flowctl(
         "preview", "--source", str(ws.catalog), "--fixture", "fixture.materialize.json",
@@ -69,4 +73,4 @@ def test_a_crash_at_any_step_then_a_restart_equals_an_uninterrupted_run(
     assert crashed.returncode == 1, crashed.stderr
     assert "connector failed (exit status 1)" in crashed.stderr
     ws.preview()
-    assert dump(ws.db) == dump(reference.db)
+    assert dump(ws.db) == uninterrupted

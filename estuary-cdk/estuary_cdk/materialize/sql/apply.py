@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ...logger import FlowLogger
+from ..._errors import ConnectorError
 from ..request import MaterializationBinding
 from .dialect import Dialect
 from .migrations import Migration, Migrations
@@ -43,8 +43,9 @@ class TablePlan:
     add: list[Column] = field(default_factory=list)
     drop_not_null: list[ExistingColumn] = field(default_factory=list)
     migrate: list[ColumnMigration] = field(default_factory=list)
-    # A column's type must change in a way no migration allows (Validate said INCOMPATIBLE).
-    migrate_blocked: bool = False
+    # Selected columns whose type would have to change in a way no migration allows (Validate
+    # said INCOMPATIBLE): a description of each.
+    blocked: list[str] = field(default_factory=list)
 
     @property
     def changes_columns(self) -> bool:
@@ -56,7 +57,6 @@ class TablePlan:
 
 
 def plan_table(
-    log: FlowLogger,
     table: Table,
     binding: MaterializationBinding[Any],
     existing: ExistingTable | None,
@@ -67,19 +67,24 @@ def plan_table(
     """The plan for one binding's table (see the module docstring)."""
     if existing is None:
         return TablePlan(table, "create")
-    plan = _alter_plan(log, table, existing, dialect, migrations)
+    plan = _alter_plan(table, existing, dialect, migrations)
     if last is None or last.backfill == binding.backfill:
+        if plan.blocked:
+            raise ConnectorError(
+                f"table {'.'.join(table.path)} cannot hold the selected fields: "
+                + "; ".join(plan.blocked)
+                + ". Backfill the binding (increment its `backfill` counter) to recreate the table, or leave "
+                "the field out of the selection"
+            )
         return plan
-    fits = not plan.migrate_blocked and list(last.fieldSelection.keys) == list(binding.fieldSelection.keys)
+    fits = not plan.blocked and list(last.fieldSelection.keys) == list(binding.fieldSelection.keys)
     if not fits:
         return TablePlan(table, "replace", existing)
     plan.action = "truncate"
     return plan
 
 
-def _alter_plan(
-    log: FlowLogger, table: Table, existing: ExistingTable, dialect: Dialect, migrations: Migrations
-) -> TablePlan:
+def _alter_plan(table: Table, existing: ExistingTable, dialect: Dialect, migrations: Migrations) -> TablePlan:
     plan = TablePlan(table, "alter", existing)
     selected: set[str] = set()
     for column in table.columns:
@@ -93,10 +98,10 @@ def _alter_plan(
                 None if column.is_key else migrations.target(found.data_type, column.mapped.column.ddl)
             )
             if migration is None:
-                plan.migrate_blocked = True
-                log.warning(
-                    f"column {found.name} of table {'.'.join(table.path)} is {found.data_type} but its field "
-                    f"needs {column.mapped.column.ddl}, which it cannot be migrated to: left as it is",
+                plan.blocked.append(
+                    f"column {found.name} is {found.data_type} but field {column.field!r} needs "
+                    f"{column.mapped.column.ddl}, which it cannot be migrated to"
+                    + (" (a key column is never migrated)" if column.is_key else "")
                 )
             else:
                 plan.migrate.append(ColumnMigration(column, found, migration))

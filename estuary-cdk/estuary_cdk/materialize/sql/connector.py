@@ -155,7 +155,6 @@ class SQLMaterializationConnector(
             last_bindings = [*previous.bindings, *previous.inactiveBindings] if previous else []
             for table, binding in zip(tables, spec.bindings, strict=True):
                 plan = plan_table(
-                    log,
                     table,
                     binding,
                     info.table(table.path),
