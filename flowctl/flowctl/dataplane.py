@@ -76,6 +76,12 @@ class DataPlane:
         except (OSError, sqlite3.Error) as err:
             raise DataPlaneError(f"cannot open the data plane {path}: {err}") from None
 
+    def _error(self, err: BaseException) -> BaseException:
+        """SQLite failures become DataPlaneErrors naming the file; anything else stays."""
+        if isinstance(err, sqlite3.Error):
+            return DataPlaneError(f"cannot write the data plane {self.path}: {err}")
+        return err
+
     def close(self) -> None:
         self.db.close()
         self._lock.close()
@@ -106,9 +112,9 @@ class DataPlane:
                 )
             self._put("task_state", "state", task, state)
             db.execute("COMMIT")
-        except BaseException:
+        except BaseException as err:
             db.execute("ROLLBACK")
-            raise
+            raise self._error(err) from err
 
     def read(self, collection: str, after: int, limit: int) -> Iterator[tuple[int, bytes]]:
         """Up to `limit` (offset, document JSON) entries after `after`, in order."""
@@ -160,9 +166,9 @@ class DataPlane:
             self._put("checkpoints", "checkpoint", task, checkpoint)
             self._put("task_state", "state", task, state)
             self.db.execute("COMMIT")
-        except BaseException:
+        except BaseException as err:
             self.db.execute("ROLLBACK")
-            raise
+            raise self._error(err) from err
 
     def last_spec(self, task: str) -> tuple[dict[str, Any] | None, str | None]:
         row = self.db.execute("SELECT spec, version FROM specs WHERE task = ?", (task,)).fetchone()
