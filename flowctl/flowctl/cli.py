@@ -70,6 +70,15 @@ Sessions:
   state). The catalog's `interval` is not waited for: Flow starts the next session no sooner
   than `interval` after the previous Open, preview restarts the connector at once.
 
+Materializations (--fixture FILE):
+  The fixture's transactions (NDJSON `{"commit": true}` markers and `["<collection>", {doc}]`
+  lines, or the legacy array form; `-` reads stdin) are materialized one by one: acknowledge,
+  load, flush, store, startCommit with {"sources":{"fixture":{"readThrough":"<txn+1>"}}}. A
+  session resumes after the connector's opened.runtimeCheckpoint (else flowctl's own) and
+  --sessions counts transactions per session. --timeout bounds each wait for a response.
+  Output: ["applied.actionDescription", ...] with --output-apply, one ["connectorState", ...]
+  line per committed transaction with --output-state.
+
 Output lines:
   ["<collection>",{document}]   _meta.uuid is DocUUIDPlaceholder-329Bb50aa48EAa9ef
   ["connectorState",{"updated":{...},"mergePatch":true}]   with --output-state, per transaction;
