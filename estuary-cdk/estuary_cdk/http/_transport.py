@@ -41,34 +41,39 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, body_read_errors())
 
 
+_fault_names: tuple[tuple[type[BaseException], str], ...] = ()
+
+
+def _names() -> tuple[tuple[type[BaseException], str], ...]:
+    # Most specific first (aiohttp's classes subclass one another). Built once aiohttp is loaded.
+    global _fault_names
+    if not _fault_names:
+        _fault_names = (
+            (aiohttp.ClientConnectorDNSError, "the host name could not be resolved"),
+            (aiohttp.ClientConnectorCertificateError, "the server's TLS certificate was not accepted"),
+            (aiohttp.ClientSSLError, "the TLS handshake failed"),
+            (ConnectionRefusedError, "connection refused"),
+            (aiohttp.ClientConnectorError, "the connection could not be established"),
+            (aiohttp.ConnectionTimeoutError, "connecting timed out"),
+            (aiohttp.ServerDisconnectedError, "the server closed the connection without a response"),
+            (aiohttp.ClientPayloadError, "the response body was cut short"),
+            (ConnectionResetError, "the connection was reset"),
+            (TimeoutError, "timed out"),
+        )
+    return _fault_names
+
+
 def fault_name(exc: BaseException) -> str:
     """What went wrong, in words: "connection refused", "the connection was reset", ..."""
     if isinstance(exc, WaitExpired):
         return str(exc)
     if isinstance(exc, ResponseBodyError) and isinstance(exc.__cause__, BaseException):
         return fault_name(exc.__cause__)
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return "the host name could not be resolved"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return "the server's TLS certificate was not accepted"
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return "the TLS handshake failed"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        os_error = exc.os_error
-        if isinstance(os_error, ConnectionRefusedError) or os_error.errno == errno.ECONNREFUSED:
-            return "connection refused"
-        return "the connection could not be established"
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return "connecting timed out"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection without a response"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "the response body was cut short"
-    if isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET:
+    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.errno == errno.ECONNREFUSED:
+        return "connection refused"
+    if getattr(exc, "errno", None) == errno.ECONNRESET:
         return "the connection was reset"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return "the connection failed"
+    return next((name for kind, name in _names() if isinstance(exc, kind)), "the connection failed")
 
 
 def describe(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -119,6 +119,16 @@ def retry_after_value(value: float | datetime | str) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+class Where(TypedDict, total=False):
+    """Which requests a fault applies to: `path` (an exact path, a compiled regex matched with
+    `fullmatch`, or `None` for any), `method` (or `None`) and `times` (how many matching
+    requests; `None` = all of them; 1 unless a helper says otherwise)."""
+
+    path: PathMatcher
+    method: str | None
+    times: int | None
+
+
 class FaultPlan:
     """An ordered list of fault rules, safe to edit from a test while the server runs (also from
     another thread). For each request every matching `Latency` rule adds its delay, then the
@@ -128,10 +138,11 @@ class FaultPlan:
         self._rules: list[FaultRule] = []
         self._lock = threading.Lock()
 
-    def add(
-        self, fault: Fault, *, path: PathMatcher = None, method: str | None = None, times: int | None = 1
-    ) -> FaultRule:
-        rule = FaultRule(fault=fault, path=path, method=method, remaining=times)
+    def add(self, fault: Fault, **where: Unpack[Where]) -> FaultRule:
+        """Apply `fault` to the requests `where` selects (by default: the next one, any path)."""
+        rule = FaultRule(
+            fault=fault, path=where.get("path"), method=where.get("method"), remaining=where.get("times", 1)
+        )
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -140,30 +151,24 @@ class FaultPlan:
         self,
         status: int,
         *,
-        path: PathMatcher = None,
-        times: int | None = 1,
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
-        method: str | None = None,
+        **where: Unpack[Where],
     ) -> FaultRule:
-        return self.add(Status(status, dict(headers or {}), body), path=path, method=method, times=times)
+        return self.add(Status(status, dict(headers or {}), body), **where)
 
     def rate_limit(
         self,
         *,
-        path: PathMatcher = None,
-        times: int | None = 1,
         retry_after: float | datetime | str | None = None,
         headers: Mapping[str, str] | None = None,
-        method: str | None = None,
+        **where: Unpack[Where],
     ) -> FaultRule:
         """429 responses, with a `Retry-After` header when `retry_after` is given."""
         all_headers = dict(headers or {})
         if retry_after is not None:
             all_headers["Retry-After"] = retry_after_value(retry_after)
-        return self.status(
-            429, path=path, times=times, headers=all_headers, body=b'{"error":"rate limited"}', method=method
-        )
+        return self.status(429, headers=all_headers, body=b'{"error":"rate limited"}', **where)
 
     def server_errors(
         self,
@@ -178,82 +183,38 @@ class FaultPlan:
             for s in statuses
         ]
 
-    def drop_connection(
-        self,
-        *,
-        path: PathMatcher = None,
-        times: int | None = 1,
-        keep_bytes: int = 16,
-        method: str | None = None,
-    ) -> FaultRule:
-        return self.add(CutBody(keep_bytes, "abort"), path=path, method=method, times=times)
+    def drop_connection(self, *, keep_bytes: int = 16, **where: Unpack[Where]) -> FaultRule:
+        return self.add(CutBody(keep_bytes, "abort"), **where)
 
-    def truncate_body(
-        self,
-        *,
-        path: PathMatcher = None,
-        times: int | None = 1,
-        keep_bytes: int = 16,
-        method: str | None = None,
-    ) -> FaultRule:
-        return self.add(CutBody(keep_bytes, "close"), path=path, method=method, times=times)
+    def truncate_body(self, *, keep_bytes: int = 16, **where: Unpack[Where]) -> FaultRule:
+        return self.add(CutBody(keep_bytes, "close"), **where)
 
     def stall_body(
-        self,
-        *,
-        path: PathMatcher = None,
-        times: int | None = 1,
-        keep_bytes: int = 16,
-        seconds: float = 3600.0,
-        method: str | None = None,
+        self, *, keep_bytes: int = 16, seconds: float = 3600.0, **where: Unpack[Where]
     ) -> FaultRule:
         """The application's headers and `keep_bytes` of its body, then nothing for `seconds`."""
-        return self.add(CutBody(keep_bytes, "stall", seconds), path=path, method=method, times=times)
+        return self.add(CutBody(keep_bytes, "stall", seconds), **where)
 
-    def huge_body(
-        self,
-        size: int,
-        *,
-        declare_length: bool = False,
-        path: PathMatcher = None,
-        times: int | None = 1,
-        method: str | None = None,
-    ) -> FaultRule:
+    def huge_body(self, size: int, *, declare_length: bool = False, **where: Unpack[Where]) -> FaultRule:
         """A 200 whose JSON body is `size` bytes, generated as sent (see `HugeBody`)."""
-        return self.add(HugeBody(size, declare_length), path=path, method=method, times=times)
+        return self.add(HugeBody(size, declare_length), **where)
 
-    def gzip_bomb(
-        self, size: int, *, path: PathMatcher = None, times: int | None = 1, method: str | None = None
-    ) -> FaultRule:
+    def gzip_bomb(self, size: int, **where: Unpack[Where]) -> FaultRule:
         """A 200 whose gzip body decompresses to `size` bytes (see `GzipBomb`)."""
-        return self.add(GzipBomb(size), path=path, method=method, times=times)
+        return self.add(GzipBomb(size), **where)
 
-    def disconnect(
-        self,
-        *,
-        how: Literal["close", "abort"] = "close",
-        path: PathMatcher = None,
-        times: int | None = 1,
-        method: str | None = None,
-    ) -> FaultRule:
+    def disconnect(self, *, how: Literal["close", "abort"] = "close", **where: Unpack[Where]) -> FaultRule:
         """No answer at all: the connection is closed (or reset) once the request is read."""
-        return self.add(Disconnect(how), path=path, method=method, times=times)
+        return self.add(Disconnect(how), **where)
 
-    def latency(
-        self, seconds: float, *, path: PathMatcher = None, times: int | None = None, method: str | None = None
-    ) -> FaultRule:
-        return self.add(Latency(seconds), path=path, method=method, times=times)
+    def latency(self, seconds: float, **where: Unpack[Where]) -> FaultRule:
+        """Applies to every matching request unless `times` says otherwise."""
+        return self.add(
+            Latency(seconds), path=where.get("path"), method=where.get("method"), times=where.get("times")
+        )
 
-    def slow_body(
-        self,
-        delay: float,
-        *,
-        chunk_bytes: int = 1024,
-        path: PathMatcher = None,
-        times: int | None = 1,
-        method: str | None = None,
-    ) -> FaultRule:
-        return self.add(SlowBody(delay, chunk_bytes), path=path, method=method, times=times)
+    def slow_body(self, delay: float, *, chunk_bytes: int = 1024, **where: Unpack[Where]) -> FaultRule:
+        return self.add(SlowBody(delay, chunk_bytes), **where)
 
     def clear(self) -> None:
         with self._lock:
