@@ -5,9 +5,11 @@ refused, so a misspelt setting is an error rather than silently ignored."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 __all__ = ["DEFAULT_PORT", "Advanced", "EndpointConfig", "ResourceConfig", "UserPassword", "split_address"]
 
@@ -22,6 +24,8 @@ def split_address(address: str) -> tuple[str, int]:
     text = address.strip()
     if not text:
         raise ValueError("is empty: expected host[:port]")
+    if "/" in text or " " in text:
+        raise ValueError(f"{address!r} is not host[:port] (no scheme, path or spaces)")
     if text.startswith("["):
         host, bracket, rest = text[1:].partition("]")
         if not bracket or not host:
@@ -35,13 +39,23 @@ def split_address(address: str) -> tuple[str, int]:
         host, _, port_text = text.partition(":")
         if not host:
             raise ValueError(f"{address!r} has no host: expected host[:port]")
-    if "/" in host or " " in host:
-        raise ValueError(f"{address!r} is not host[:port] (no scheme, path or spaces)")
     if not port_text:
         return host, DEFAULT_PORT
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError(f"{address!r} has port {port_text!r}: expected a number from 1 to 65535")
     return host, int(port_text)
+
+
+def _optional(**annotations: Any) -> Callable[[dict[str, Any]], None]:
+    """JSON schema extras of an optional field with no default value: its annotations, and no
+    `"default": null` (the schema says what a value must be; leaving it out means unset)."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        if schema.get("default", 0) is None:
+            del schema["default"]
+        schema.update(annotations)
+
+    return extra
 
 
 class UserPassword(BaseModel):
@@ -76,10 +90,11 @@ def _credentials_schema(schema: dict[str, Any]) -> None:
 class Advanced(BaseModel):
     model_config: ClassVar[ConfigDict] = ConfigDict(extra="forbid", title="Advanced Options")
 
-    sslmode: SSLMode | None = Field(
+    sslmode: SSLMode | SkipJsonSchema[None] = Field(
         default=None,
         title="SSL Mode",
         description="Overrides SSL connection behavior by setting the 'sslmode' parameter.",
+        json_schema_extra=_optional(),
     )
 
 
@@ -98,18 +113,18 @@ class EndpointConfig(BaseModel):
         min_length=1,
         json_schema_extra={"order": 1},
     )
-    password: str | None = Field(
+    password: str | SkipJsonSchema[None] = Field(
         default=None,
         title="Password",
         description="Password for the specified database user (or give it in `credentials`).",
-        json_schema_extra={"secret": True, "order": 2},
+        json_schema_extra=_optional(secret=True, order=2),
     )
     credentials: UserPassword | None = Field(default=None, json_schema_extra=_credentials_schema)
-    database: str | None = Field(
+    database: str | SkipJsonSchema[None] = Field(
         default=None,
         title="Database",
         description="Name of the logical database to materialize to (default: the server's default for the user).",
-        json_schema_extra={"order": 3},
+        json_schema_extra=_optional(order=3),
     )
     schema_: str = Field(
         default="public",
@@ -176,13 +191,13 @@ class ResourceConfig(BaseModel):
         min_length=1,
         json_schema_extra={"x-collection-name": True},
     )
-    schema_: str | None = Field(
+    schema_: str | SkipJsonSchema[None] = Field(
         default=None,
         alias="schema",
         title="Alternative Schema",
         description="Alternative schema for this table (optional)",
         min_length=1,
-        json_schema_extra={"x-schema-name": True},
+        json_schema_extra=_optional(**{"x-schema-name": True}),
     )
     delta_updates: bool = Field(
         default=False,
