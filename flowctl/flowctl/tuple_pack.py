@@ -74,7 +74,21 @@ def pack_into(out: bytearray, value: Any) -> None:
 def pack(values: list[Any] | tuple[Any, ...]) -> bytes:
     out = bytearray()
     for value in values:
-        pack_into(out, value)
+        # The common elements inline (this runs for every key and value of every store).
+        cls = value.__class__
+        if cls is str:
+            raw = value.encode()
+            out.append(STRING)
+            out += raw.replace(b"\x00", b"\x00\xff") if b"\x00" in raw else raw
+            out.append(0x00)
+        elif value is None:
+            out.append(NIL)
+        elif cls is int and 0 < value <= 0xFFFFFFFF:
+            n = (value.bit_length() + 7) // 8
+            out.append(INT_ZERO + n)
+            out += value.to_bytes(n, "big")
+        else:
+            pack_into(out, value)
     return bytes(out)
 
 

@@ -87,3 +87,15 @@ def test_fixture_uuids() -> None:
     assert first.endswith("-071353030311") and uuid.UUID(first).version == 1
     assert gazette_uuid.published_at(first) == "1970-01-01T00:00:00.000000000Z"
     assert gazette_uuid.published_at(gazette_uuid.fixture_uuid(2, 5)) == "1970-01-01T02:00:05.000000000Z"
+
+
+def test_published_at_against_the_standard_library() -> None:
+    from datetime import UTC, datetime
+
+    for seconds in (0, 59, 3600 * 25 + 61, 1_700_000_000, 4_102_444_799):
+        text = gazette_uuid.build(
+            gazette_uuid.FIXTURE_PRODUCER, gazette_uuid.clock_from_unix(seconds, 123456700)
+        )
+        expected = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + ".123456700Z"
+        assert gazette_uuid.published_at(text) == expected
+        assert str(uuid.UUID(text)) == text  # the hand-made formatting is the canonical form
