@@ -32,12 +32,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 WORK = BENCH / ".work" / "materialize-sqlite"
-DLT_VENV = BENCH / ".work" / "dlt-venv"
-DLT_SPEC = ["dlt[sqlalchemy,postgres]>=1.5"]
 sys.path.insert(0, str(BENCH / "materialize"))
 
 import orjson  # noqa: E402
-from measure import Measured, run  # noqa: E402
+from measure import Measured, best, dlt_python, run  # noqa: E402
 from workload import materialization, write_inputs  # noqa: E402
 
 
@@ -70,40 +68,6 @@ def _raw(docs: Path, database: Path, rows: int) -> Callable[[], Measured]:
         )
 
     return once
-
-
-def best(repeat: int, once: Callable[[], Measured]) -> Measured:
-    runs = [once() for _ in range(repeat)]
-    fastest = min(runs, key=lambda m: m.wall)
-    fastest.peak_rss_mb = max(m.peak_rss_mb for m in runs)
-    return fastest
-
-
-def dlt_python() -> Path | None:
-    """dlt's own virtualenv (created on first use); None with a message when it cannot be."""
-    python = DLT_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"installing {' '.join(DLT_SPEC)} into {DLT_VENV} (first run only)...", flush=True)
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(DLT_VENV)], check=True)
-            subprocess.run(
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    *DLT_SPEC,
-                    "orjson",
-                ],
-                check=True,
-            )
-        except subprocess.CalledProcessError as exc:
-            print(f"dlt could not be installed ({exc}); its figures are left out", file=sys.stderr)
-            shutil.rmtree(DLT_VENV, ignore_errors=True)
-            return None
-    return python
 
 
 def main() -> int:

@@ -27,7 +27,14 @@ PREFIX_VENVS = {
     "hackernews_": "source-hackernews",
     "hello_world_": "source-hello-world",
 }
-EXPECTED = ["cdk_emit", "http_*", "flowctl_preview", "hackernews_backfill"]
+EXPECTED = [
+    "cdk_emit",
+    "http_*",
+    "flowctl_preview",
+    "hackernews_backfill",
+    "materialize_sqlite",
+    "materialize_postgres",
+]
 _VENV_LINE = re.compile(r"^#\s*bench-venv:\s*(\S+)", re.MULTILINE)
 
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+DLT_VENV = Path(__file__).resolve().parent.parent / ".work" / "dlt-venv"
+DLT_SPEC = ["dlt[sqlalchemy,postgres]>=1.5"]
 
 
 @dataclass
@@ -52,3 +58,37 @@ def run(
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed (exit {proc.returncode}):\n{err.decode(errors='replace')[-3000:]}")
     return Measured(name, rows, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def best(repeat: int, once: Callable[[], Measured]) -> Measured:
+    runs = [once() for _ in range(repeat)]
+    fastest = min(runs, key=lambda m: m.wall)
+    fastest.peak_rss_mb = max(m.peak_rss_mb for m in runs)
+    return fastest
+
+
+def dlt_python() -> Path | None:
+    """dlt's own virtualenv (created on first use); None with a message when it cannot be."""
+    python = DLT_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"installing {' '.join(DLT_SPEC)} into {DLT_VENV} (first run only)...", flush=True)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(DLT_VENV)], check=True)
+            subprocess.run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    *DLT_SPEC,
+                    "orjson",
+                ],
+                check=True,
+            )
+        except subprocess.CalledProcessError as exc:
+            print(f"dlt could not be installed ({exc}); its figures are left out", file=sys.stderr)
+            shutil.rmtree(DLT_VENV, ignore_errors=True)
+            return None
+    return python
