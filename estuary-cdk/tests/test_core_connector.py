@@ -119,11 +119,21 @@ def requests_of(*lines: dict[str, Any]) -> Any:
     return gen
 
 
+class Received(list[Any]):
+    """The bodies the encryption service accepted; statuses in `failures` answer the next
+    requests first."""
+
+    failures: list[int]
+
+
 @pytest.fixture
-async def encryption_service(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[Any]]:
-    received: list[Any] = []
+async def encryption_service(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Received]:
+    received = Received()
+    received.failures = []
 
     async def encrypt(req: web.Request) -> web.Response:
+        if received.failures:
+            return web.Response(status=received.failures.pop(0), text="unavailable")
         received.append(await req.json())
         return web.json_response({"encrypted": True})
 
@@ -168,6 +178,30 @@ async def test_expiring_rotating_tokens_are_rotated_and_published(
     assert updates and updates[0]["msg"] == "Rotating OAuth2 tokens in endpoint config."
     assert updates[0]["fields"]["config"] == {"encrypted": True}
     assert "new-refresh-token" not in stream.getvalue()
+
+
+async def test_rotation_rides_out_a_brief_encryption_outage(
+    encryption_service: Received, log_lines: tuple[FlowLogger, io.StringIO]
+) -> None:
+    """Rotated tokens are encrypted by the HTTP layer's `encrypt_config` (the kit's one client of
+    the service), so a 503 is retried instead of losing the new refresh token."""
+    log, stream = log_lines
+    encryption_service.failures.append(503)
+    connector = Connector()
+    connector.output = io.BytesIO()
+    await connector.serve(log, requests=requests_of(open_line(datetime.now(tz=UTC) + timedelta(minutes=1))))
+    (body,) = encryption_service
+    assert body["config"]["credentials"]["refresh_token"] == "new-refresh-token"
+    assert '"configUpdate"' in stream.getvalue()
+
+
+def test_the_connector_module_names_the_http_layers_encryption() -> None:
+    from estuary_cdk import http
+    from estuary_cdk.capture import base_capture_connector
+
+    assert base_capture_connector.ConfigEncryptionError is http.ConfigEncryptionError
+    assert base_capture_connector.ENCRYPTION_URL == http.DEFAULT_ENCRYPTION_URL
+    assert not hasattr(base_capture_connector, "DEFAULT_ENCRYPTION_URL")
 
 
 async def test_tokens_far_from_expiry_are_left_alone(encryption_service: list[Any]) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import abc
 import gc
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic
+from typing import Any, Generic, cast
 
 from pydantic import BaseModel
 
 from .. import BaseConnector
-from .._errors import ConnectorError
 from ..flow import (
     PROTOCOL_VERSION,
     ConnectorSpec,
@@ -23,16 +23,18 @@ from ..flow import (
     ResourceConfig,
     RotatingOAuth2Credentials,
 )
-from ..http import HTTPMixin
+from ..http import ENCRYPTION_URL, ConfigEncryptionError, HTTPMixin, encrypt_config
+from ..http._rotation import ROTATION_MESSAGE
 from ..logger import FlowLogger, register_secrets_in
-from ..utils import format_error_message, sort_dict
 from . import request, response
 from .request import Request
 from .response import Response
 from .session import CaptureSession, Runner, SessionLimits
 
+# `ENCRYPTION_URL` and `ConfigEncryptionError` are the HTTP layer's (`estuary_cdk.http`), the kit's
+# one config-encryption client, re-exported here where the reference kit and earlier versions of
+# this kit defined them (see `estuary_cdk._compat`).
 __all__ = [
-    "DEFAULT_ENCRYPTION_URL",
     "ENCRYPTION_URL",
     "GRACEFUL_SHUTDOWN_TIMEOUT",
     "PERIODIC_RESTART_INTERVAL",
@@ -43,9 +45,6 @@ __all__ = [
     "TerminateTaskGroup",
     "force_terminate_task_group",
 ]
-
-DEFAULT_ENCRYPTION_URL = "https://config-encryption.estuary.dev/v1/encrypt-config"
-ENCRYPTION_URL = os.getenv("ENCRYPTION_URL") or DEFAULT_ENCRYPTION_URL
 
 PERIODIC_RESTART_INTERVAL = timedelta(hours=24)
 """A capture stops gracefully after this long so the runtime restarts it (fresh process, fresh
@@ -62,6 +61,12 @@ _RESTART_ENV = "ESTUARY_CDK_PERIODIC_RESTART_SECONDS"
 _ROTATE_BEFORE_EXPIRY = timedelta(minutes=5)
 
 
+def _plain_or_model(config: object) -> BaseModel | Mapping[str, Any]:
+    """The endpoint config as `encrypt_config` takes it (a connector's `EndpointConfig` is
+    unconstrained; `encrypt_config` refuses, with a clear error, anything else)."""
+    return cast("BaseModel | Mapping[str, Any]", config)
+
+
 class TerminateTaskGroup(Exception):
     """Capture tasks did not stop within the graceful-shutdown timeout and were cancelled."""
 
@@ -69,10 +74,6 @@ class TerminateTaskGroup(Exception):
 async def force_terminate_task_group() -> None:
     """Run as a task of an `asyncio.TaskGroup` to make the whole group cancel its tasks."""
     raise TerminateTaskGroup()
-
-
-class ConfigEncryptionError(ConnectorError):
-    """The updated endpoint config could not be encrypted, so it cannot be published."""
 
 
 class BaseCaptureConnector(
@@ -122,8 +123,8 @@ class BaseCaptureConnector(
         self, log: FlowLogger, config: EndpointConfig
     ) -> tuple[str, EndpointConfig] | None:
         """Return `(message, new_config)` to replace the endpoint config before the capture
-        opens (e.g. a migration); the new config is encrypted and published via a configUpdate
-        event. The default changes nothing."""
+        opens (e.g. a migration); the new config is encrypted (`estuary_cdk.http.encrypt_config`)
+        and published via a configUpdate event. The default changes nothing."""
         return None
 
     async def acknowledge(self, acknowledge: request.Acknowledge) -> None:
@@ -207,7 +208,7 @@ class BaseCaptureConnector(
         update = await self.update_config(log, open.capture.config)
         if update is not None:
             message, new_config = update
-            encrypted = await self._encrypt_config(log, new_config)
+            encrypted = await encrypt_config(log, _plain_or_model(new_config))
             open.capture.config = new_config
             register_secrets_in(new_config)
             log.event.config_update(message, encrypted)
@@ -225,51 +226,12 @@ class BaseCaptureConnector(
 
     # -- config updates ------------------------------------------------------------------------
 
-    async def _encrypt_config(self, log: FlowLogger, config: EndpointConfig) -> dict[str, Any]:
-        """Encrypt `config` with Estuary's config-encryption service (`ENCRYPTION_URL`): the
-        control plane only accepts sops-encrypted replacement configs."""
-        url = (
-            os.getenv("ENCRYPTION_URL")
-            or os.getenv("ESTUARY_CONFIG_ENCRYPTION_URL")
-            or DEFAULT_ENCRYPTION_URL
-        )
-        if isinstance(config, BaseModel):
-            plain = config.model_dump(mode="json", by_alias=True, include=config.model_fields_set)
-            schema = type(config).model_json_schema()
-        elif isinstance(config, dict):
-            plain, schema = config, {}
-        else:
-            raise ConfigEncryptionError(f"cannot encrypt an endpoint config of type {type(config).__name__}")
-        # Keys sorted: sops' MAC depends on key order and Flow sorts keys too.
-        body = {"config": sort_dict(plain), "schema": schema}
-        import aiohttp  # Only needed here; keeps connector start-up light.
-
-        try:
-            async with aiohttp.ClientSession() as session, session.post(url, json=body) as resp:
-                text = await resp.text()
-                if resp.status >= 300:
-                    raise ConfigEncryptionError(
-                        f"config encryption service at {url} answered HTTP {resp.status}: {text[:500]}"
-                    )
-                try:
-                    encrypted = await resp.json(content_type=None)
-                except ValueError as exc:
-                    raise ConfigEncryptionError(
-                        f"config encryption service at {url} returned invalid JSON: {exc}"
-                    ) from None
-        except aiohttp.ClientError as exc:
-            raise ConfigEncryptionError(
-                f"could not reach the config encryption service at {url}: {format_error_message(exc)}"
-            ) from exc
-        if not isinstance(encrypted, dict):
-            raise ConfigEncryptionError(f"config encryption service at {url} did not return a JSON object")
-        return encrypted
-
     async def _rotate_oauth2_tokens(
         self, log: FlowLogger, open: request.Open[EndpointConfig, ResourceConfig, ConnectorState]
     ) -> None:
         """Rotate the access/refresh tokens of `RotatingOAuth2Credentials` that expire within
-        five minutes, and publish the new tokens with a configUpdate event."""
+        five minutes, and publish the new tokens with a configUpdate event (encrypted with
+        `estuary_cdk.http.encrypt_config`, under the message `persist_rotated_credentials` uses)."""
         token_source = getattr(self, "token_source", None)
         credentials = getattr(token_source, "credentials", None)
         if not isinstance(credentials, RotatingOAuth2Credentials):
@@ -289,5 +251,5 @@ class BaseCaptureConnector(
             credentials.refresh_token = tokens.refresh_token
         credentials.access_token_expires_at = datetime.now(tz=UTC) + timedelta(seconds=tokens.expires_in or 0)
         register_secrets_in(credentials)
-        encrypted = await self._encrypt_config(log, open.capture.config)
-        log.event.config_update("Rotating OAuth2 tokens in endpoint config.", encrypted)
+        encrypted = await encrypt_config(log, _plain_or_model(open.capture.config))
+        log.event.config_update(ROTATION_MESSAGE, encrypted)
