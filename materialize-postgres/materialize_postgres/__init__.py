@@ -8,7 +8,7 @@ checkpoint, fenced against a second writer of the same materialization. Rows tra
 
 from __future__ import annotations
 
-from estuary_cdk import ConnectorError, cli
+from estuary_cdk import cli
 from estuary_cdk.logger import FlowLogger
 from estuary_cdk.materialize import Request, Transactor, request, response
 from estuary_cdk.materialize.sql import (
@@ -75,12 +75,7 @@ class Connector(SQLMaterializationConnector[EndpointConfig, ResourceConfig]):
 
     def render_plan(self, plan: TablePlan, materialization: str) -> list[str]:
         resource = self._resources[plan.table.binding] if plan.table.binding < len(self._resources) else None
-        try:
-            return render_plan(
-                plan, materialization, resource.additional_table_create_sql if resource else ""
-            )
-        except ValueError as exc:
-            raise ConnectorError(f"cannot apply materialization {materialization}: {exc}") from None
+        return render_plan(plan, materialization, resource.additional_table_create_sql if resource else "")
 
     async def transactor(
         self,

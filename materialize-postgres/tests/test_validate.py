@@ -61,10 +61,10 @@ def test_validate_new_existing_and_incompatible(ws: Workspace, snapshot: Any) ->
     failed = ws.preview(check=False)
     assert failed.returncode == 1
     last = failed.stderr.strip().splitlines()[-1]
-    assert "field 'id' of collection 'tests/simple' needs column type TEXT, but column 'id' of table " in last
-    assert "public.simple is bigint, which cannot be changed for a key" in last
-    assert "field 'canary' of collection 'tests/simple' needs column type BIGINT" in last
-    assert "backfill the binding" in last
+    assert "table public.simple cannot hold the selected fields" in last
+    assert "column id is bigint but field 'id' needs TEXT" in last
+    assert "column canary is text but field 'canary' needs BIGINT" in last
+    assert "Backfill the binding" in last
     assert ws.dump() == before
 
 
