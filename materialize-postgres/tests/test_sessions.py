@@ -114,3 +114,19 @@ def test_a_backfill_truncates_or_replaces_the_table(ws: Workspace) -> None:
         "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
         "WHERE i.indrelid = 'backfilled'::regclass AND i.indisprimary ORDER BY a.attname"
     ) == [("id",), ("other",)]
+
+
+def test_without_hard_deletes_a_deletion_is_stored_like_any_document(ws: Workspace) -> None:
+    spec = materialization(_config(ws), binding_spec("soft"))  # hardDelete: false (the default)
+    unary({"apply": {"materialization": spec, "version": "1"}}, "applied")
+    writer = _open(spec)
+    _begin(writer)
+    writer.send(store([1], [1, "here"], {"id": 1, "v": "here"}), checkpoint(1))
+    writer.expect("startedCommit")
+    _begin(writer)
+    deletion = store([1], [1, None], {"id": 1, "_meta": {"op": "d"}}, exists=True)
+    deletion["store"]["delete"] = True
+    writer.send(deletion, checkpoint(2))
+    writer.expect("startedCommit")
+    assert writer.finish()[0] == 0
+    assert ws.sql("SELECT id, v, flow_document::text FROM soft") == [(1, None, '{"id":1,"_meta":{"op":"d"}}')]
