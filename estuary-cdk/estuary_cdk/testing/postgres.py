@@ -146,6 +146,9 @@ def _run(argv: Sequence[str], what: str) -> None:
 def start_postgres(base_dir: Path | None = None) -> Iterator[PostgresServer]:
     """Start a private cluster (see the module docstring); it is stopped and deleted on exit."""
     bindir = find_bindir()
+    if base_dir is None and os.geteuid() == 0:
+        # The `postgres` user must reach the directory: $TMPDIR may be private to root.
+        base_dir = Path("/tmp")
     root = Path(tempfile.mkdtemp(prefix="pg-test-", dir=base_dir))
     data, sockets, pwfile = root / "data", root / "sockets", root / "pwfile"
     sockets.mkdir()
