@@ -9,7 +9,9 @@ without writing protocol JSON by hand, and prints the responses as JSON lines:
     connector validate [--config config.yaml] [--bindings a,b] [--backfill N]
     connector open     [--config config.yaml] [--state state.json] [--bindings a,b] [--backfill N]
 
-`validate` and `open` use every discovered binding unless `--bindings` names some.
+`validate` and `open` use every discovered binding unless `--bindings` names some. A
+materialization answers `spec` here; its other requests need a catalog (`flowctl raw
+validate|apply`, `flowctl preview --fixture`).
 
 The connector runs in this process but is driven like the runtime drives it: its responses go
 through a pipe that this command reads, so the answers of earlier steps (discover, validate)
@@ -163,7 +165,7 @@ class _Driver:
     from the pipe its output goes to, prints those of the final step, and acknowledges each
     checkpoint once it was read (as the runtime does after committing it)."""
 
-    def __init__(self, connector: BaseCaptureConnector[Any, Any, Any], args: argparse.Namespace) -> None:
+    def __init__(self, connector: BaseConnector[Any], args: argparse.Namespace) -> None:
         self.connector = connector
         self.args = args
         read_fd, write_fd = os.pipe()
@@ -299,8 +301,12 @@ def main(connector: BaseConnector[Any], argv: list[str] | None = None) -> None:
         asyncio.run(connector.serve())
         return
     args = _parser().parse_args(args_list)
-    if not isinstance(connector, BaseCaptureConnector):
-        raise SystemExit("connector commands need a capture connector (BaseCaptureConnector)")
+    if not isinstance(connector, BaseCaptureConnector) and args.command != "spec":
+        raise SystemExit(
+            f"`connector {args.command}` drives captures; for a materialization use flowctl with a catalog: "
+            "`flowctl raw validate|apply --source flow.yaml --materialization NAME`, or "
+            "`flowctl preview --source flow.yaml --name NAME --fixture fixture.json`"
+        )
 
     async def run() -> None:
         driver = _Driver(connector, args)
