@@ -204,6 +204,27 @@ def test_the_connector_module_names_the_http_layers_encryption() -> None:
     assert not hasattr(base_capture_connector, "DEFAULT_ENCRYPTION_URL")
 
 
+async def test_one_fake_clock_drives_rotation_and_the_capture_tasks(encryption_service: Received) -> None:
+    """The connector's `clock` decides token expiry at open and is the tasks' clock: set to a
+    fake one, tokens that are fresh by the real clock but expiring by the fake one rotate, with
+    the new expiry counted from the fake now."""
+    from estuary_cdk.testing import FakeClock
+
+    clock = FakeClock(start=datetime(2030, 1, 1, tzinfo=UTC))
+    seen: list[Any] = []
+
+    async def runner(task: Task) -> None:
+        seen.append(task.clock)
+
+    connector = Connector(runner)
+    connector.clock = clock
+    connector.output = io.BytesIO()
+    await connector.serve(requests=requests_of(open_line(datetime(2030, 1, 1, 0, 1, tzinfo=UTC))))
+    assert connector.token_source is not None and connector.token_source.calls == 1
+    assert connector.token_source.credentials.access_token_expires_at == clock.now() + timedelta(hours=1)
+    assert seen == [clock]
+
+
 async def test_tokens_far_from_expiry_are_left_alone(encryption_service: list[Any]) -> None:
     connector = Connector()
     connector.output = io.BytesIO()

@@ -4,7 +4,7 @@ from logging import Logger
 from typing import Any
 
 import pytest
-from engine_fixtures.harness import T0, FakeClock, Harness, binding, checkpoints, detached_task, docs
+from engine_fixtures.harness import T0, EngineClock, Harness, binding, checkpoints, detached_task, docs
 from estuary_cdk.capture.common import (
     BaseDocument,
     LogCursor,
@@ -192,11 +192,12 @@ async def test_beginning_backfill_is_an_observable_log(caplog: pytest.LogCapture
 
 async def test_scheduled_binding_stops_when_a_fire_was_missed(monkeypatch: pytest.MonkeyPatch) -> None:
     # Initialized at T0 with an hourly schedule; the backfill completes two hours later.
-    FakeClock(start=T0 + timedelta(hours=2)).install(monkeypatch)
+    clock = EngineClock(start=T0 + timedelta(hours=2))
     config = ResourceConfigWithSchedule(name="items", schedule="0 * * * *")
     h = await run_backfill(
         pages_from([[]]),
         ResourceState.Backfill(cutoff=T0),
+        Harness(clock=clock),
         binding=binding(config=config),
         last_initialized=T0,
     )
@@ -204,11 +205,12 @@ async def test_scheduled_binding_stops_when_a_fire_was_missed(monkeypatch: pytes
 
 
 async def test_scheduled_binding_stops_at_the_next_fire(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = FakeClock(start=T0 + timedelta(minutes=10)).install(monkeypatch)
+    clock = EngineClock(start=T0 + timedelta(minutes=10))
     config = ResourceConfigWithSchedule(name="items", schedule="0 * * * *")
     h = await run_backfill(
         pages_from([[]]),
         ResourceState.Backfill(cutoff=T0),
+        Harness(clock=clock),
         binding=binding(config=config),
         last_initialized=T0,
     )

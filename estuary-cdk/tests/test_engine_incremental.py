@@ -4,7 +4,7 @@ from logging import Logger
 from typing import Any
 
 import pytest
-from engine_fixtures.harness import T0, FakeClock, Harness, binding, checkpoints, detached_task, docs
+from engine_fixtures.harness import T0, EngineClock, Harness, binding, checkpoints, detached_task, docs
 from estuary_cdk.capture.common import (
     AssociatedDocument,
     BaseDocument,
@@ -34,11 +34,11 @@ def changes_from(batches: list[list[Any]]) -> Any:
 
 
 async def test_documents_then_cursor_are_checkpointed_together(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = FakeClock(start=T0 + timedelta(hours=1), max_waits=3).install(monkeypatch)
+    clock = EngineClock(start=T0 + timedelta(hours=1), max_waits=3)
     fetch = changes_from(
         [[Item(id=1), {"id": 2}, T0 + timedelta(minutes=1)], [Item(id=3), T0 + timedelta(minutes=2)]]
     )
-    h = Harness()
+    h = Harness(clock=clock)
     state = ResourceState.Incremental(cursor=T0)
     await h.run(lambda t: _binding_incremental_task(binding(), 0, fetch, state, task=t))
 
@@ -62,21 +62,21 @@ async def test_documents_then_cursor_are_checkpointed_together(monkeypatch: pyte
 async def test_interval_paces_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     interval = timedelta(minutes=5)
     now = T0 + timedelta(minutes=3)
-    clock = FakeClock(start=now, max_waits=4).install(monkeypatch)
+    clock = EngineClock(start=now, max_waits=4)
     # A cursor 3 minutes behind "now" with a 5 minute interval: first poll waits the 2 missing
     # minutes; after a checkpoint at a lagging cursor it waits the remaining lag; empty polls
     # wait a full interval.
     fetch = changes_from([[{"id": 1}, T0 + timedelta(minutes=4)], [], []])
-    h = Harness()
+    h = Harness(clock=clock)
     state = ResourceState.Incremental(cursor=T0)
     await h.run(lambda t: _binding_incremental_task(binding(interval=interval), 0, fetch, state, task=t))
     assert clock.waits[:4] == [timedelta(minutes=2), timedelta(minutes=4), interval, interval]
 
 
 async def test_int_cursors_are_polled_again_immediately(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = FakeClock(max_waits=3).install(monkeypatch)
+    clock = EngineClock(max_waits=3)
     fetch = changes_from([[{"id": 1}, 5], [{"id": 2}, 9], []])
-    h = Harness()
+    h = Harness(clock=clock)
     await h.run(
         lambda t: _binding_incremental_task(
             binding(interval=timedelta(seconds=30)), 0, fetch, ResourceState.Incremental(cursor=0), task=t
@@ -104,9 +104,9 @@ async def test_int_cursors_are_polled_again_immediately(monkeypatch: pytest.Monk
 async def test_cursor_contract_violations_fail_the_task(
     monkeypatch: pytest.MonkeyPatch, start: Any, bad: Any, message: str
 ) -> None:
-    FakeClock().install(monkeypatch)
+    clock = EngineClock()
     fetch = changes_from([[{"id": 1}, bad]])
-    h = Harness()
+    h = Harness(clock=clock)
     with pytest.raises(RuntimeError, match=message):
         await _binding_incremental_task(
             binding(), 0, fetch, ResourceState.Incremental(cursor=start), task=detached_task(h)
@@ -116,9 +116,9 @@ async def test_cursor_contract_violations_fail_the_task(
 
 
 async def test_tuple_cursors_are_not_order_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock(max_waits=1).install(monkeypatch)
+    clock = EngineClock(max_waits=1)
     fetch = changes_from([[{"id": 1}, ("b",), ("a",)]])
-    h = Harness()
+    h = Harness(clock=clock)
     await h.run(
         lambda t: _binding_incremental_task(
             binding(), 0, fetch, ResourceState.Incremental(cursor=("c",)), task=t
@@ -128,9 +128,9 @@ async def test_tuple_cursors_are_not_order_checked(monkeypatch: pytest.MonkeyPat
 
 
 async def test_documents_without_final_cursor_fail(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock().install(monkeypatch)
+    clock = EngineClock()
     fetch = changes_from([[{"id": 1}, 3, {"id": 2}]])
-    h = Harness()
+    h = Harness(clock=clock)
     with pytest.raises(RuntimeError, match="without a final LogCursor"):
         await _binding_incremental_task(
             binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=detached_task(h)
@@ -138,9 +138,9 @@ async def test_documents_without_final_cursor_fail(monkeypatch: pytest.MonkeyPat
 
 
 async def test_backfill_trigger_requests_backfill_and_stops(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock().install(monkeypatch)
+    clock = EngineClock()
     fetch = changes_from([[{"id": 1}, 2, Triggers.BACKFILL, {"id": "never"}]])
-    h = Harness()
+    h = Harness(clock=clock)
     await h.run(
         lambda t: _binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
     )
@@ -154,9 +154,9 @@ async def test_backfill_trigger_requests_backfill_and_stops(monkeypatch: pytest.
 
 
 async def test_associated_documents_go_to_their_binding(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock(max_waits=1).install(monkeypatch)
+    clock = EngineClock(max_waits=1)
     fetch = changes_from([[{"id": 1}, AssociatedDocument(doc=Item(id=10), binding=3), 2]])
-    h = Harness()
+    h = Harness(clock=clock)
     await h.run(
         lambda t: _binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
     )
@@ -167,9 +167,9 @@ async def test_associated_documents_go_to_their_binding(monkeypatch: pytest.Monk
 
 
 async def test_subtask_checkpoints_nest_under_subtask_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock(max_waits=1).install(monkeypatch)
+    clock = EngineClock(max_waits=1)
     fetch = changes_from([[{"id": 1}, 8]])
-    h = Harness()
+    h = Harness(clock=clock)
     await h.run(
         lambda t: _binding_incremental_task(
             binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t, subtask_id="realtime"
@@ -179,9 +179,9 @@ async def test_subtask_checkpoints_nest_under_subtask_id(monkeypatch: pytest.Mon
 
 
 async def test_stop_while_idle_returns(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock().install(monkeypatch)
+    clock = EngineClock()
     fetch = changes_from([])
-    h = Harness()
+    h = Harness(clock=clock)
     h.stopping.event.set()
     await h.run(
         lambda t: _binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
@@ -191,7 +191,7 @@ async def test_stop_while_idle_returns(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_generator_is_closed_on_early_return(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock().install(monkeypatch)
+    clock = EngineClock()
     closed: list[bool] = []
 
     async def fetch(log: Logger, cursor: LogCursor) -> AsyncGenerator[Any, None]:
@@ -201,7 +201,7 @@ async def test_generator_is_closed_on_early_return(monkeypatch: pytest.MonkeyPat
         finally:
             closed.append(True)
 
-    h = Harness()
+    h = Harness(clock=clock)
     await h.run(
         lambda t: _binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
     )

@@ -3,7 +3,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from engine_fixtures.harness import T0, FakeClock, Harness, checkpoints
+from engine_fixtures.harness import T0, EngineClock, Harness, checkpoints
 from estuary_cdk.capture import request
 from estuary_cdk.capture.common import (
     BaseDocument,
@@ -72,9 +72,9 @@ def wire_binding(name: str, state_key: str | None = None, **config: Any) -> dict
 
 
 async def run_open(monkeypatch: pytest.MonkeyPatch, req: Any, resources: list[Any]) -> tuple[Harness, Any]:
-    FakeClock(start=NOW, max_waits=0).install(monkeypatch)
+    clock = EngineClock(start=NOW, max_waits=0)
     opened, runner = open(req, resolve_bindings(req.capture.bindings, resources))
-    h = Harness()
+    h = Harness(clock=clock)
     await h.run(runner)
     return h, opened
 
@@ -207,9 +207,9 @@ async def test_future_schedule_stops_the_capture_at_its_fire(monkeypatch: pytest
     config = ResourceConfigWithSchedule(name="a", schedule="0 4 * * *")
     state = {"bindingStateV1": {"a": {"inc": {"cursor": 1}, "last_initialized": "2025-01-02T03:00:00Z"}}}
     req = open_request([wire_binding("a", schedule="0 4 * * *")], state)
-    clock = FakeClock(start=NOW).install(monkeypatch)
+    clock = EngineClock(start=NOW)
     _, runner = open(req, resolve_bindings(req.capture.bindings, [resource("a", rec, config=config)]))
-    h = Harness()
+    h = Harness(clock=clock)
     await h.run(runner)
     assert h.lines() == []  # nothing was re-initialized...
     assert clock.waits == [timedelta(minutes=30)]  # ...but a stop was scheduled for 04:00
@@ -272,9 +272,9 @@ async def test_scheduled_rebackfill_runs_to_completion_and_schedules_the_next(
         }
     }
     req = open_request([wire_binding("a", schedule="0 3 * * *")], state)
-    clock = FakeClock(start=NOW).install(monkeypatch)
+    clock = EngineClock(start=NOW)
     _, runner = open(req, resolve_bindings(req.capture.bindings, [res]))
-    h = Harness()
+    h = Harness(clock=clock)
     await h.run(runner)
 
     assert seen == [(None, T0 + timedelta(days=1, hours=2), True)]

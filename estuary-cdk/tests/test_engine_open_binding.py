@@ -4,7 +4,7 @@ from logging import Logger
 from typing import Any
 
 import pytest
-from engine_fixtures.harness import T0, FakeClock, Harness, binding, checkpoints, docs
+from engine_fixtures.harness import T0, EngineClock, Harness, binding, checkpoints, docs
 from estuary_cdk.capture.common import (
     LogCursor,
     PageCursor,
@@ -15,7 +15,7 @@ from estuary_cdk.capture.common import (
 
 
 async def test_backfill_and_incremental_run_concurrently(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock(max_waits=20).install(monkeypatch)
+    clock = EngineClock(max_waits=20)
     incremental_ran = asyncio.Event()
 
     async def fetch_changes(log: Logger, cursor: LogCursor) -> AsyncGenerator[Any, None]:
@@ -29,7 +29,7 @@ async def test_backfill_and_incremental_run_concurrently(monkeypatch: pytest.Mon
         await asyncio.wait_for(incremental_ran.wait(), 2)
         yield {"id": "backfilled"}
 
-    h = Harness()
+    h = Harness(clock=clock)
     state = ResourceState(
         inc=ResourceState.Incremental(cursor=0), backfill=ResourceState.Backfill(cutoff=0, next_page=None)
     )
@@ -44,7 +44,7 @@ async def _open(task: Task, state: ResourceState, b: Any = None, **fns: Any) -> 
 
 
 async def test_no_backfill_task_without_backfill_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock(max_waits=1).install(monkeypatch)
+    clock = EngineClock(max_waits=1)
     called: list[Any] = []
 
     async def fetch_page(log: Logger, page: PageCursor, cutoff: LogCursor) -> AsyncGenerator[Any, None]:
@@ -55,7 +55,7 @@ async def test_no_backfill_task_without_backfill_state(monkeypatch: pytest.Monke
         return
         yield
 
-    h = Harness()
+    h = Harness(clock=clock)
     state = ResourceState(inc=ResourceState.Incremental(cursor=0))
     await h.run(lambda t: _open(t, state, fetch_changes=fetch_changes, fetch_page=fetch_page))
     assert called == []
@@ -63,7 +63,7 @@ async def test_no_backfill_task_without_backfill_state(monkeypatch: pytest.Monke
 
 
 async def test_subtasks_run_under_their_ids(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock(max_waits=4).install(monkeypatch)
+    clock = EngineClock(max_waits=4)
 
     def changes(tag: str) -> Any:
         async def fetch(log: Logger, cursor: LogCursor) -> AsyncGenerator[Any, None]:
@@ -79,7 +79,7 @@ async def test_subtasks_run_under_their_ids(monkeypatch: pytest.MonkeyPatch) -> 
 
         return fetch
 
-    h = Harness()
+    h = Harness(clock=clock)
     state = ResourceState(
         inc={"a": ResourceState.Incremental(cursor=0), "b": ResourceState.Incremental(cursor=0)},
         backfill={"a": ResourceState.Backfill(cutoff=0), "b": None},
@@ -100,13 +100,13 @@ async def test_subtasks_run_under_their_ids(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 async def test_failing_child_is_named_after_binding_and_subtask(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock().install(monkeypatch)
+    clock = EngineClock()
 
     async def boom(log: Logger, cursor: LogCursor) -> AsyncGenerator[Any, None]:
         raise ValueError("api down")
         yield
 
-    h = Harness()
+    h = Harness(clock=clock)
     state = ResourceState(inc={"realtime": ResourceState.Incremental(cursor=T0)})
     await h.run(lambda t: _open(t, state, fetch_changes={"realtime": boom}))
     assert h.stopping.first_error_task == "capture.items.incremental.realtime"
@@ -187,7 +187,7 @@ def test_child_names() -> None:
 
 
 async def test_snapshot_subtasks_emit_their_own_tombstones(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock(max_waits=4).install(monkeypatch)  # two passes of each subtask
+    clock = EngineClock(max_waits=4)  # two passes of each subtask
 
     def rows(store: str, counts: list[int]) -> Any:
         calls = [0]
@@ -201,7 +201,7 @@ async def test_snapshot_subtasks_emit_their_own_tombstones(monkeypatch: pytest.M
         return fetch
 
     tombs = {"s1": {"_meta": {"store": "s1"}}, "s2": {"_meta": {"store": "s2"}}}
-    h = Harness()
+    h = Harness(clock=clock)
     b = binding("snap", key=["/_meta/row_id", "/_meta/store"])
     await h.run(
         lambda t: _open(

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 import xxhash
-from engine_fixtures.harness import T0, FakeClock, Harness, binding, checkpoints, docs
+from engine_fixtures.harness import T0, EngineClock, Harness, binding, checkpoints, docs
 from estuary_cdk.capture.common import (
     BaseDocument,
     ResourceState,
@@ -48,9 +48,9 @@ def split_passes(lines: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 async def run_snapshot(
     monkeypatch: pytest.MonkeyPatch, fetch: Any, passes: int, **kwargs: Any
-) -> tuple[Harness, FakeClock]:
-    clock = FakeClock(start=T0, max_waits=passes).install(monkeypatch)
-    h = Harness()
+) -> tuple[Harness, EngineClock]:
+    clock = EngineClock(start=T0, max_waits=passes)
+    h = Harness(clock=clock)
     b = kwargs.pop("binding", binding(key=ROW_KEY, interval=timedelta(minutes=10)))
     state = kwargs.pop("state", None)
     tombstone = kwargs.pop("tombstone", BaseDocument(_meta=BaseDocument.Meta(op="d")))
@@ -145,8 +145,8 @@ async def test_subtask_state_nests_under_subtask_id(monkeypatch: pytest.MonkeyPa
 
 
 async def test_stop_while_waiting_returns(monkeypatch: pytest.MonkeyPatch) -> None:
-    FakeClock().install(monkeypatch)
-    h = Harness()
+    clock = EngineClock()
+    h = Harness(clock=clock)
     h.stopping.event.set()
     await h.run(
         lambda t: _binding_snapshot_task(

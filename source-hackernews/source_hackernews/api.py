@@ -236,7 +236,7 @@ async def fetch_new_items(
     maxitem = await fetch_maxitem(http, config.base_url, log)
     if maxitem <= cursor:
         return
-    now = datetime.now(tz=UTC)
+    now = http.clock.now()
     authors_seen: set[str] = set()
     async for n, item in _items_in_range(http, config, log, cursor + 1, maxitem):
         if item is None and n > maxitem - NULL_RECHECK_WINDOW:
@@ -270,10 +270,11 @@ async def _emit_changed(
     fetches: Iterable[Awaitable[_Doc | None]],
     concurrency: int,
     cursor: datetime,
+    now: datetime,
 ) -> AsyncGenerator[_Doc | datetime, None]:
     """The fetched documents (`concurrency` requests in flight) whose content was not emitted
-    recently under `name` in the changes cache, then the next cursor."""
-    now = datetime.now(tz=UTC)
+    recently (before `now`, the session clock's) under `name` in the changes cache, then the
+    next cursor."""
     cache.cleanup(name, now - DEDUPE_RETENTION)
 
     async def requests() -> AsyncIterator[Awaitable[_Doc | None]]:
@@ -301,7 +302,7 @@ async def fetch_item_updates(
     listed = set(ids)
     rechecks = [n for n in _null_rechecks if n not in listed]
     fetches = (fetch_item(http, config.base_url, log, n) for n in [*ids, *rechecks])
-    async for out in _emit_changed("items", fetches, config.concurrency, cursor):
+    async for out in _emit_changed("items", fetches, config.concurrency, cursor, http.clock.now()):
         if isinstance(out, Item):
             _null_rechecks.pop(out.id, None)
         yield out
@@ -322,7 +323,7 @@ async def fetch_user_updates(
         raise HackerNewsError(f"users cursor must be a datetime, not {cursor!r}")
     _, names = await fetch_updates(http, config.base_url, log)
     fetches = (fetch_user(http, config.base_url, log, name) for name in names)
-    async for out in _emit_changed("users", fetches, config.concurrency, cursor):
+    async for out in _emit_changed("users", fetches, config.concurrency, cursor, http.clock.now()):
         yield out
 
 
@@ -336,7 +337,7 @@ async def fetch_updates_feed(
     if not isinstance(cursor, datetime):
         raise HackerNewsError(f"updates cursor must be a datetime, not {cursor!r}")
     ids, names = await fetch_updates(http, config.base_url, log)
-    now = datetime.now(tz=UTC)
+    now = http.clock.now()
     cache.cleanup("updates", now - DEDUPE_RETENTION)
     digest = xxhash.xxh3_64_hexdigest(orjson.dumps([ids, names]))
     if _first_time("updates", digest, now):

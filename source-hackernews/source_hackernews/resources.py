@@ -79,7 +79,7 @@ def items_resource(
             fetch_page=functools.partial(api.backfill_items, http, config),
         )
 
-    now = datetime.now(tz=UTC)
+    now = http.clock.now()
     return Resource(
         name="items",
         key=["/id"],

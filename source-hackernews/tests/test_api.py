@@ -1,7 +1,7 @@
 """API calls and fetch functions against the local fake API (no capture engine involved)."""
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import estuary_cdk.emitted_changes_cache as changes_cache
@@ -286,14 +286,18 @@ async def test_faults_are_survived_with_nothing_missing(
 
 
 async def test_changes_cache_forgets_entries_past_the_retention(
-    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews, monkeypatch: pytest.MonkeyPatch
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews
 ) -> None:
+    """Time is the session's clock: the fake one moved past the retention, not a patched constant."""
     start = datetime(2024, 1, 1, tzinfo=UTC)
     first = await _collect(api.fetch_item_updates(http, config, LOG, start))
     remembered = changes_cache.count_for("items")
     assert remembered == len([x for x in first if isinstance(x, Item)]) > 0
-    monkeypatch.setattr(api, "DEDUPE_RETENTION", timedelta(0))
-    again = await _collect(api.fetch_item_updates(http, config, LOG, first[-1]))
+    assert first[-1] == http.clock.now()  # the cursor is the poll time, on the session clock
+    within = await _collect(api.fetch_item_updates(http, config, LOG, first[-1]))
+    assert not [x for x in within if isinstance(x, Item)]  # remembered: nothing emitted again
+    http.clock.advance(api.DEDUPE_RETENTION.total_seconds() + 1)  # type: ignore[attr-defined]
+    again = await _collect(api.fetch_item_updates(http, config, LOG, within[-1]))
     # Everything was evicted before the poll, so the same items are emitted (and remembered) anew.
     assert [x.id for x in again if isinstance(x, Item)] == [x.id for x in first if isinstance(x, Item)]
     assert changes_cache.count_for("items") == remembered

@@ -9,7 +9,7 @@ import abc
 import gc
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any, Generic, cast
 
 from pydantic import BaseModel
@@ -202,7 +202,7 @@ class BaseCaptureConnector(
             task_cancellation_timeout=self.task_cancellation_timeout,
             webhook_shutdown_timeout=self.webhook_shutdown_timeout,
         )
-        session = self._capture_session = CaptureSession(log, self.writer, limits)
+        session = self._capture_session = CaptureSession(log, self.writer, limits, self.clock)
         self.input_end.subscribe(session.input_closed)
 
         update = await self.update_config(log, open.capture.config)
@@ -239,7 +239,7 @@ class BaseCaptureConnector(
         expires_at = credentials.access_token_expires_at
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=UTC)
-        if expires_at > datetime.now(tz=UTC) + _ROTATE_BEFORE_EXPIRY:
+        if expires_at > self.clock.now() + _ROTATE_BEFORE_EXPIRY:
             return
         initialize = getattr(token_source, "initialize_oauth2_tokens", None)
         if initialize is None:
@@ -249,7 +249,7 @@ class BaseCaptureConnector(
         credentials.access_token = tokens.access_token
         if tokens.refresh_token:
             credentials.refresh_token = tokens.refresh_token
-        credentials.access_token_expires_at = datetime.now(tz=UTC) + timedelta(seconds=tokens.expires_in or 0)
+        credentials.access_token_expires_at = self.clock.now() + timedelta(seconds=tokens.expires_in or 0)
         register_secrets_in(credentials)
         encrypted = await encrypt_config(log, _plain_or_model(open.capture.config))
         log.event.config_update(ROTATION_MESSAGE, encrypted)

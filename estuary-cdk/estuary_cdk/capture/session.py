@@ -27,6 +27,7 @@ from typing import Any
 from .._errors import Stopped
 from .._output import OutputWriter
 from .._session import ConnectorSession
+from ..http._clock import SYSTEM_CLOCK, Clock
 from ..logger import FlowLogger
 from ..utils import format_error_message, get_running_tasks_info
 from .connector_status import ConnectorStatus
@@ -52,9 +53,12 @@ class CaptureSession(ConnectorSession):
     """See the module docstring. Created by the connector when `open` arrives; `start` once
     `opened` is written, then `run` until the capture ends (it always raises `Stopped`)."""
 
-    def __init__(self, log: FlowLogger, writer: OutputWriter, limits: SessionLimits) -> None:
+    def __init__(
+        self, log: FlowLogger, writer: OutputWriter, limits: SessionLimits, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         super().__init__(log, writer)
         self.limits = limits
+        self.clock = clock
         self.stopping = Stopping()
         self.transactor: Transactor | None = None
         self._input_closed = False
@@ -123,6 +127,7 @@ class CaptureSession(ConnectorSession):
                     transactor,
                     catalog_task_name=catalog_task_name,
                     requires_ack=transactor.requires_explicit_acks,
+                    clock=self.clock,
                 )
                 log.event.status(
                     "Capture started." if has_bindings else "Capture started. No bindings are enabled."

@@ -22,6 +22,7 @@ import xxhash
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from ..http._clock import SYSTEM_CLOCK, Clock
 from ..logger import FlowLogger
 from ._model_json import _serializers as _model_serializers
 from ._model_json import model_json
@@ -192,6 +193,8 @@ class _BaseTask:
         transactor: Transactor,
         catalog_task_name: str = "",
         requires_ack: bool = False,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.log = log
         self.connector_status = connector_status
@@ -201,6 +204,9 @@ class _BaseTask:
         self.transactor = transactor
         self.catalog_task_name = catalog_task_name
         self.requires_ack = requires_ack
+        self.clock = clock
+        """The capture's time (`now()`, `sleep`): the connector's `clock`, shared with its HTTP
+        session, so one fake clock drives a test's engine, HTTP and connector code."""
         self._tg = tg
         self._buf = bytearray()
         self._spill: IO[bytes] | None = None
@@ -323,6 +329,7 @@ class _BaseTask:
             self.transactor,
             self.catalog_task_name,
             self.requires_ack,
+            clock=self.clock,
         )
 
     def spawn_child(self, name_suffix: str, child: Callable[[Task], Awaitable[None]]) -> asyncio.Task[None]:

@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-from estuary_cdk.capture._engine import clock
 from estuary_cdk.capture.common import CaptureBinding, ResourceConfig
 from estuary_cdk.capture.task import Stopping, Task
 from estuary_cdk.capture.transactor import Transactor
 from estuary_cdk.flow import CollectionSpec
+from estuary_cdk.http import SYSTEM_CLOCK, Clock
+from estuary_cdk.testing import FakeClock
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -40,44 +40,44 @@ class FakeStatus:
         self.events.append(("dec", idx))
 
 
-class FakeClock:
-    """Replaces the engine clock: time only moves when a wait "sleeps", and every requested
-    wait is recorded. After ``max_waits`` waits the stopping event is set (ending idle loops)."""
+class EngineClock(FakeClock):
+    """The kit's `FakeClock` (time moves only when the engine waits, every wait recorded in
+    `sleeps`) handed to the harness's tasks, which also ends idle loops: its wait after
+    `max_waits` waits sets the capture's stopping event instead of passing time."""
 
     def __init__(self, start: datetime = T0, max_waits: int = 100) -> None:
-        self.now_value = start
-        self.waits: list[timedelta] = []
+        super().__init__(start)
         self.max_waits = max_waits
+        self.stopping: asyncio.Event | None = None  # the harness's, set by `Harness.run`
 
-    def now(self) -> datetime:
-        return self.now_value
+    @property
+    def waits(self) -> list[timedelta]:
+        """Every wait the engine asked for, as timedeltas."""
+        return [timedelta(seconds=s) for s in self.sleeps]
 
-    async def wait_for_stop(self, event: asyncio.Event, delay: timedelta) -> bool:
-        await asyncio.sleep(0)
-        if event.is_set():
-            return True
-        self.waits.append(delay)
-        if len(self.waits) > self.max_waits:
-            event.set()
-            return True
-        if delay > timedelta():
-            self.now_value += delay
-        return event.is_set()
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> "FakeClock":
-        monkeypatch.setattr(clock, "now", self.now)
-        monkeypatch.setattr(clock, "wait_for_stop", self.wait_for_stop)
-        return self
+    async def sleep(self, seconds: float) -> None:
+        if self.stopping is not None and len(self.sleeps) >= self.max_waits:
+            self.sleeps.append(max(0.0, seconds))
+            self.stopping.set()
+            await asyncio.sleep(0)
+            return
+        await super().sleep(seconds)
 
 
 class Harness:
-    def __init__(self, requires_ack: bool = False) -> None:
+    """A root task writing to memory, on `clock` (the real one unless a test hands it an
+    `EngineClock`)."""
+
+    def __init__(self, requires_ack: bool = False, clock: Clock = SYSTEM_CLOCK) -> None:
         self.output = io.BytesIO()
         self.status = FakeStatus()
         self.stopping = Stopping()
         self.log = logging.getLogger("flow.test")
         self.requires_ack = requires_ack
         self.transactor: Transactor | None = None
+        self.clock = clock
+        if isinstance(clock, EngineClock):
+            clock.stopping = self.stopping.event
 
     async def run(self, body: Callable[[Task], Awaitable[None]], limit: float = 5.0) -> None:
         async with asyncio.timeout(limit), asyncio.TaskGroup() as tg:
@@ -92,6 +92,7 @@ class Harness:
                 self.transactor,
                 "acmeCo/test",
                 self.requires_ack,
+                clock=self.clock,
             )
             await body(task)
 
@@ -162,4 +163,5 @@ def detached_task(h: Harness) -> Task:
         asyncio.TaskGroup(),
         Transactor(h.output),
         "acmeCo/test",
+        clock=h.clock,
     )

@@ -2,13 +2,24 @@ import asyncio
 import os
 from datetime import datetime
 
-from estuary_cdk.capture._engine import clock
+from estuary_cdk.http import SystemClock
 
 from example_connector import Connector
 
-# Tests pin the engine clock so that `last_initialized` / `updated_at` are predictable.
-if fixed := os.environ.get("EXAMPLE_CONNECTOR_NOW"):
-    _now = datetime.fromisoformat(fixed)
-    clock.now = lambda: _now
 
-asyncio.run(Connector().serve())
+class PinnedNow(SystemClock):
+    """Real waits, a fixed `now()`: tests pin the connector's clock so that `last_initialized` /
+    `updated_at` are predictable."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+
+connector = Connector()
+if fixed := os.environ.get("EXAMPLE_CONNECTOR_NOW"):
+    connector.clock = PinnedNow(datetime.fromisoformat(fixed))
+
+asyncio.run(connector.serve())

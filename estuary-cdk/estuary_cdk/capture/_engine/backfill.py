@@ -9,7 +9,6 @@ from ...cron import next_fire
 from ...utils import json_merge_patch
 from ..document import AssociatedDocument, BaseDocument
 from ..task import Task
-from . import clock
 from .config import ResourceConfigWithSchedule
 from .cursors import CURSOR_MARKER, pop_cursor_marker
 from .fetch_fns import FetchPageFn, RecurringFetchPageFn, aclose, is_recurring_fetch_page_fn
@@ -113,7 +112,7 @@ async def binding_backfill_task(
 
     config = binding.resourceConfig
     if isinstance(config, ResourceConfigWithSchedule) and config.schedule and last_initialized:
-        now = clock.now()
+        now = task.clock.now()
         if next_fire(config.schedule, last_initialized, now):
             task.log.info(
                 "Backfill completed after the next backfill was scheduled. "

@@ -6,10 +6,10 @@ from typing import Any
 
 from ..document import AssociatedDocument, BaseDocument
 from ..task import Task
-from . import clock
 from .cursors import LogCursor, Triggers
 from .fetch_fns import FetchChangesFn, aclose, binding_interval
 from .state import ConnectorState, ResourceState
+from .stop import wait_for_stop
 
 _DOCUMENT_TYPES = (BaseDocument, dict)
 
@@ -36,10 +36,10 @@ def check_log_cursor(last: LogCursor, new: Any) -> None:
         )
 
 
-def _sleep_after(cursor: LogCursor, interval: timedelta) -> timedelta:
-    """How long to wait before the next poll, given a datetime cursor's lag behind now."""
+def _sleep_after(cursor: LogCursor, interval: timedelta, now: datetime) -> timedelta:
+    """How long to wait before the next poll, given a datetime cursor's lag behind `now`."""
     if isinstance(cursor, datetime):
-        lag = clock.now() - cursor
+        lag = now - cursor
         return timedelta() if lag > interval else interval - lag
     return timedelta()
 
@@ -70,10 +70,10 @@ async def binding_incremental_task(
     checkpoint = task.checkpoint
     document_types = _DOCUMENT_TYPES  # a local, for the per-document check
     # A datetime cursor less than an interval old waits out the rest of the interval first.
-    sleep_for = _sleep_after(state.cursor, interval)
+    sleep_for = _sleep_after(state.cursor, interval, task.clock.now())
 
     while True:
-        if await clock.wait_for_stop(stopping, sleep_for):
+        if await wait_for_stop(task.clock, stopping, sleep_for):
             task.log.debug("incremental replication is idle and is yielding to stop")
             return
 
@@ -106,7 +106,7 @@ async def binding_incremental_task(
                 "Implementation error: FetchChangesFn yielded documents without a final LogCursor"
             )
 
-        sleep_for = interval if checkpoints == 0 else _sleep_after(state.cursor, interval)
+        sleep_for = interval if checkpoints == 0 else _sleep_after(state.cursor, interval, task.clock.now())
         if sleep_for:
             task.log.debug(
                 "incremental task is idle",

@@ -8,7 +8,6 @@ from typing import Any
 from ...cron import next_fire
 from .. import response
 from ..task import Task
-from . import clock
 from .config import ResourceConfigWithSchedule
 from .resources import Resource
 from .state import ConnectorState, ResourceState
@@ -65,7 +64,7 @@ def open(
                 ConnectorState(bindingStateV1={requested: None}, backfillRequests={requested: None})
             )
 
-        now = clock.now()
+        now = task.clock.now()
         soonest_future: datetime | None = None
         binding_states: dict[str, Any] = getattr(prior, "bindingStateV1", None) or {}
 

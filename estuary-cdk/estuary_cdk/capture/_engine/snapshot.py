@@ -7,9 +7,9 @@ from typing import Any
 
 from ..document import MetaOp, set_document_meta
 from ..task import Task
-from . import clock
 from .fetch_fns import FetchSnapshotFn, aclose, binding_interval
 from .state import ConnectorState, ResourceState
+from .stop import wait_for_stop
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -54,11 +54,11 @@ async def binding_snapshot_task(
     while True:
         await asyncio.sleep(0)
         next_sync = state.updated_at + interval
-        if await clock.wait_for_stop(stopping, next_sync - clock.now()):
+        if await wait_for_stop(task.clock, stopping, next_sync - task.clock.now()):
             task.log.debug("periodic snapshot is idle and is yielding to stop", {"subtask_id": subtask_id})
             return
 
-        state.updated_at = clock.now()
+        state.updated_at = task.clock.now()
         last_count = state.last_count
         count = 0
         gen: Any = fetch_snapshot(task.log)
