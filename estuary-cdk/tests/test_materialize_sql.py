@@ -244,7 +244,7 @@ def test_a_widening_is_compatible_and_a_backfill_frees_every_field() -> None:
 def test_hard_errors_are_reported_together() -> None:
     nullable_key = [proj("id", ["integer", "null"], isPrimaryKey=True)]
     check = BindingCheck(vbinding(projections=nullable_key), ["t"], False, EXISTING, last(delta=True))
-    errors = hard_errors(check, DIALECT)
+    errors = hard_errors(check)
     assert errors == [
         "cannot materialize collection 'c' with nullable key field 'id' unless it has a default value annotation",
         "binding for table t: changing from delta updates to standard updates is not allowed (backfill into a "
@@ -252,9 +252,9 @@ def test_hard_errors_are_reported_together() -> None:
         "collection 'c' has no root document projection, which standard updates require",
     ]
     foreign = BindingCheck(vbinding(), ["t"], False, EXISTING, None, materialization_known=False)
-    assert "already exists for new binding" in hard_errors(foreign, DIALECT)[0]
+    assert "already exists for new binding" in hard_errors(foreign)[0]
     ours = BindingCheck(vbinding(), ["t"], False, EXISTING, None, materialization_known=True)
-    assert hard_errors(ours, DIALECT) == []
+    assert hard_errors(ours) == []
 
 
 def test_case_insensitive_destinations_fold_field_names() -> None:

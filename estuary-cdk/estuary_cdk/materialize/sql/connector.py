@@ -126,7 +126,7 @@ class SQLMaterializationConnector(
                 last_binding(previous, path),
                 known,
             )
-            errors.extend(hard_errors(check, self.dialect))
+            errors.extend(hard_errors(check))
             constraints = validate_binding(check, self.dialect, self.types, self.migrations)
             out.append(
                 ValidatedBinding(constraints=constraints, resourcePath=path, deltaUpdates=check.delta_updates)

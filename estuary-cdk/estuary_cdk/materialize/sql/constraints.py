@@ -93,7 +93,7 @@ def _key_fields(check: BindingCheck) -> list[str]:
     return [by_ptr.get(ptr, ptr.lstrip("/")) for ptr in b.collection.key]
 
 
-def hard_errors(check: BindingCheck, dialect: Dialect) -> list[str]:
+def hard_errors(check: BindingCheck) -> list[str]:
     """What makes Validate fail for this binding (materialize-sql.md §1.2)."""
     b = check.binding
     name, path = b.collection.name, ".".join(check.resource_path)
