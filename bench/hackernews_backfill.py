@@ -1,8 +1,9 @@
 """Benchmark: source-hackernews backfilling items from the local fake API.
 
 The fake API runs in the benchmark's process with a fixed latency per request (10 ms by
-default); the connector runs as a real process spoken to over the capture protocol (only `items` bound), and
-the time from its first checkpoint to the completed backfill is measured. Peak RSS is the
+default); the connector runs as a real process driven by flowctl's capture session, as `flowctl
+preview` runs it (only `items` bound; source-hackernews/tests/flow_session.py), and the time from
+its first committed transaction to the completed backfill is measured. Peak RSS is the
 connector's VmHWM. Figures printed:
 
 * items/second at concurrency 1, 8 and 32 (1 and 8 backfill a slice of the ids: at 10 ms per
@@ -24,10 +25,12 @@ CONNECTOR_DIR = Path(__file__).resolve().parent.parent / "source-hackernews"
 VENV_PYTHON = CONNECTOR_DIR / ".venv" / "bin" / "python"
 TARGET_ITEMS_PER_SECOND = 2000
 
+sys.path.insert(0, str(CONNECTOR_DIR / "tests"))
 try:
+    import psutil
     from aiohttp import web
+    from flow_session import Session, run_session
     from source_hackernews.fake_api import FakeHackerNews, make_lowlevel_server
-    from source_hackernews.fake_api.driver import Session, run_session
 except ImportError:  # not in the connector's venv: re-run there
     if not VENV_PYTHON.exists() or os.environ.get("HN_BENCH_REEXEC"):
         sys.exit(f"run `poetry install` in {CONNECTOR_DIR} first")
@@ -46,7 +49,15 @@ async def _start_server(items: int, latency_ms: float) -> tuple[web.ServerRunner
 
 def _backfill_done(session: Session) -> bool:
     items = session.state.get("bindingStateV1", {}).get("items", {})
-    return bool(session.checkpoints) and "backfill" not in items and "last_initialized" in items
+    return bool(session.transactions) and "backfill" not in items and "last_initialized" in items
+
+
+def _connector_pid() -> int:
+    """The connector process flowctl started (a child of this process)."""
+    for child in psutil.Process().children(recursive=True):
+        if "source_hackernews" in child.cmdline():
+            return child.pid
+    return 0
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -73,16 +84,18 @@ async def _backfill(url: str, maxitem: int, count: int, concurrency: int) -> tup
     CPU seconds)."""
     config = {"base_url": url, "concurrency": concurrency, "start_id": maxitem - count + 1}
     started: float | None = None
+    pid = 0
     peak = cpu = cpu_at_start = float("nan")
 
-    def on_checkpoint(session: Session) -> None:
-        nonlocal started, peak, cpu, cpu_at_start
+    def on_commit(session: Session) -> None:
+        nonlocal started, pid, peak, cpu, cpu_at_start
         if started is None:
             started = time.perf_counter()
-            cpu_at_start = _cpu_seconds(session.pid)
+            pid = _connector_pid()
+            cpu_at_start = _cpu_seconds(pid)
         if _backfill_done(session):
-            peak = _peak_rss_mb(session.pid)
-            cpu = _cpu_seconds(session.pid) - cpu_at_start
+            peak = _peak_rss_mb(pid)
+            cpu = _cpu_seconds(pid) - cpu_at_start
 
     session = await run_session(
         config,
@@ -91,15 +104,13 @@ async def _backfill(url: str, maxitem: int, count: int, concurrency: int) -> tup
         bindings=["items"],
         intervals={"items": "PT1H"},
         max_seconds=3600,
-        python=sys.executable,
-        on_checkpoint=on_checkpoint,
+        on_commit=on_commit,
         keep_documents=False,
     )
     elapsed = time.perf_counter() - (started or time.perf_counter())
     if not _backfill_done(session):
-        raise RuntimeError(
-            f"backfill did not complete (exit {session.exit_code}): {session.stderr[-2000:]!r}"
-        )
+        last = [log.message for log in session.logs[-5:]]
+        raise RuntimeError(f"backfill did not complete: {last}")
     return session.committed_count, elapsed, peak, cpu
 
 

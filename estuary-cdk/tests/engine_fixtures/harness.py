@@ -131,7 +131,9 @@ def docs(lines: list[dict[str, Any]], binding: int | None = None) -> list[Any]:
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396, written independently of the engine's helper (tests reduce states with it)."""
+    """RFC 7396, the tests' own: a deliberately independent copy (not `estuary_cdk.utils`'
+    `json_merge_patch` nor flowctl's `merge_patch`), so the states the engine's checkpoints reduce
+    to are checked by code that does not share their bugs."""
     if not isinstance(patch, dict):
         return patch
     out = dict(target) if isinstance(target, dict) else {}
