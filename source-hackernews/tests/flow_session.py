@@ -30,20 +30,11 @@ from flowctl.logs import OpsLog
 from flowctl.preview import compile_bindings
 from flowctl.preview import run_session as run_flowctl_session
 from flowctl.session import PreviewOptions
+from source_hackernews.models import STORY_LISTS
 
 CONNECTOR_DIR = Path(__file__).resolve().parent.parent
 CAPTURE = "acmeCo/source-hackernews"
-ALL_BINDINGS = (
-    "items",
-    "users",
-    "updates",
-    "topstories",
-    "newstories",
-    "beststories",
-    "askstories",
-    "showstories",
-    "jobstories",
-)
+ALL_BINDINGS = ("items", "users", "updates", *STORY_LISTS)
 
 
 @dataclass
