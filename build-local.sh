@@ -176,8 +176,9 @@ build() {
         podman | buildah)
             local verb=build
             [ "$ENGINE" = podman ] || verb=bud
+            # --force-rm: a failed step's container is removed too, not left in the store.
             run "$ENGINE" "$verb" --platform linux/amd64 --format docker --layers --pull=false \
-                --isolation "${BUILDAH_ISOLATION:-chroot}" "${secret[@]}" "$@"
+                --force-rm --isolation "${BUILDAH_ISOLATION:-chroot}" "${secret[@]}" "$@"
             ;;
     esac
 }

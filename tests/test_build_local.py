@@ -221,7 +221,7 @@ def test_buildah_builds_base_then_connector_chrooted_with_layers_and_the_ca_secr
     base, connector = builds(repo)
     for command in (base, connector):
         assert command.startswith("buildah bud --platform linux/amd64 --format docker --layers --pull=false ")
-        assert "--isolation chroot" in command
+        assert "--force-rm --isolation chroot" in command
         assert f"--secret id=build-ca,src={bundle}" in command
     assert base.endswith("-t flow-connectors/base-image:v1 base-image")
     for expected in (

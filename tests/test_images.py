@@ -15,6 +15,7 @@ cannot start containers on these machines (no cgroups or rlimits for its OCI run
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -73,8 +74,14 @@ OPEN_FIXTURES: dict[str, OpenFixture] = {
 }
 
 
+# Images of this checkout under a name of its own: several checkouts on one machine (sessions,
+# CI) share the engine's image store, and one's `make test` must not test another's images.
+IMAGE_REPO = "localhost/flow-connectors-test/" + hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]
+BUILD_ENV = {"CONTAINER_ENGINE": "buildah", "IMAGE_REPO": IMAGE_REPO}
+
+
 def tag(connector: str) -> str:
-    return build_images.image_tag(connector)
+    return f"{IMAGE_REPO}/{connector}:local"
 
 
 @pytest.fixture(scope="session")
@@ -83,27 +90,20 @@ def images(request: pytest.FixtureRequest) -> dict[str, ImageInfo]:
     started = time.monotonic()
     infos: dict[str, ImageInfo] = {}
     for connector in CONNECTORS:
-        result = build_images.build(connector, env={"CONTAINER_ENGINE": "buildah"})
+        result = build_images.build(connector, env=BUILD_ENV)
         if not result.ok:
             pytest.fail(f"./build-local.sh {connector} failed; last lines of {result.log}:\n{result.tail()}")
         infos[connector] = BUILDAH.inspect(tag(connector))
+    # Said on the terminal, past pytest's capture: what the image tests cost shows in every run.
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"image tests: built {len(CONNECTORS)} images in {time.monotonic() - started:.1f}s "
-            f"(logs in {build_images.LOG_DIR})"
-        )
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"image tests: {len(CONNECTORS)} images built (cached layers) in "
+                f"{time.monotonic() - started:.1f}s; logs in {build_images.LOG_DIR}"
+            )
     return infos
-
-
-def test_every_connector_with_a_project_has_an_image_test() -> None:
-    found = sorted(
-        p.parent.name
-        for p in ROOT.glob("*/pyproject.toml")
-        if p.parent.name.startswith(("source-", "materialize-"))
-    )
-    assert CONNECTORS == found
-    assert "source-hello-world" in CONNECTORS
 
 
 @pytest.mark.parametrize("connector", CONNECTORS)
@@ -301,7 +301,7 @@ def test_variant_dockerfile_retags_with_the_new_docs_url(
     tmp_path: Path, images: dict[str, ImageInfo]
 ) -> None:
     base = images["source-hello-world"]
-    variant = "localhost/flow-connectors-test/source-hello-world-variant:local"
+    variant = f"{IMAGE_REPO}/source-hello-world-variant:local"
     docs_url = "https://go.estuary.dev/source-hello-world-variant"
     BUILDAH.build(
         ROOT / "connector-variant.Dockerfile",
@@ -428,8 +428,8 @@ def test_a_change_to_a_connectors_code_reuses_the_dependency_layers(
     (repo / "tools").mkdir()
     for name in ("build-local.sh", ".dockerignore", "tools/python_stand_in.py", "tools/container_engine.py"):
         shutil.copy2(ROOT / name, repo / name)
-    env = {"IMAGE_REPO": "localhost/flow-connectors-test", "CONTAINER_ENGINE": "buildah"}
-    image = "localhost/flow-connectors-test/source-hello-world:local"
+    env = {**BUILD_ENV, "IMAGE_REPO": f"{IMAGE_REPO}/rebuilt"}
+    image = f"{IMAGE_REPO}/rebuilt/source-hello-world:local"
 
     def build() -> str:
         proc = subprocess.run(

@@ -212,8 +212,14 @@ def test_unknown_engines_are_refused() -> None:
     ("engine", "start"),
     [
         ("docker", ["build", "-f"]),
-        ("podman", ["build", "--format", "docker", "--pull=false", "--isolation", "chroot", "-f"]),
-        ("buildah", ["bud", "--format", "docker", "--pull=false", "--isolation", "chroot", "-f"]),
+        (
+            "podman",
+            ["build", "--format", "docker", "--pull=false", "--isolation", "chroot", "-f"],
+        ),
+        (
+            "buildah",
+            ["bud", "--format", "docker", "--pull=false", "--isolation", "chroot", "-f"],
+        ),
     ],
 )
 def test_build_commands_per_engine(engine: str, start: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
