@@ -4,6 +4,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
+__all__ = ["merge"]
+
 T = TypeVar("T")
 
 _QUEUE_SIZE = 16

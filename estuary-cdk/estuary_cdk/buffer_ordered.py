@@ -14,6 +14,8 @@ import collections
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import TypeVar
 
+__all__ = ["buffer_ordered"]
+
 T = TypeVar("T")
 
 

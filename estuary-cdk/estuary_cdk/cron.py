@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pycron  # type: ignore[import-untyped]
 
+__all__ = ["CONNECTOR_RESTART_INTERVAL", "SMALLEST_CRON_INCREMENT", "next_fire"]
+
 CONNECTOR_RESTART_INTERVAL = timedelta(hours=24)
 SMALLEST_CRON_INCREMENT = timedelta(minutes=1)
 

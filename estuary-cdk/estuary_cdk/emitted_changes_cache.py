@@ -7,6 +7,8 @@ only as long as the process (state is never persisted).
 
 from datetime import datetime
 
+__all__ = ["add_recent", "cleanup", "count_for", "emitted_cache", "has_as_recent_as", "should_yield"]
+
 emitted_cache: dict[str, dict[int | str, datetime]] = {}
 
 

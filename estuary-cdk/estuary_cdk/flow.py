@@ -27,7 +27,9 @@ from ._credentials import (
     OAuth2TokenFlowSpec,
     ResourceOwnerPasswordOAuth2Credentials,
     RotatingOAuth2Credentials,
-    _BaseOAuth2CredentialsData,
+)
+from ._credentials import (
+    _BaseOAuth2CredentialsData as _BaseOAuth2CredentialsData,  # compatibility name (see _compat)
 )
 
 __all__ = [
@@ -61,7 +63,6 @@ __all__ = [
     "RotatingOAuth2Credentials",
     "UUIDParts",
     "ValidationError",
-    "_BaseOAuth2CredentialsData",
 ]
 
 PROTOCOL_VERSION = 3032023

@@ -5,13 +5,13 @@ from typing import Any
 
 import pytest
 from engine_fixtures.harness import T0, EngineClock, Harness, binding, checkpoints, detached_task, docs
+from estuary_cdk.capture._engine.backfill import binding_backfill_task
 from estuary_cdk.capture.common import (
     BaseDocument,
     LogCursor,
     PageCursor,
     ResourceConfigWithSchedule,
     ResourceState,
-    _binding_backfill_task,
     make_cursor_dict,
 )
 
@@ -41,7 +41,7 @@ async def run_backfill(
     b = kwargs.pop("binding", binding())
     ci = kwargs.pop("is_connector_initiated", False)
     last_init = kwargs.pop("last_initialized", None)
-    await h.run(lambda t: _binding_backfill_task(b, 0, fetch, state, ci, last_init, task=t, **kwargs))
+    await h.run(lambda t: binding_backfill_task(b, 0, fetch, state, ci, last_init, task=t, **kwargs))
     return h
 
 
@@ -133,7 +133,7 @@ async def test_dict_cursor_after_scalar_cursor_fails() -> None:
     fetch = pages_from([["p1", make_cursor_dict({"a": 1})]])
     h = Harness()
     with pytest.raises(RuntimeError, match="dict PageCursor after the non-dict"):
-        await _binding_backfill_task(
+        await binding_backfill_task(
             binding(), 0, fetch, ResourceState.Backfill(cutoff=T0), False, None, task=detached_task(h)
         )
 
@@ -145,7 +145,7 @@ async def test_invalid_page_cursors_fail(bad: Any, message: str) -> None:
     fetch = pages_from([[{"id": 1}, bad]])
     h = Harness()
     with pytest.raises(RuntimeError, match=message):
-        await _binding_backfill_task(
+        await binding_backfill_task(
             binding(), 0, fetch, ResourceState.Backfill(cutoff=T0), False, None, task=detached_task(h)
         )
     # The failed backfill still released its status slot.

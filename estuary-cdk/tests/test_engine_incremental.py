@@ -5,13 +5,13 @@ from typing import Any
 
 import pytest
 from engine_fixtures.harness import T0, EngineClock, Harness, binding, checkpoints, detached_task, docs
+from estuary_cdk.capture._engine.incremental import binding_incremental_task
 from estuary_cdk.capture.common import (
     AssociatedDocument,
     BaseDocument,
     LogCursor,
     ResourceState,
     Triggers,
-    _binding_incremental_task,
 )
 
 
@@ -40,7 +40,7 @@ async def test_documents_then_cursor_are_checkpointed_together(monkeypatch: pyte
     )
     h = Harness(clock=clock)
     state = ResourceState.Incremental(cursor=T0)
-    await h.run(lambda t: _binding_incremental_task(binding(), 0, fetch, state, task=t))
+    await h.run(lambda t: binding_incremental_task(binding(), 0, fetch, state, task=t))
 
     assert h.raw_lines()[:3] == [
         b'{"captured":{"binding":0,"doc":{"id":1}}}',
@@ -69,7 +69,7 @@ async def test_interval_paces_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     fetch = changes_from([[{"id": 1}, T0 + timedelta(minutes=4)], [], []])
     h = Harness(clock=clock)
     state = ResourceState.Incremental(cursor=T0)
-    await h.run(lambda t: _binding_incremental_task(binding(interval=interval), 0, fetch, state, task=t))
+    await h.run(lambda t: binding_incremental_task(binding(interval=interval), 0, fetch, state, task=t))
     assert clock.waits[:4] == [timedelta(minutes=2), timedelta(minutes=4), interval, interval]
 
 
@@ -78,7 +78,7 @@ async def test_int_cursors_are_polled_again_immediately(monkeypatch: pytest.Monk
     fetch = changes_from([[{"id": 1}, 5], [{"id": 2}, 9], []])
     h = Harness(clock=clock)
     await h.run(
-        lambda t: _binding_incremental_task(
+        lambda t: binding_incremental_task(
             binding(interval=timedelta(seconds=30)), 0, fetch, ResourceState.Incremental(cursor=0), task=t
         )
     )
@@ -108,7 +108,7 @@ async def test_cursor_contract_violations_fail_the_task(
     fetch = changes_from([[{"id": 1}, bad]])
     h = Harness(clock=clock)
     with pytest.raises(RuntimeError, match=message):
-        await _binding_incremental_task(
+        await binding_incremental_task(
             binding(), 0, fetch, ResourceState.Incremental(cursor=start), task=detached_task(h)
         )
     # Nothing was committed: the documents stay pending in the failed task.
@@ -120,7 +120,7 @@ async def test_tuple_cursors_are_not_order_checked(monkeypatch: pytest.MonkeyPat
     fetch = changes_from([[{"id": 1}, ("b",), ("a",)]])
     h = Harness(clock=clock)
     await h.run(
-        lambda t: _binding_incremental_task(
+        lambda t: binding_incremental_task(
             binding(), 0, fetch, ResourceState.Incremental(cursor=("c",)), task=t
         )
     )
@@ -132,7 +132,7 @@ async def test_documents_without_final_cursor_fail(monkeypatch: pytest.MonkeyPat
     fetch = changes_from([[{"id": 1}, 3, {"id": 2}]])
     h = Harness(clock=clock)
     with pytest.raises(RuntimeError, match="without a final LogCursor"):
-        await _binding_incremental_task(
+        await binding_incremental_task(
             binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=detached_task(h)
         )
 
@@ -142,7 +142,7 @@ async def test_backfill_trigger_requests_backfill_and_stops(monkeypatch: pytest.
     fetch = changes_from([[{"id": 1}, 2, Triggers.BACKFILL, {"id": "never"}]])
     h = Harness(clock=clock)
     await h.run(
-        lambda t: _binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
+        lambda t: binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
     )
     assert h.stopping.event.is_set()
     lines = h.lines()
@@ -158,7 +158,7 @@ async def test_associated_documents_go_to_their_binding(monkeypatch: pytest.Monk
     fetch = changes_from([[{"id": 1}, AssociatedDocument(doc=Item(id=10), binding=3), 2]])
     h = Harness(clock=clock)
     await h.run(
-        lambda t: _binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
+        lambda t: binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
     )
     assert h.raw_lines()[:2] == [
         b'{"captured":{"binding":0,"doc":{"id":1}}}',
@@ -171,7 +171,7 @@ async def test_subtask_checkpoints_nest_under_subtask_id(monkeypatch: pytest.Mon
     fetch = changes_from([[{"id": 1}, 8]])
     h = Harness(clock=clock)
     await h.run(
-        lambda t: _binding_incremental_task(
+        lambda t: binding_incremental_task(
             binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t, subtask_id="realtime"
         )
     )
@@ -184,7 +184,7 @@ async def test_stop_while_idle_returns(monkeypatch: pytest.MonkeyPatch) -> None:
     h = Harness(clock=clock)
     h.stopping.event.set()
     await h.run(
-        lambda t: _binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
+        lambda t: binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
     )
     assert fetch.calls == []
     assert h.lines() == []
@@ -203,6 +203,6 @@ async def test_generator_is_closed_on_early_return(monkeypatch: pytest.MonkeyPat
 
     h = Harness(clock=clock)
     await h.run(
-        lambda t: _binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
+        lambda t: binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
     )
     assert closed == [True]

@@ -6,12 +6,11 @@ from typing import Any
 import pytest
 import xxhash
 from engine_fixtures.harness import T0, EngineClock, Harness, binding, checkpoints, docs
+from estuary_cdk.capture._engine.binding import _assert_tombstone_covers_key, _tombstone_discriminator_values
+from estuary_cdk.capture._engine.snapshot import binding_snapshot_task
 from estuary_cdk.capture.common import (
     BaseDocument,
     ResourceState,
-    _assert_tombstone_covers_key,
-    _binding_snapshot_task,
-    _tombstone_discriminator_values,
 )
 from pydantic import Field
 
@@ -54,7 +53,7 @@ async def run_snapshot(
     b = kwargs.pop("binding", binding(key=ROW_KEY, interval=timedelta(minutes=10)))
     state = kwargs.pop("state", None)
     tombstone = kwargs.pop("tombstone", BaseDocument(_meta=BaseDocument.Meta(op="d")))
-    await h.run(lambda t: _binding_snapshot_task(b, 0, fetch, state, task=t, tombstone=tombstone, **kwargs))
+    await h.run(lambda t: binding_snapshot_task(b, 0, fetch, state, task=t, tombstone=tombstone, **kwargs))
     return h, clock
 
 
@@ -149,7 +148,7 @@ async def test_stop_while_waiting_returns(monkeypatch: pytest.MonkeyPatch) -> No
     h = Harness(clock=clock)
     h.stopping.event.set()
     await h.run(
-        lambda t: _binding_snapshot_task(
+        lambda t: binding_snapshot_task(
             binding(key=ROW_KEY), 0, snapshots_from([[{"a": 1}]]), None, task=t, tombstone=None
         )
     )

@@ -42,8 +42,6 @@ __all__ = [
     "WEBHOOK_SHUTDOWN_TIMEOUT",
     "BaseCaptureConnector",
     "ConfigEncryptionError",
-    "TerminateTaskGroup",
-    "force_terminate_task_group",
 ]
 
 PERIODIC_RESTART_INTERVAL = timedelta(hours=24)
@@ -65,15 +63,6 @@ def _plain_or_model(config: object) -> BaseModel | Mapping[str, Any]:
     """The endpoint config as `encrypt_config` takes it (a connector's `EndpointConfig` is
     unconstrained; `encrypt_config` refuses, with a clear error, anything else)."""
     return cast("BaseModel | Mapping[str, Any]", config)
-
-
-class TerminateTaskGroup(Exception):
-    """Capture tasks did not stop within the graceful-shutdown timeout and were cancelled."""
-
-
-async def force_terminate_task_group() -> None:
-    """Run as a task of an `asyncio.TaskGroup` to make the whole group cancel its tasks."""
-    raise TerminateTaskGroup()
 
 
 class BaseCaptureConnector(

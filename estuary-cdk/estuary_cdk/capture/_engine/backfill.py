@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ...cron import next_fire
+from ...flow import CaptureBinding
 from ...utils import json_merge_patch
 from ..document import AssociatedDocument, BaseDocument
 from ..task import Task
@@ -24,7 +25,7 @@ def _wrap(state_key: str, backfill: Any, subtask_id: str | None) -> ConnectorSta
 
 
 async def binding_backfill_task(
-    binding: Any,
+    binding: CaptureBinding[Any],
     binding_index: int,
     fetch_page: FetchPageFn | RecurringFetchPageFn,
     state: ResourceState.Backfill,

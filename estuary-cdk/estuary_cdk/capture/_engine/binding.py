@@ -3,6 +3,7 @@
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from ...flow import CaptureBinding
 from ..document import BaseDocument
 from ..task import Task
 from .backfill import binding_backfill_task
@@ -75,7 +76,7 @@ def _child(
 
 
 def open_binding(
-    binding: Any,
+    binding: CaptureBinding[Any],
     binding_index: int,
     resource_state: ResourceState,
     task: Task,

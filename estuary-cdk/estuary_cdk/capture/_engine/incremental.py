@@ -4,6 +4,7 @@ from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from typing import Any
 
+from ...flow import CaptureBinding
 from ..document import AssociatedDocument, BaseDocument
 from ..task import Task
 from .cursors import LogCursor, Triggers
@@ -45,7 +46,7 @@ def _sleep_after(cursor: LogCursor, interval: timedelta, now: datetime) -> timed
 
 
 async def binding_incremental_task(
-    binding: Any,
+    binding: CaptureBinding[Any],
     binding_index: int,
     fetch_changes: FetchChangesFn,
     state: ResourceState.Incremental,

@@ -6,26 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from ...cron import next_fire
-from .. import response
+from ...flow import CaptureBinding
+from .. import request, response
 from ..task import Task
 from .config import ResourceConfigWithSchedule
-from .resources import Resource
+from .resources import Resource, datetime_cursors
 from .state import ConnectorState, ResourceState
 from .stop import scheduled_stop
-
-
-def _datetime_cursors(state: Any) -> list[datetime]:
-    inc = getattr(state, "inc", None)
-    if isinstance(inc, ResourceState.Incremental):
-        states = [inc]
-    elif isinstance(inc, dict):
-        states = [s for s in inc.values() if s is not None]
-    else:
-        return []
-    cursors = [s.cursor for s in states]
-    if cursors and all(isinstance(c, datetime) for c in cursors):
-        return cursors  # type: ignore[return-value]
-    return []
 
 
 def _scheduled_state(state: Any, initial: Any) -> tuple[Any, bool]:
@@ -36,7 +23,7 @@ def _scheduled_state(state: Any, initial: Any) -> tuple[Any, bool]:
     added; otherwise the binding starts over from its initial state.
     """
     initial_backfill = getattr(initial, "backfill", None)
-    cursors = _datetime_cursors(state)
+    cursors = datetime_cursors(state)
     if (
         cursors
         and isinstance(initial_backfill, ResourceState.Backfill)
@@ -48,8 +35,8 @@ def _scheduled_state(state: Any, initial: Any) -> tuple[Any, bool]:
 
 
 def open(
-    open: Any,
-    resolved_bindings: Sequence[tuple[Any, Resource[Any, Any, Any]]],
+    open: request.Open[Any, Any, Any],
+    resolved_bindings: Sequence[tuple[CaptureBinding[Any], Resource[Any, Any, Any]]],
 ) -> tuple[response.Opened, Callable[[Task], Awaitable[None]]]:
     """The ``opened`` response and the capture runner for an ``open`` request whose bindings
     were resolved by ``resolve_bindings`` (in request order, so list indexes are binding

@@ -3,6 +3,7 @@
 import copy
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -32,13 +33,6 @@ class ReductionStrategy(StrEnum):
     MAXIMIZE = "maximize"
     SET = "set"
     SUM = "sum"
-
-
-@dataclass
-class SourcedSchema:
-    """A source-declared JSON schema (kept for compatibility; not used by the engine)."""
-
-    value: dict[str, Any]
 
 
 @dataclass
@@ -139,7 +133,28 @@ def resolve_bindings(
     resource_term: str = "Resource",
 ) -> list[tuple[_Binding, Resource[Any, Any, Any]]]:
     """Pair every binding (of ``validate`` or ``open``) with the resource of the same path, in
-    binding order. All problems are reported together in one ``ValidationError``."""
+    binding order. Webhook resources whose match rules would claim the same documents are
+    reported too (first), all problems together in one ``ValidationError``."""
+    # Imported here: the webhook resources are built on this module.
+    from ..webhook.resources import match_rule_conflicts
+
+    conflicts = match_rule_conflicts(resources)
+    try:
+        resolved = _pair_bindings(bindings, resources, resource_term)
+    except ValidationError as exc:
+        raise ValidationError([*conflicts, *exc.errors]) from None
+    if conflicts:
+        raise ValidationError(conflicts)
+    return resolved
+
+
+def _pair_bindings(
+    bindings: Sequence[_Binding],
+    resources: Sequence[Resource[Any, Any, Any]],
+    resource_term: str,
+) -> list[tuple[_Binding, Resource[Any, Any, Any]]]:
+    """Each binding with its resource, or a ``ValidationError`` listing every binding without
+    one (and snapshot bindings not keyed on the row id)."""
     by_path: dict[tuple[str, ...], Resource[Any, Any, Any]] = {}
     for resource in resources:
         by_path.setdefault(tuple(resource.initial_config.path()), resource)
@@ -175,3 +190,24 @@ def validated(resolved_bindings: Sequence[tuple[Any, Resource[Any, Any, Any]]]) 
             for binding, _ in resolved_bindings
         ]
     )
+
+
+def datetime_cursors(state: Any) -> list[datetime]:
+    """The incremental cursors of ``state`` (one, or one per subtask), when all are datetimes."""
+    inc = getattr(state, "inc", None)
+    if isinstance(inc, ResourceState.Incremental):
+        states = [inc]
+    elif isinstance(inc, dict):
+        states = [s for s in inc.values() if s is not None]
+    else:
+        return []
+    cursors = [s.cursor for s in states]
+    if cursors and all(isinstance(c, datetime) for c in cursors):
+        return cursors  # type: ignore[return-value]
+    return []
+
+
+def get_min_incremental_cursor(state: ResourceState) -> datetime | None:
+    """The oldest datetime incremental cursor of ``state`` (across subtasks), if any."""
+    cursors = datetime_cursors(state)
+    return min(cursors) if cursors else None

@@ -5,6 +5,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from ...flow import CaptureBinding
 from ..document import MetaOp, set_document_meta
 from ..task import Task
 from .fetch_fns import FetchSnapshotFn, aclose, binding_interval
@@ -32,7 +33,7 @@ def tombstone_for_row(tombstone: Any, row_id: int) -> Any:
 
 
 async def binding_snapshot_task(
-    binding: Any,
+    binding: CaptureBinding[Any],
     binding_index: int,
     fetch_snapshot: FetchSnapshotFn,
     state: ResourceState.Snapshot | None,
