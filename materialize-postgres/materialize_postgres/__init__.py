@@ -35,13 +35,6 @@ class Connector(SQLMaterializationConnector[EndpointConfig, ResourceConfig]):
     types = TYPES
     migrations = MIGRATIONS
 
-    def __init__(self) -> None:
-        super().__init__()
-        # Apply's resource configs by binding index (for `additional_table_create_sql`), and the
-        # client it ran its DDL with (which knows the schemas it created).
-        self._resources: list[ResourceConfig] = []
-        self._client: PostgresClient | None = None
-
     @classmethod
     def request_class(cls) -> type[Request[EndpointConfig, ResourceConfig]]:
         return Request[EndpointConfig, ResourceConfig]
@@ -54,8 +47,7 @@ class Connector(SQLMaterializationConnector[EndpointConfig, ResourceConfig]):
         )
 
     async def connect(self, log: FlowLogger, config: EndpointConfig) -> SQLClient:
-        self._client = await PostgresClient.open(log, config)
-        return self._client
+        return await PostgresClient.open(log, config)
 
     def resource_path(self, config: EndpointConfig, resource: ResourceConfig) -> list[str]:
         return [resource.schema_ or config.schema_name, resource.table]
@@ -63,19 +55,8 @@ class Connector(SQLMaterializationConnector[EndpointConfig, ResourceConfig]):
     def checkpoints_path(self, config: EndpointConfig) -> list[str]:
         return [config.schema_name, CHECKPOINTS_TABLE]
 
-    async def apply(
-        self, log: FlowLogger, apply: request.Apply[EndpointConfig, ResourceConfig]
-    ) -> response.Applied:
-        self._resources = [b.resourceConfig for b in apply.materialization.bindings]
-        applied = await super().apply(log, apply)
-        created = self._client.schema_statements if self._client is not None else []
-        if created:
-            applied.actionDescription = "\n".join([*created, applied.actionDescription])
-        return applied
-
-    def render_plan(self, plan: TablePlan, materialization: str) -> list[str]:
-        resource = self._resources[plan.table.binding] if plan.table.binding < len(self._resources) else None
-        return render_plan(plan, materialization, resource.additional_table_create_sql if resource else "")
+    def render_plan(self, plan: TablePlan, resource: ResourceConfig, materialization: str) -> list[str]:
+        return render_plan(plan, materialization, resource.additional_table_create_sql)
 
     async def transactor(
         self,

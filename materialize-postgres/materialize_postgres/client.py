@@ -57,8 +57,6 @@ class PostgresClient(SQLClient):
         self.log = log
         self.config = config
         self.conn = conn
-        self.missing_schemas: list[str] = []
-        self.schema_statements: list[str] = []
 
     @classmethod
     async def open(cls, log: FlowLogger, config: EndpointConfig) -> PostgresClient:
@@ -100,16 +98,15 @@ class PostgresClient(SQLClient):
                 found.columns.append(ExistingColumn(name, data_type, nullable == "YES", default is not None))
         for found in by_table.values():
             info.add(found)
-        self.missing_schemas = [s for s in schemas if s not in existing_schemas]
+        info.namespaces = existing_schemas
         return info
 
     async def run_ddl(self, statements: Sequence[str]) -> None:
-        """Apply's statements (after creating missing schemas) in one transaction."""
-        schema_statements = [f"CREATE SCHEMA IF NOT EXISTS {DIALECT.quote(s)};" for s in self.missing_schemas]
+        """Apply's statements (schemas first, then tables) in one transaction."""
         statement = ""
         try:
             async with self.conn.transaction():
-                for statement in [*schema_statements, *statements]:
+                for statement in statements:
                     # Without parameters a statement is sent as is: `%` needs no escaping, and a
                     # resource's additional SQL may hold several statements.
                     await self.conn.execute(statement.encode())
@@ -118,7 +115,6 @@ class PostgresClient(SQLClient):
             raise pg_error(
                 exc, f"applying the table changes failed (nothing was changed) at {first!r}"
             ) from None
-        self.schema_statements = schema_statements
 
     async def has_checkpoint(self, materialization: str) -> bool:
         try:

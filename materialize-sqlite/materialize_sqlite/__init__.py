@@ -55,7 +55,7 @@ class Connector(SQLMaterializationConnector[EndpointConfig, ResourceConfig]):
     def checkpoints_path(self, config: EndpointConfig) -> list[str]:
         return [CHECKPOINTS_TABLE]
 
-    def render_plan(self, plan: TablePlan, materialization: str) -> list[str]:
+    def render_plan(self, plan: TablePlan, resource: ResourceConfig, materialization: str) -> list[str]:
         return render_plan(plan)
 
     async def transactor(

@@ -1,5 +1,5 @@
 """`SQLMaterializationConnector`: spec-less base of every SQL materialization — Validate (one
-constraint per field), Apply (tables and the checkpoints table) and Open (fence, tables,
+constraint per field), Apply (namespaces, tables and the checkpoints table) and Open (fence, tables,
 transactor) written once; a connector supplies its dialect, type map, migrations, a client for
 its database, its DDL rendering and its transactor.
 """
@@ -76,8 +76,13 @@ class SQLMaterializationConnector(
         """Where the checkpoints table lives."""
 
     @abc.abstractmethod
-    def render_plan(self, plan: TablePlan, materialization: str) -> list[str]:
-        """The statements that carry out `plan` (create, replace, truncate and/or alter)."""
+    def render_plan(self, plan: TablePlan, resource: ResourceConfig, materialization: str) -> list[str]:
+        """The statements that carry out `plan` (create, replace, truncate and/or alter) for the
+        binding whose resource config is `resource`."""
+
+    def render_create_namespace(self, namespace: str) -> str:
+        """The statement creating a missing namespace (schema) before Apply's tables."""
+        return f"CREATE SCHEMA IF NOT EXISTS {self.dialect.quote(namespace)};"
 
     @abc.abstractmethod
     async def transactor(
@@ -147,8 +152,12 @@ class SQLMaterializationConnector(
         checkpoints = self.checkpoints_path(spec.config)
         client = await self.connect(log, spec.config)
         try:
-            info = await client.info_schema([*(t.path for t in tables), checkpoints])
+            paths = [*(t.path for t in tables), tuple(checkpoints)]
+            info = await client.info_schema(paths)
             statements: list[str] = []
+            if info.namespaces is not None:
+                needed = sorted({path[-2] for path in paths if len(path) > 1})
+                statements.extend(self.render_create_namespace(n) for n in needed if n not in info.namespaces)
             if info.table(checkpoints) is None:
                 statements.append(checkpoints_ddl(self.dialect.path(checkpoints)))
             previous = apply.lastMaterialization
@@ -163,7 +172,7 @@ class SQLMaterializationConnector(
                     self.migrations,
                 )
                 if not plan.is_noop:
-                    statements.extend(self.render_plan(plan, spec.name))
+                    statements.extend(self.render_plan(plan, binding.resourceConfig, spec.name))
             if statements:
                 await client.run_ddl(statements)
         finally:

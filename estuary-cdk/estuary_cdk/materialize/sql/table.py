@@ -47,6 +47,9 @@ class InfoSchema:
 
     dialect: Dialect
     tables: dict[tuple[str, ...], ExistingTable] = field(default_factory=dict)
+    # The namespaces (schemas) that exist, for destinations that have them; None for those that
+    # do not (Apply then creates none).
+    namespaces: set[str] | None = None
 
     def _key(self, path: Sequence[str]) -> tuple[str, ...]:
         parts = tuple(self.dialect.identifier(p) for p in path)
