@@ -381,3 +381,19 @@ def test_a_class_whose_documents_keep_falling_back_is_handed_to_pydantic() -> No
         assert model_json(Priced(id=i, price=Decimal("1.5"))) == b'{"id":%d,"price":"1.5"}' % i
     assert _model_json._serializers[Priced] is _model_json._pydantic_json
     assert model_json(Priced(id=1, price=3)) == b'{"id":1,"price":3}'
+
+
+def test_serializer_for_is_the_one_entry() -> None:
+    """One function per model class, the same on every lookup; None for what is not a model;
+    and a class that gave up on orjson is written by pydantic through the same lookup."""
+    from estuary_cdk.capture._model_json import serializer_for
+
+    class Plain(BaseModel):
+        id: int
+
+    first = serializer_for(Plain)
+    assert first is not None and first is serializer_for(Plain)
+    assert first(Plain(id=3)) == pydantic_json(Plain(id=3))
+    assert serializer_for(dict) is None and serializer_for(int) is None
+    _model_json._serializers[Plain] = _model_json._pydantic_json  # as the give-up streak does
+    assert serializer_for(Plain) is _model_json._pydantic_json

@@ -19,6 +19,20 @@ the whole document fall back to pydantic, so such documents come out exactly as 
 One difference is accepted deliberately: a datetime whose UTC offset has a seconds part (only
 historical zoneinfo offsets do) has its offset rounded to the minute by orjson where pydantic
 truncates it.
+
+The one entry is `serializer_for(cls)` (`model_json(model)` is a convenience over it); the
+per-class registry stays private.
+
+What it buys, measured with `estuary-cdk/.venv/bin/python bench/cdk_emit/model_json_gain.py`
+(20,000 documents of cdk_emit's 15-field `Item` with nested model, datetimes and a list; the same
+documents each way, outputs checked byte-equal, best of 5; pydantic 2.14.4, on the project's shared
+2-core machine): 3.27 us/doc generated against 5.65 us/doc with `__pydantic_serializer__.to_json`
+(the fallback; 7.29 with `model_dump_json`): 2.4 us (1.7x) per document. On hello-world's
+4-field `Greeting` the design review measured 0.92 against 1.37 us/doc (0.45 us). The price: this
+module reads pydantic's core schema and instance internals (`__dict__`,
+`__pydantic_fields_set__`, `__pydantic_extra__`), so pydantic's minor version is pinned in
+pyproject.toml and `tests/test_core_model_json.py` (differential tests against pydantic's own
+bytes) must pass before the pin moves.
 """
 
 from __future__ import annotations
@@ -30,7 +44,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-__all__ = ["model_json"]
+__all__ = ["Serializer", "model_json", "serializer_for"]
 
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_PASSTHROUGH_DATACLASS
 
@@ -93,16 +107,32 @@ class _Field:
 
 Serializer = Callable[[BaseModel], bytes]
 
-# Per model class: the function that writes its instances.
-_serializers: dict[type, Serializer] = {}
+
+class _Registry(dict[type, Serializer | None]):
+    """Per class: the function that writes its instances (None for a class that is not a
+    pydantic model), built on first lookup. A class whose documents keep falling back is
+    re-registered with pydantic's serializer (see `_compile`)."""
+
+    def __missing__(self, cls: type) -> Serializer | None:
+        serialize = _build(cls) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+        self[cls] = serialize
+        return serialize
+
+
+_serializers = _Registry()
+
+serializer_for: Callable[[type], Serializer | None] = _serializers.__getitem__
+"""`serializer_for(cls)`: the function that writes instances of `cls` exactly as pydantic does
+with `by_alias=True, exclude_unset=True` (None when `cls` is not a pydantic model): the one
+entry to this module. Cheap enough for the per-document path (a dict lookup in C once the class
+was seen); look it up per document, not once per class, so a class that gave up on orjson is
+written by pydantic from then on."""
 
 
 def model_json(model: BaseModel) -> bytes:
     """`model` as pydantic writes it with `by_alias=True, exclude_unset=True`."""
-    try:
-        serialize = _serializers[model.__class__]
-    except KeyError:
-        serialize = _serializers[model.__class__] = _build(model.__class__)
+    serialize = serializer_for(model.__class__)
+    assert serialize is not None  # a BaseModel instance's class is a model class
     return serialize(model)
 
 

@@ -24,8 +24,7 @@ from pydantic_core import to_jsonable_python
 
 from ..http._clock import SYSTEM_CLOCK, Clock
 from ..logger import FlowLogger
-from ._model_json import _serializers as _model_serializers
-from ._model_json import model_json
+from ._model_json import model_json, serializer_for
 from .connector_status import ConnectorStatus
 from .document import AssociatedDocument, BaseDocument
 from .request import Request
@@ -220,10 +219,8 @@ class _BaseTask:
         buf = self._buf
         if type(document) is dict:
             body = orjson.dumps(document, default=orjson_default, option=ORJSON_OPTIONS)
-        elif (serialize := _model_serializers.get(document.__class__)) is not None:
-            body = serialize(document)  # A model class seen before: its serializer directly.
-        elif isinstance(document, BaseModel):
-            body = model_json(document)
+        elif (serialize := serializer_for(document.__class__)) is not None:
+            body = serialize(document)  # A model: its class's serializer (one dict lookup).
         elif isinstance(document, AssociatedDocument):
             self.captured(document.binding, document.doc)
             return
