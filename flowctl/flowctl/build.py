@@ -15,6 +15,7 @@ from .catalog import Capture, Catalog, Collection, Task
 from .config_check import check_task_configs
 from .connector import Launch, unary
 from .errors import BuildError
+from .keys import check_collection_key
 from .logs import OpsLog
 from .projections import build_projections, partition_fields
 from .state_key import encode_state_key
@@ -177,10 +178,19 @@ def capture_spec(
     }
 
 
+def check_capture_keys(capture: Capture, catalog: Catalog) -> None:
+    """Before any connector runs: the keys of the collections the capture writes must be keys
+    every document has (keys.py); a catalog error naming the file and the key otherwise."""
+    for b in capture.bindings:
+        if not b.disable:
+            check_collection_key(catalog.collections[b.target])
+
+
 async def build_capture(
     catalog: Catalog, capture: Capture, launch: Launch, on_log: Callable[[OpsLog], None]
 ) -> BuiltCapture:
     """Spec + Validate (fresh process) and assembly of the CaptureSpec sessions are opened with."""
+    check_capture_keys(capture, catalog)
     build_id = build_id_for(capture, catalog)
     request = validate_request(capture, catalog, launch.connector_type, build_id)
     # Configs are checked against the Spec's schemas before Validate carries them.

@@ -18,9 +18,10 @@ from .bundle import bundle
 from .catalog import Catalog, load_catalog
 from .config_check import check_endpoint_config
 from .connector import launch_for, unary
-from .discover import canonical_binding, canonical_spec, write_discovered
+from .discover import canonical_binding, canonical_spec, key_errors, write_discovered
 from .durations import parse_duration
-from .errors import ConnectorError, FlowctlError, UsageError
+from .errors import ConnectorError, DocumentKeyError, FlowctlError, UsageError
+from .keys import check_collection_key
 from .logs import LogPrinter, OpsLog
 from .materializations import Materialization
 from .materialize_preview import RESPONSE_TIMEOUT_SECONDS, MaterializePreviewOptions, run_materialize_preview
@@ -68,7 +69,26 @@ Sessions:
   ends when the connector exits between checkpoint sequences, or when --timeout passes with no
   new transaction. Each session restarts the connector (Apply, then Open with the reduced
   state). The catalog's `interval` is not waited for: Flow starts the next session no sooner
-  than `interval` after the previous Open, preview restarts the connector at once.
+  than `interval` after the previous Open, preview restarts the connector at once. A connector
+  may still wait on its own schedule: the kit polls a binding `interval` after its cursor or
+  its last poll. Preview says so at INFO (session start, and after 5s without a transaction:
+  each binding's next poll, and when the session ends).
+
+Progress and the end (stderr; stdout keeps only documents and state lines):
+  one line per transaction (documents per collection, checkpoints, the rate, and backfill
+  progress as the state shows it: bindingStateV1.<stateKey>.backfill present = in progress),
+  then a summary: documents per collection, checkpoints, transactions, sessions, elapsed time
+  and each binding's final state. Ctrl-C or SIGTERM stops gracefully: no further transaction,
+  then the final connectorState line (--output-state) and the summary; exit status 0.
+
+Caught up (--until-caught-up):
+  the run stops once (1) the reduced state shows no backfill in progress (after at least one
+  transaction; state without bindingStateV1 backfills counts as none) and (2) since then the
+  connector committed no document for --caught-up-idle (default 5s), or its session ended
+  because it exited. That is all the protocol shows of "the incremental fetches came back
+  empty": a poll that finds nothing writes no document (at most a state-only checkpoint).
+  It stops within the --sessions given; a session ending without being caught up starts the
+  next one, if any.
 
 Materializations (--fixture FILE):
   The fixture's transactions (NDJSON `{"commit": true}` markers and `["<collection>", {doc}]`
@@ -155,6 +175,18 @@ def parser() -> argparse.ArgumentParser:
         type=_duration,
         default=None,
         help="end a session when no transaction happens for this long",
+    )
+    pv.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="stop once every backfill is done and the connector commits no more documents "
+        "(see 'Caught up' below)",
+    )
+    pv.add_argument(
+        "--caught-up-idle",
+        type=_duration,
+        default=5.0,
+        help="with --until-caught-up: how long without a document counts as caught up (default 5s)",
     )
     pv.add_argument(
         "--initial-state", type=_state, default={}, help="connector state (JSON) for the first session"
@@ -276,8 +308,13 @@ async def _discover(catalog: Catalog, args: argparse.Namespace, log: Callable[[O
         raise ConnectorError(
             f"connector protocol error (expected Discovered.bindings): {orjson.dumps(response).decode()}"
         )
-    if not args.emit_raw:
-        files = write_discovered(catalog, capture, spec, bindings)
+    if args.emit_raw:
+        # Raw output is the connector's own answer; its key problems are still worth a warning.
+        for problem in key_errors(catalog, capture, bindings):
+            sys.stderr.write(f"warning: {problem}\n")
+    else:
+        files, removed = write_discovered(catalog, capture, spec, bindings)
+        sys.stderr.write("".join(f"{line}\n" for line in removed))
         sys.stderr.write("".join(f"wrote {f}\n" for f in files))
     if args.output == "json" or args.emit_raw:
         for b in bindings:
@@ -337,6 +374,8 @@ async def _run_preview(catalog: Catalog, args: argparse.Namespace, log: Callable
         output_state=args.output_state,
         output_apply=args.output_apply,
         network=args.network,
+        until_caught_up=args.until_caught_up,
+        caught_up_idle=args.caught_up_idle,
     )
     await _preview.run_preview(catalog, catalog.capture(args.name), options, log)
 
@@ -346,6 +385,7 @@ def _combine(catalog: Catalog, name: str) -> None:
     collection = catalog.collections.get(name)
     if collection is None:
         raise UsageError(f"collection {name!r} is not in the catalog {catalog.source}")
+    check_collection_key(collection)
     combiner = Compiled.of(collection).combiner()
     for number, line in enumerate(sys.stdin.buffer, start=1):
         if not line.strip():
@@ -356,7 +396,10 @@ def _combine(catalog: Catalog, name: str) -> None:
             raise UsageError(f"stdin line {number}: not JSON ({err})") from None
         if not isinstance(doc, dict):
             raise UsageError(f"stdin line {number}: a document must be a JSON object")
-        combiner.add(doc)
+        try:
+            combiner.add(doc)
+        except DocumentKeyError as err:
+            raise err.at(f"the document of stdin line {number}") from None
     sys.stdout.buffer.write(
         b"".join(
             orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)

@@ -15,7 +15,8 @@ import yaml
 
 from . import json_pointer
 from .catalog import Capture, Catalog
-from .errors import CatalogError
+from .errors import CatalogError, ConnectorError
+from .keys import key_problems
 
 _BINDING_FIELDS = (
     "recommendedName",
@@ -105,10 +106,64 @@ def _write_schema(path: Path, fragment: str, schema: Any) -> None:
     _dump(path, doc)
 
 
+def _planned_key(catalog: Catalog, name: str, binding: dict[str, Any]) -> list[str]:
+    """The key the collection will have once written: the discovered one, unless it is only a
+    fallback and the collection already has a key (then that key stays)."""
+    existing = catalog.collections.get(name)
+    key = [str(k) for k in binding.get("key") or []]
+    if existing is not None and (binding.get("isFallbackKey") or not key):
+        return list(existing.key)
+    return key
+
+
+def collection_name(capture: Capture, binding: dict[str, Any]) -> str:
+    prefix = capture.name.rsplit("/", 1)[0]
+    return f"{prefix}/{_UNSAFE.sub('_', str(binding.get('recommendedName', '')).strip()).strip('/')}"
+
+
+def key_errors(catalog: Catalog, capture: Capture, bindings: list[dict[str, Any]]) -> list[str]:
+    """Discovered bindings whose key their own documentSchema does not guarantee (keys.py), one
+    line each naming the binding and every reason."""
+    errors: list[str] = []
+    for d in bindings:
+        name = collection_name(capture, d)
+        key = _planned_key(catalog, name, d)
+        schema = d.get("documentSchema")
+        problems = key_problems(schema if isinstance(schema, dict) else {}, key) if key else ["it has no key"]
+        if problems:
+            errors.append(
+                f"binding {d.get('recommendedName', '')!r} (collection {name}, key "
+                f"{orjson.dumps(key).decode()}): " + "; ".join(problems)
+            )
+    return errors
+
+
+def stale_bindings(
+    capture_bindings: list[Any], discovered_paths: set[tuple[str, ...]], pointers: list[str]
+) -> list[int]:
+    """Indexes of the capture's bindings whose resource the connector no longer discovers
+    (bindings whose resource is a file reference are kept: their path is not known here)."""
+    stale = []
+    for i, b in enumerate(capture_bindings):
+        if isinstance(b, dict) and isinstance(b.get("resource"), dict):
+            if tuple(resource_path(b["resource"], pointers)) not in discovered_paths:
+                stale.append(i)
+    return stale
+
+
 def write_discovered(
     catalog: Catalog, capture: Capture, spec: dict[str, Any], bindings: list[dict[str, Any]]
-) -> list[str]:
-    """Update catalog files with discovered bindings; returns the files written."""
+) -> tuple[list[str], list[str]]:
+    """Update catalog files with discovered bindings; returns the files written and a line per
+    binding removed because its resource is no longer discovered. A discovered key that its
+    schema does not guarantee is an error, before anything is written."""
+    problems = key_errors(catalog, capture, bindings)
+    if problems:
+        raise ConnectorError(
+            f"capture {capture.name}: the connector discovered collection keys that their schemas do "
+            "not guarantee, so nothing was written (fix the resources' keys or document models): "
+            + " | ".join(problems)
+        )
     capture_file = Path(capture.file)
     base = capture_file.parent
     prefix = capture.name.rsplit("/", 1)[0]
@@ -122,16 +177,28 @@ def write_discovered(
             files[path] = _load_yaml(path)
         return files[path]
 
-    existing_paths: dict[tuple[str, ...], int] = {}
     cap_doc = doc_of(capture_file)
     cap_spec = cap_doc.setdefault("captures", {}).setdefault(capture.name, {})
     cap_bindings = cap_spec.get("bindings") or []
+    discovered_paths = {
+        tuple(d.get("resourcePath") or resource_path(d.get("resourceConfig") or {}, pointers))
+        for d in bindings
+    }
+    removed: list[str] = []
+    for i in reversed(stale_bindings(cap_bindings, discovered_paths, pointers)):
+        gone = cap_bindings.pop(i)
+        removed.append(
+            f"removed binding {i} of {capture.name} (resource {orjson.dumps(gone['resource']).decode()}, "
+            f"target {gone.get('target')}): the connector no longer discovers its resource"
+        )
+    removed.reverse()
+    existing_paths: dict[tuple[str, ...], int] = {}
     for i, b in enumerate(cap_bindings):
         if isinstance(b, dict) and isinstance(b.get("resource"), dict):
             existing_paths[tuple(resource_path(b["resource"], pointers))] = i
 
     for d in bindings:
-        name = f"{prefix}/{_UNSAFE.sub('_', str(d.get('recommendedName', '')).strip()).strip('/')}"
+        name = collection_name(capture, d)
         resource = d.get("resourceConfig") or {}
         path = d.get("resourcePath") or resource_path(resource, pointers)
         # the collection and its schema
@@ -149,12 +216,7 @@ def write_discovered(
         written.add(schema_path)
         coll.pop("writeSchema", None)
         coll.pop("readSchema", None)
-        new_coll: dict[str, Any] = {"schema": schema_ref}
-        key = d.get("key") or []
-        if existing is not None and d.get("isFallbackKey"):
-            new_coll["key"] = coll.get("key", key)
-        else:
-            new_coll["key"] = key or coll.get("key", [])
+        new_coll: dict[str, Any] = {"schema": schema_ref, "key": _planned_key(catalog, name, d)}
         for k, v in coll.items():
             if k not in new_coll:
                 new_coll[k] = v
@@ -180,4 +242,4 @@ def write_discovered(
     written.add(capture_file)
     for path, doc in files.items():
         _dump(path, doc)
-    return sorted(str(p) for p in written)
+    return sorted(str(p) for p in written), removed

@@ -66,6 +66,36 @@ class DocumentValidationError(FlowctlError):
         )
 
 
+class DocumentKeyError(FlowctlError):
+    """A document lacks a location of its collection's key (and the schema gives it no default).
+    Flow refuses such a document; combining it would merge every keyless document into one.
+    `position` says which document it was (e.g. its ordinal in the session and checkpoint)."""
+
+    def __init__(
+        self, collection: str, pointer: str, position: str, doc: object, index: int | None = None
+    ) -> None:
+        self.collection = collection
+        self.pointer = pointer
+        self.position = position
+        self.doc = doc
+        self.index = index  # within the batch of documents being combined
+        try:
+            text = _json(doc)
+        except TypeError:  # integers beyond 64 bits
+            text = repr(doc)
+        if len(text) > 300:
+            text = text[:300] + "…"
+        super().__init__(
+            f"{position} of collection {collection!r} has no value at its key location {pointer}: "
+            f"every document must carry its key (it would otherwise merge with other keyless "
+            f"documents). The document: {text}"
+        )
+
+    def at(self, position: str) -> DocumentKeyError:
+        """The same error with a more precise position."""
+        return DocumentKeyError(self.collection, self.pointer, position, self.doc, self.index)
+
+
 class FixtureError(FlowctlError):
     """A `--fixture` file is unreadable or a line of it is not a document or commit marker. The
     message names the file and line."""

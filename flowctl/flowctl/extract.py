@@ -17,6 +17,7 @@ from .build_materialization import BuiltMaterializationBinding
 from .combine import Combiner
 from .errors import BuildError
 from .gazette_uuid import published_at
+from .keys import key_defaults
 from .projections import TRUNCATED_PTR
 from .reduce import Reducer
 from .schema import Validator
@@ -70,9 +71,10 @@ class BindingPlan:
     uuid_tokens: list[str]
     _keys: list[Extractor]
     _values: list[Extractor]
+    key_defaults: list[Any]
 
     def combiner(self) -> Combiner:
-        return Combiner(self.collection, self.key_ptrs, self.reducer, self.validator)
+        return Combiner(self.collection, self.key_ptrs, self.reducer, self.validator, self.key_defaults)
 
     def key_packed(self, doc: dict[str, Any]) -> bytes:
         return pack([f(doc) for f in self._keys])
@@ -101,15 +103,17 @@ def plan_binding(built: BuiltMaterializationBinding) -> BindingPlan:
 
     c = built.collection
     schema = c.read_schema or c.write_schema
+    key_ptrs = [by_field[f].get("ptr", "") for f in selection.keys]
     return BindingPlan(
         index=built.index,
         collection=c.name,
         delta=built.delta_updates,
         send_doc=bool(selection.document),
-        key_ptrs=[by_field[f].get("ptr", "") for f in selection.keys],
+        key_ptrs=key_ptrs,
         reducer=Reducer(schema),
         validator=Validator(schema, f"{c.file}#{c.location}"),
         uuid_tokens=json_pointer.split(uuid_ptr),
         _keys=extractors(selection.keys),
         _values=extractors(selection.values),
+        key_defaults=key_defaults(schema, key_ptrs),
     )

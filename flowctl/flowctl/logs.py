@@ -38,6 +38,8 @@ class OpsLog:
     level: str
     message: str
     fields: dict[str, Any] = field(default_factory=dict)
+    # flowctl's own lines: the message says it all, fields are for --log-json readers only
+    plain: bool = field(default=False, compare=False)
 
     def canonical(self) -> bytes:
         """The canonical ops::Log JSON (what `--log-json` prints)."""
@@ -52,7 +54,8 @@ class OpsLog:
         return value if isinstance(value, str) else None
 
 
-def _now() -> str:
+def timestamp() -> str:
+    """Now, as log lines carry it (RFC 3339, UTC)."""
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -93,7 +96,7 @@ def decode_json_log(obj: dict[str, Any], raw: str) -> OpsLog:
         message if isinstance(message, str) else ("" if message is None else orjson.dumps(message).decode())
     )
     return OpsLog(
-        ts=ts if isinstance(ts, str) else _now(),
+        ts=ts if isinstance(ts, str) else timestamp(),
         level=_level_of(level, raw),
         message=text,
         fields=fields,
@@ -132,13 +135,27 @@ class LogDecoder:
             return
         text = "\n".join(self._text).strip("\n")
         self._text = []
-        self._publish(OpsLog(ts=_now(), level=_level_of(None, text), message=text))
+        self._publish(OpsLog(ts=timestamp(), level=_level_of(None, text), message=text))
 
     def _publish(self, log: OpsLog) -> None:
         self.last = log
         if log.level == "error":
             self.last_error = log
         self._emit(log)
+
+
+# Fields holding text of many lines (the kit logs exceptions as `traceback`, a list of lines).
+_MULTILINE_FIELDS = ("traceback", "stack", "exception", "exc_info")
+
+
+def _text_lines(value: Any) -> list[str]:
+    """The lines of a multi-line text field (a list of strings, or one string with newlines);
+    empty for anything else, which then renders as `k=v`."""
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return [line for part in value for line in part.rstrip("\n").split("\n")]
+    if isinstance(value, str) and "\n" in value.strip():
+        return value.rstrip("\n").split("\n")
+    return []
 
 
 def _format_value(value: Any) -> str:
@@ -167,6 +184,8 @@ class LogPrinter:
     @staticmethod
     def render(log: OpsLog) -> str:
         """`<ts> LEVEL message  k=v ...`; connectorStatus events are marked `STATUS`."""
+        if log.plain:
+            return f"{log.ts} {log.level.upper():<6} {log.message}"
         fields = dict(log.fields)
         label = log.level.upper()
         if log.event_type == "connectorStatus":
@@ -177,6 +196,14 @@ class LogPrinter:
             fields.pop("eventType", None)
             if "config" in fields:
                 fields["config"] = "<updated endpoint config>"
+        blocks = []
+        for name in _MULTILINE_FIELDS:
+            lines = _text_lines(fields.get(name))
+            if lines:
+                blocks.append(lines)
+                del fields[name]
         rendered = " ".join(f"{k}={_format_value(v)}" for k, v in fields.items())
         head = f"{log.ts} {label:<6} {log.message}"
-        return f"{head}  {rendered}" if rendered else head
+        head = f"{head}  {rendered}" if rendered else head
+        # A traceback reads as the interpreter printed it, not as one JSON array on the line.
+        return "\n".join([head, *("    " + line for block in blocks for line in block)])

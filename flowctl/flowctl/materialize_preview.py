@@ -20,7 +20,7 @@ from . import json_pointer
 from .build import FULL_RANGE
 from .build_materialization import BuiltMaterialization, build_materialization
 from .catalog import Catalog
-from .connector import ConnectorProcess, Launch, launch_for, spec_handshake, unary
+from .connector import ConnectorProcess, Launch, launch_for, spec_handshake
 from .errors import ConnectorError, UsageError
 from .extract import BindingPlan, plan_binding
 from .fixture import Transaction, read_fixture
@@ -28,7 +28,8 @@ from .gazette_uuid import fixture_uuid
 from .logs import OpsLog
 from .materializations import Materialization
 from .materialize_session import MaterializeSession
-from .output import Output, applied_line, state_line
+from .output import Output, state_line
+from .preview import apply_session
 from .session import fold_states
 
 # The runtime's default maximum transaction duration for materializations: no response of a
@@ -127,16 +128,8 @@ async def run_materialize_preview(
         checkpoint = 0
         fixture = _Fixture(options.fixture)
         for target in options.sessions:
-            _, applied = await unary(
-                launch,
-                {"apply": {"materialization": built.spec, "version": built.version}},
-                "applied",
-                on_log,
-            )
-            if options.output_apply:
-                raw_body = applied.get("applied")
-                body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
-                await out.write([applied_line(str(body.get("actionDescription", "")))])
+            apply = {"apply": {"materialization": built.spec, "version": built.version}}
+            await apply_session(launch, apply, on_log, out if options.output_apply else None)
             session = _Session(launch, built, plans, by_collection, options, out, on_log)
             state, checkpoint = await session.run(state, checkpoint, target, fixture)
         return state

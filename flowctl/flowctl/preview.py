@@ -7,20 +7,30 @@ What a transaction is here (this is what `--sessions N` counts):
   With `--delay D` the runtime sleeps D before each poll, so more sequences complete and fold
   into one transaction (and more documents combine). The reader stops taking new sequences once
   ~8 MiB of document JSON is waiting, which bounds memory by the transaction size. Documents of an
-  incomplete sequence are never part of a transaction."""
+  incomplete sequence are never part of a transaction.
+
+While it runs, preview_watch.py reports on stderr (progress, waits, the summary) and decides
+when `--until-caught-up` is satisfied. SIGINT/SIGTERM end the run gracefully: the session in
+progress stops without committing more, then the final state line (--output-state) and the
+summary are printed, and the exit status is 0; a second signal interrupts at once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import gc
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .build import FULL_RANGE, BuiltCapture, build_capture
+from .capture_state import binding_views
 from .catalog import Capture, Catalog
 from .connector import ConnectorProcess, Launch, launch_for, spec_handshake, unary
 from .logs import OpsLog
 from .output import Output, applied_line, state_line
+from .preview_watch import PreviewWatch
 from .session import Compiled, PreviewOptions, Session, Sink
 
 __all__ = ["PreviewOptions", "run_preview"]
@@ -52,6 +62,28 @@ async def run_preview(
             gc.enable()
 
 
+@contextlib.contextmanager
+def _stop_on_signals(watch: PreviewWatch) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the watch to stop; a second one interrupts as usual."""
+    loop = asyncio.get_running_loop()
+
+    def first(sig: signal.Signals) -> None:
+        watch.stop(sig.name)
+        for s in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(s)
+
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, first, sig)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
 async def _run_preview(
     catalog: Catalog,
     capture: Capture,
@@ -62,19 +94,37 @@ async def _run_preview(
     launch = await launch_for(capture, options.network)
     built = await build_capture(catalog, capture, launch, on_log)
     compiled = compile_bindings(built)
+    watch = PreviewWatch(
+        binding_views(built), on_log, options.until_caught_up, options.caught_up_idle, options.timeout
+    )
     state = copy.deepcopy(options.initial_state)
-    for target in options.sessions:
-        _, applied = await unary(
-            launch, {"apply": {"capture": built.capture_spec, "version": built.version}}, "applied", on_log
-        )
-        if options.output_apply:
-            raw_body = applied.get("applied")
-            body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
-            await out.write([applied_line(str(body.get("actionDescription", "")))])
-        state = await run_session(launch, built, compiled, options, out, state, target, on_log)
+    with _stop_on_signals(watch):
+        for number, target in enumerate(options.sessions, start=1):
+            if watch.done():
+                break
+            apply = {"apply": {"capture": built.capture_spec, "version": built.version}}
+            await apply_session(launch, apply, on_log, out if options.output_apply else None)
+            watch.session_opened(number, state)
+            state = await run_session(
+                launch, built, compiled, options, out, state, target, on_log, watch=watch
+            )
+            watch.session_ended(watch.ended_by, number < len(options.sessions), capture.interval_seconds)
     if options.output_state:
         await out.write([state_line(state, False)])
+    watch.summary()
     return state
+
+
+async def apply_session(
+    launch: Launch, request: dict[str, Any], on_log: Callable[[OpsLog], None], out: Output | None
+) -> None:
+    """The Apply RPC that precedes each session; its action description goes to `out` (the
+    `["applied.actionDescription", ...]` line of --output-apply) unless `out` is None."""
+    _, applied = await unary(launch, request, "applied", on_log)
+    if out is not None:
+        raw_body = applied.get("applied")
+        body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
+        await out.write([applied_line(str(body.get("actionDescription", "")))])
 
 
 async def run_session(
@@ -87,6 +137,7 @@ async def run_session(
     target: int,
     on_log: Callable[[OpsLog], None],
     sink: Sink | None = None,
+    watch: PreviewWatch | None = None,
 ) -> dict[str, Any]:
     """One capture session (Open with `state`, then `target` transactions or until the
     connector exits); returns the reduced state. Transactions go to `sink`, else to `output`."""
@@ -106,4 +157,8 @@ async def run_session(
     except BaseException:
         await proc.stop()
         raise
-    return await Session(proc, compiled, options, output, sink).run(target, state)
+    session = Session(proc, compiled, options, output, sink, watch)
+    state = await session.run(target, state)
+    if watch is not None:
+        watch.ended_by = session.end_reason
+    return state

@@ -17,9 +17,11 @@ from .build import UUID_PLACEHOLDER
 from .catalog import Collection
 from .combine import Combiner
 from .connector import ConnectorProcess, decode_message
-from .errors import ConnectorError, ProtocolError
+from .errors import ConnectorError, DocumentKeyError, ProtocolError
+from .keys import key_defaults
 from .merge_patch import apply_merge_patch, compose_merge_patches
 from .output import Output, document_line, state_line
+from .preview_watch import PreviewWatch
 from .reduce import Reducer
 from .schema import Validator
 
@@ -43,6 +45,8 @@ class PreviewOptions:
     output_apply: bool = False
     fold_limit_bytes: int = FOLD_LIMIT_BYTES
     network: str | None = None
+    until_caught_up: bool = False
+    caught_up_idle: float = 5.0
 
 
 @dataclass
@@ -53,16 +57,23 @@ class Compiled:
     key: list[str]
     reducer: Reducer
     validator: Validator
+    key_defaults: list[Any]
 
     @classmethod
     def of(cls, collection: Collection) -> Compiled:
         """A collection's key, reducer and validator (a bad schema is an error naming its file)."""
         c = collection
         schema_at = f"{c.file}#{c.location}"
-        return cls(c.name, c.key, Reducer(c.write_schema), Validator(c.write_schema, schema_at))
+        return cls(
+            c.name,
+            c.key,
+            Reducer(c.write_schema),
+            Validator(c.write_schema, schema_at),
+            key_defaults(c.write_schema, c.key),
+        )
 
     def combiner(self) -> Combiner:
-        return Combiner(self.name, self.key, self.reducer, self.validator)
+        return Combiner(self.name, self.key, self.reducer, self.validator, self.key_defaults)
 
 
 def _open_locations(schema: Any, at: str = "") -> list[str]:
@@ -122,8 +133,11 @@ class Session:
         options: PreviewOptions,
         output: Output | None,
         sink: Sink | None = None,
+        watch: PreviewWatch | None = None,
     ) -> None:
         self.proc = proc
+        self.watch = watch
+        self.end_reason = ""
         self.compiled = compiled
         self.options = options
         if sink is None:
@@ -142,6 +156,8 @@ class Session:
         self.drained.set()
         self.explicit_acks = False
         self._last_gc = time.monotonic()
+        self.seen = [0 for _ in compiled]  # documents per binding read so far (at checkpoints)
+        self.checkpoints_read = 0
 
     # --- reading -----------------------------------------------------------------------------
     async def read(self) -> None:
@@ -223,6 +239,13 @@ class Session:
             nbytes += len(line)
         self.pending_bytes += nbytes
 
+    def _position(self, binding: int, index: int, count: int) -> str:
+        """Where a document is in the connector's output, for errors about it."""
+        return (
+            f"document #{self.seen[binding] + index + 1} of binding {binding} in this session "
+            f"(document {index + 1} of {count} before checkpoint {self.checkpoints_read + 1})"
+        )
+
     def _bad_captured(self, msg: dict[str, Any], n: int) -> None:
         captured = msg["captured"]
         binding = captured.get("binding", 0)
@@ -253,8 +276,13 @@ class Session:
             merge = bool(state.get("mergePatch", False))
             for b, docs in enumerate(self.pending):
                 if docs:
-                    self.ready[b].add_all(docs)
+                    try:
+                        self.ready[b].add_all(docs)
+                    except DocumentKeyError as err:
+                        raise err.at(self._position(b, err.index or 0, len(docs))) from None
+                    self.seen[b] += len(docs)
                     self.pending[b] = []
+            self.checkpoints_read += 1
             self.ready_checkpoints += 1
             self.ready_states.append((updated, merge))
             self.ready_bytes += self.pending_bytes
@@ -290,8 +318,8 @@ class Session:
 
     # --- committing --------------------------------------------------------------------------
     async def run(self, target: int, state: dict[str, Any]) -> dict[str, Any]:
-        """Drive the session until `target` transactions (negative: unlimited), connector exit or
-        timeout. Returns the reduced state."""
+        """Drive the session until `target` transactions (negative: unlimited), connector exit,
+        timeout, or (with a watch) a stop request or caught up. Returns the reduced state."""
         reader = asyncio.create_task(self.read())
         txns = 0
         try:
@@ -302,6 +330,11 @@ class Session:
                     break
                 state = await self._commit(state)
                 txns += 1
+                if self.watch is not None and self.watch.done():
+                    self.end_reason = "stopped" if self.watch.stopping.is_set() else "caught up"
+                    break
+            else:
+                self.end_reason = f"it committed its {target} transactions (--sessions)"
             if reader.done() and not reader.cancelled() and reader.exception():
                 raise reader.exception()  # type: ignore[misc]
             return state
@@ -318,27 +351,50 @@ class Session:
                 reader.exception()  # retrieved: it was raised above or is moot after a stop
 
     async def _sleep(self, seconds: float, reader: asyncio.Task[None]) -> None:
-        """Sleep before a poll; a finished reader can add nothing more, so stop waiting then."""
-        await asyncio.wait([reader], timeout=seconds)
+        """Sleep before a poll; a finished reader can add nothing more, so stop waiting then (and
+        on a stop request)."""
+        waits: list[asyncio.Future[Any]] = [reader]
+        stopper = None
+        if self.watch is not None:
+            stopper = asyncio.ensure_future(self.watch.stopping.wait())
+            waits.append(stopper)
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        if stopper is not None and not stopper.done():
+            stopper.cancel()
 
     async def _poll(self, reader: asyncio.Task[None]) -> bool:
-        """Wait for at least one ready checkpoint. False when the session is over: the connector
-        exited with nothing more to commit, or nothing was ready within --timeout."""
+        """Wait for at least one ready checkpoint. False when the session is over (the reason in
+        `end_reason`): the connector exited with nothing more to commit, nothing was ready within
+        --timeout, or the watch says stop (a signal) or caught up."""
         deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
+        watch = self.watch
+        if watch is not None:
+            watch.begin_wait()
         while self.ready_checkpoints == 0:
             if reader.done():
                 if reader.exception():
                     raise reader.exception()  # type: ignore[misc]
+                self.end_reason = "the connector exited"
+                return False
+            if watch is not None and watch.done():
+                self.end_reason = "stopped" if watch.stopping.is_set() else "caught up"
                 return False
             waiter = asyncio.create_task(self.ready_event.wait())
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            done, _ = await asyncio.wait(
-                [reader, waiter], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
-            if not waiter.done():
-                waiter.cancel()
-            if not done:
+            waits: list[asyncio.Future[Any]] = [reader, waiter]
+            wake = deadline
+            if watch is not None:
+                waits.append(asyncio.ensure_future(watch.stopping.wait()))
+                wake = watch.wake_at() if wake is None else min(wake, watch.wake_at())
+            remaining = None if wake is None else max(0.0, wake - time.monotonic())
+            done, _ = await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits[1:]:
+                if not w.done():
+                    w.cancel()
+            if deadline is not None and not done and time.monotonic() >= deadline:
+                self.end_reason = "--timeout passed without a transaction"
                 return False  # --timeout without data
+            if watch is not None and not done:
+                watch.idle(deadline)
         if reader.done() and not reader.cancelled() and reader.exception():
             raise reader.exception()  # type: ignore[misc]
         return True
@@ -357,7 +413,10 @@ class Session:
         ]
         del combiners
         state, patch, merge = fold_states(state, states)
+        counts = [len(docs) for _, docs in drained]  # the sink may clear the lists
         await self.sink.commit(drained, state, patch, merge)
+        if self.watch is not None:
+            self.watch.transaction(counts, checkpoints, state, patch)
         if self.explicit_acks:
             try:
                 await asyncio.wait_for(

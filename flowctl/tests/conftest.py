@@ -49,6 +49,29 @@ def run_flowctl(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_combine(
+    source: Path, collection: str, docs: list[dict[str, Any]]
+) -> subprocess.CompletedProcess[str]:
+    """`flowctl raw combine` with `docs` on stdin, one JSON document per line."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flowctl",
+            "raw",
+            "combine",
+            "--source",
+            str(source),
+            "--collection",
+            collection,
+        ],
+        input="\n".join(json.dumps(d) for d in docs),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 @dataclass
 class Catalog:
     path: Path

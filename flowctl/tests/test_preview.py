@@ -252,7 +252,7 @@ def test_image_connector_without_docker_is_a_clear_error(tmp_path: Path) -> None
     root = tmp_path
     (root / "flow.yaml").write_text(
         """collections:
-  acmeCo/users: {schema: {type: object}, key: [/id]}
+  acmeCo/users: {schema: {type: object, properties: {id: {type: integer}}, required: [id]}, key: [/id]}
 captures:
   acmeCo/source-x:
     endpoint: {connector: {image: ghcr.io/estuary/source-x:dev, config: {}}}
@@ -307,7 +307,7 @@ def _image_catalog(root: Path, record: Path) -> Path:
     docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
     (root / "flow.yaml").write_text(
         """collections:
-  acmeCo/users: {schema: {type: object}, key: [/id]}
+  acmeCo/users: {schema: {type: object, properties: {id: {type: integer}}, required: [id]}, key: [/id]}
 captures:
   acmeCo/source-x:
     endpoint: {connector: {image: "ghcr.io/estuary/source-x:dev", config: {per_session: 2}}}

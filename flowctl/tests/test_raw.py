@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .conftest import FAKE, MakeCatalog, run_flowctl
+from .conftest import FAKE, MakeCatalog, run_combine, run_flowctl
 
 
 def test_raw_spec_prints_the_spec_in_proto_order(make_catalog: MakeCatalog) -> None:
@@ -273,7 +273,6 @@ def test_json_config_file_and_resource_file(make_catalog: MakeCatalog) -> None:
 
 
 def test_raw_combine_reduces_stdin_documents(tmp_path: Path) -> None:
-    import subprocess
 
     (tmp_path / "flow.yaml").write_text(
         """collections:
@@ -288,25 +287,7 @@ def test_raw_combine_reduces_stdin_documents(tmp_path: Path) -> None:
     key: [/k]
 """
     )
-    docs = "\n".join(
-        json.dumps(d) for d in [{"k": "b", "n": 1}, {"k": "a", "n": 2}, {"k": "b", "n": 3, "x": True}]
-    )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flowctl",
-            "raw",
-            "combine",
-            "--source",
-            str(tmp_path / "flow.yaml"),
-            "--collection",
-            "acmeCo/counts",
-        ],
-        input=docs,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    docs = [{"k": "b", "n": 1}, {"k": "a", "n": 2}, {"k": "b", "n": 3, "x": True}]
+    proc = run_combine(tmp_path / "flow.yaml", "acmeCo/counts", docs)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == '{"k":"a","n":2}\n{"k":"b","n":4,"x":true}\n'

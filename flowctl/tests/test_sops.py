@@ -15,6 +15,8 @@ from pyrage import x25519
 
 from .conftest import FAKE, Catalog, run_flowctl
 
+ID_SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}
+
 
 @pytest.fixture
 def hermetic_env(tmp_path: Path) -> dict[str, str]:
@@ -58,7 +60,7 @@ def _encrypted_catalog(
     (tmp_path / "flow.yaml").write_text(
         yaml.safe_dump(
             {
-                "collections": {"acmeCo/users": {"schema": {"type": "object"}, "key": ["/id"]}},
+                "collections": {"acmeCo/users": {"schema": ID_SCHEMA, "key": ["/id"]}},
                 "captures": {
                     "acmeCo/source-fake": {
                         "endpoint": {

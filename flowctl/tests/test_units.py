@@ -97,6 +97,21 @@ def test_log_decoder_aliases_and_folding() -> None:
     assert dec.last is not None and dec.last.message == "no level, but failed"
 
 
+def test_a_logged_traceback_renders_as_lines_and_stays_a_list_in_json() -> None:
+    # The kit logs an exception as fields.traceback, a list of lines.
+    lines = ["Traceback (most recent call last):", '  File "api.py", line 3, in fetch', "KeyError: 'id'"]
+    log = OpsLog("2024-01-01T00:00:00Z", "error", "fetch failed", {"source": "flow", "traceback": lines})
+    assert LogPrinter.render(log).splitlines() == [
+        "2024-01-01T00:00:00Z ERROR  fetch failed  source=flow",
+        "    Traceback (most recent call last):",
+        '      File "api.py", line 3, in fetch',
+        "    KeyError: 'id'",
+    ]
+    assert b'"traceback":["Traceback' in log.canonical()
+    stack = OpsLog("t", "warn", "slow", {"stack": "a\nb\n", "n": [1, 2]})
+    assert LogPrinter.render(stack).splitlines() == ["t WARN   slow  n=[1,2]", "    a", "    b"]
+
+
 def test_log_rendering() -> None:
     log = OpsLog("2024-01-01T00:00:00Z", "info", "Backfilling", {"eventType": "connectorStatus"})
     assert LogPrinter.render(log) == "2024-01-01T00:00:00Z STATUS Backfilling"
