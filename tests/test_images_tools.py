@@ -115,6 +115,20 @@ def test_trim_makes_a_slim_root_filesystem(tmp_path: Path) -> None:
     assert 'Dir::Cache::pkgcache "";' in (root / "etc/apt/apt.conf.d/docker-slim").read_text()
 
 
+def test_the_stand_in_lists_updates_and_security_updates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(python_stand_in, "DEBIAN_MIRROR", "http://mirror/debian")
+    monkeypatch.setattr(python_stand_in, "DEBIAN_SECURITY_MIRROR", "http://mirror/debian-security")
+    (tmp_path / "etc" / "apt").mkdir(parents=True)
+    python_stand_in._apt_sources(tmp_path, "bookworm")
+    assert (tmp_path / "etc" / "apt" / "sources.list").read_text().splitlines() == [
+        "deb http://mirror/debian bookworm main",
+        "deb http://mirror/debian bookworm-updates main",
+        "deb http://mirror/debian-security bookworm-security main",
+    ]
+
+
 def test_python_version_comes_from_dpkg_status(tmp_path: Path) -> None:
     status = tmp_path / "var" / "lib" / "dpkg" / "status"
     status.parent.mkdir(parents=True)
@@ -179,7 +193,7 @@ def test_a_missing_image_that_cannot_be_pulled_gets_a_stand_in_and_says_so(stand
     said = python_stand_in.ensure(FakeEngine({}, pullable=False), IMAGE)
     assert stand_ins == [IMAGE]
     assert said.startswith(
-        f"{IMAGE} could not be pulled (dial tcp: lookup registry-1.docker.io: no such host)"
+        f"{IMAGE}: could not be pulled (dial tcp: lookup registry-1.docker.io: no such host)"
     )
     assert "built a stand-in under the same tag from Debian bookworm packages (python3.11 3.11.2)" in said
 
@@ -191,8 +205,12 @@ def test_a_stand_in_of_this_recipe_is_reused_and_one_of_another_is_rebuilt(stand
     assert "using the local stand-in built from Debian bookworm packages" in said
     assert stand_ins == []
     stale = {**labels, python_stand_in.RECIPE_LABEL: "0000000000000000"}
-    python_stand_in.ensure(FakeEngine({NAME: stale}, pullable=False), IMAGE)
+    said = python_stand_in.ensure(FakeEngine({NAME: stale}, pullable=False), IMAGE)
+    assert said.startswith(f"{IMAGE}: the local stand-in is of an older recipe, and could not be pulled (")
     assert stand_ins == [IMAGE]
+    said = python_stand_in.ensure(FakeEngine({NAME: stale}, pullable=True), IMAGE)
+    assert said == f"{IMAGE}: pulled (replacing the local stand-in)"
+    assert stand_ins == [IMAGE]  # no second stand-in: the registry's image won
 
 
 def test_stand_in_needs_debootstrap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -227,6 +245,18 @@ def test_build_commands_per_engine(engine: str, start: list[str], monkeypatch: p
     argv = Engine(engine).build_argv(Path("/r/x.Dockerfile"), Path("/ctx"), "t:1", {"A": "1"})
     assert argv[: len(start)] == start
     assert argv[len(start) :] == ["/r/x.Dockerfile", "-t", "t:1", "--build-arg", "A=1", "/ctx"]
+
+
+@pytest.mark.parametrize(
+    ("engine", "argv"),
+    [
+        ("docker", ["pull", "python:3"]),
+        ("podman", ["pull", "python:3"]),
+        ("buildah", ["pull", "--policy", "always", "python:3"]),
+    ],
+)
+def test_pull_asks_the_registry_even_for_a_present_image(engine: str, argv: list[str]) -> None:
+    assert Engine(engine).pull_argv("python:3") == argv
 
 
 def test_a_failing_engine_command_names_itself_and_quotes_the_engine(

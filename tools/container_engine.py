@@ -84,10 +84,15 @@ class Engine:
             args = ["image", "inspect", image]
         return self.command(*args, check=False, timeout=60).returncode == 0
 
+    def pull_argv(self, image: str) -> list[str]:
+        """`pull` arguments that ask the registry even when the image is present (buildah's
+        default policy takes a local image as pulled)."""
+        return ["pull", "--policy", "always", image] if self.name == "buildah" else ["pull", image]
+
     def pull(self, image: str, timeout: float = 300) -> str | None:
-        """Pull `image`; None when it worked, else the engine's reason."""
+        """Pull `image` from its registry; None when it worked, else the engine's reason."""
         try:
-            proc = self.command("pull", image, check=False, timeout=timeout)
+            proc = self.command(*self.pull_argv(image), check=False, timeout=timeout)
         except EngineError as exc:
             return str(exc)
         if proc.returncode == 0:

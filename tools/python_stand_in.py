@@ -9,8 +9,9 @@ that everything after it is the real Dockerfile path:
    is Debian bookworm's python3.11), with the venv module the builder stage uses;
 2. trim it as Docker's slim images are trimmed (no documentation, manuals, locales or apt
    caches, and a dpkg configuration that keeps later installs as slim), drop what debootstrap
-   copies from this machine (resolv.conf, hostname), and link `python`/`python3` in
-   /usr/local/bin, where the registry image has them;
+   copies from this machine (resolv.conf, hostname), link `python`/`python3` in /usr/local/bin,
+   where the registry image has them, and list the release's updates and security updates for
+   apt, as Debian's images do;
 3. build base-image/python-stand-in.Dockerfile on that root filesystem.
 
 The stand-in is labelled with its Debian release and a digest of its recipe. It is reused while
@@ -44,6 +45,7 @@ STAND_IN_DOCKERFILE = ROOT / "base-image" / "python-stand-in.Dockerfile"
 STAND_IN_LABEL = "dev.flow-connectors.python-stand-in"
 RECIPE_LABEL = f"{STAND_IN_LABEL}.recipe"
 DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+DEBIAN_SECURITY_MIRROR = os.environ.get("DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
 LOCK_FILE = Path(tempfile.gettempdir()) / "flow-connectors-python-stand-in.lock"
 
 # The Debian release whose python3.X is each Python line, and what its venv module needs that
@@ -105,6 +107,7 @@ class Recipe:
                 "packages": self.packages,
                 "excludes": SLIM_EXCLUDES,
                 "apt": APT_SLIM,
+                "sources": ["", "-updates", "-security"],
                 "dropped": DROPPED,
                 "dockerfile": STAND_IN_DOCKERFILE.read_text(),
             },
@@ -212,6 +215,17 @@ def _trim(rootfs: Path, line: str) -> None:
         link.symlink_to(f"/usr/bin/python{line}")
 
 
+def _apt_sources(rootfs: Path, suite: str) -> None:
+    """What the registry's Debian images list: the release, its updates and its security
+    updates (debootstrap lists the release alone), so packages installed on the stand-in later,
+    as base-image/Dockerfile's are, come with their fixes."""
+    (rootfs / "etc" / "apt" / "sources.list").write_text(
+        f"deb {DEBIAN_MIRROR} {suite} main\n"
+        f"deb {DEBIAN_MIRROR} {suite}-updates main\n"
+        f"deb {DEBIAN_SECURITY_MIRROR} {suite}-security main\n"
+    )
+
+
 def _debian_version(rootfs: Path, package: str) -> str:
     """The upstream version of an installed package (3.11.2 for 3.11.2-6+deb12u6)."""
     status = (rootfs / "var" / "lib" / "dpkg" / "status").read_text()
@@ -228,6 +242,7 @@ def build_stand_in(engine: Engine, image: str, recipe: Recipe) -> str:
         rootfs = Path(work) / "rootfs"
         _debootstrap(recipe, rootfs)
         _trim(rootfs, line)
+        _apt_sources(rootfs, recipe.suite)
         version = _debian_version(rootfs, f"python{line}")
         context = Path(work) / "context"
         context.mkdir()
@@ -254,6 +269,7 @@ def ensure(engine: Engine, image: str, rebuild: bool = False) -> str:
         if rebuild:
             why = "rebuilt on request"
         else:
+            stale = ""
             if engine.exists(name):
                 labels = engine.inspect(name).labels
                 if STAND_IN_LABEL not in labels:
@@ -263,13 +279,14 @@ def ensure(engine: Engine, image: str, rebuild: bool = False) -> str:
                         f"{image}: using the local stand-in built from Debian {recipe.suite} packages "
                         "(not the registry's image)"
                     )
+                stale = "the local stand-in is of an older recipe, and "
             problem = engine.pull(name)
             if problem is None:
-                return f"{image}: pulled"
-            why = f"could not be pulled ({problem})"
+                return f"{image}: pulled" + (" (replacing the local stand-in)" if stale else "")
+            why = f"{stale}could not be pulled ({problem})"
         version = build_stand_in(engine, image, recipe)
         return (
-            f"{image} {why}; built a stand-in under the same tag from Debian {recipe.suite} packages "
+            f"{image}: {why}; built a stand-in under the same tag from Debian {recipe.suite} packages "
             f"(python{python_line(image)} {version}): images built on it are for local use"
         )
 
