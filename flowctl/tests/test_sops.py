@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from flowctl.sops import sops_binary, strip_suffix
+from flowctl.sops_keys import fixture_identity
 from pyrage import x25519
 
 from .conftest import FAKE, Catalog, run_flowctl
@@ -30,8 +31,10 @@ def hermetic_env(tmp_path: Path) -> dict[str, str]:
 
 
 def _encrypted_catalog(
-    tmp_path: Path, env: dict[str, str], identity: x25519.Identity, fmt: str = "yaml"
+    tmp_path: Path, env: dict[str, str], identity: x25519.Identity | str, fmt: str = "yaml"
 ) -> Catalog:
+    """A catalog whose config is sops-encrypted to `identity` (or to the recipient string)."""
+    recipient = identity if isinstance(identity, str) else str(identity.to_public())
     plain = tmp_path / f"plain.{fmt}"
     config = {"mode": "ok", "credentials": {"api_key_sops": "s3cret", "title": "API key"}, "per_session": 1}
     plain.write_text(yaml.safe_dump(config) if fmt == "yaml" else json.dumps(config))
@@ -40,7 +43,7 @@ def _encrypted_catalog(
             sops_binary(),
             "--encrypt",
             "--age",
-            str(identity.to_public()),
+            recipient,
             "--encrypted-suffix",
             "_sops",
             "--input-type",
@@ -111,12 +114,46 @@ def test_sops_config_is_decrypted_and_suffix_stripped(
 
 
 def test_missing_sops_key_is_a_clear_error(tmp_path: Path, hermetic_env: dict[str, str]) -> None:
-    cat = _encrypted_catalog(tmp_path, hermetic_env, x25519.Identity.generate())
+    identity = x25519.Identity.generate()
+    cat = _encrypted_catalog(tmp_path, hermetic_env, identity)
     res = run_flowctl("preview", "--source", str(cat.path), env=hermetic_env)
     assert res.code == 1
     assert str(tmp_path / "config.yaml") in res.stderr
-    assert "sops could not decrypt the config" in res.stderr and "SOPS_AGE_KEY_FILE" in res.stderr
+    assert "sops could not decrypt the config: Failed to get the data key" in res.stderr  # sops' own words
+    assert (
+        f"fix: no usable decryption key: it is encrypted to age recipient {identity.to_public()}: set "
+        "SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to that recipient's identity" in res.stderr
+    )
     assert not cat.record.exists()  # the connector never ran
+
+
+def test_a_config_encrypted_to_the_test_only_key_needs_no_key(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    test_key = fixture_identity()
+    assert test_key is not None
+    cat = _encrypted_catalog(tmp_path, hermetic_env, test_key[0])
+    res = run_flowctl("preview", "--source", str(cat.path), env=hermetic_env)
+    assert res.code == 0, res.stderr
+    config = cat.requests("open")[0]["request"]["open"]["capture"]["config"]
+    assert config["credentials"] == {"api_key": "s3cret", "title": "API key"}
+
+
+def test_a_hand_edited_encrypted_config_points_to_sops_edit(
+    tmp_path: Path, hermetic_env: dict[str, str]
+) -> None:
+    test_key = fixture_identity()
+    assert test_key is not None
+    cat = _encrypted_catalog(tmp_path, hermetic_env, test_key[0])
+    config = tmp_path / "config.yaml"
+    config.write_text(config.read_text().replace("mode: ok", "mode: okay"))
+    res = run_flowctl("preview", "--source", str(cat.path), env=hermetic_env)
+    assert res.code == 1
+    assert "MAC mismatch" in res.stderr
+    assert (
+        "fix: the file was changed after it was encrypted (sops checks a MAC over every value, so a hand edit "
+        f"breaks it): edit encrypted files with `sops edit {config}`" in res.stderr
+    )
 
 
 def test_strip_suffix_at_any_depth() -> None:
