@@ -132,6 +132,18 @@ def test_runs_as_a_non_root_user_who_cannot_change_the_code(
 
 
 @pytest.mark.parametrize("connector", CONNECTORS)
+def test_runs_in_its_working_directory_with_its_environment(
+    connector: str, images: dict[str, ImageInfo]
+) -> None:
+    script = 'pwd; echo "$FLOW_RUNTIME_CODEC $VIRTUAL_ENV $DOCS_URL"; command -v python'
+    assert image_run.run_command(tag(connector), ["sh", "-c", script]).splitlines() == [
+        f"/opt/{connector}",
+        f"json /opt/venv https://go.estuary.dev/{connector}",
+        "/opt/venv/bin/python",
+    ]
+
+
+@pytest.mark.parametrize("connector", CONNECTORS)
 def test_entrypoint_answers_spec_without_network(connector: str, images: dict[str, ImageInfo]) -> None:
     session = image_run.converse(tag(connector), images[connector], [], network=False)
     assert session.returncode == 0, session.stderr

@@ -350,6 +350,14 @@ def test_build_images_refuses_what_is_not_a_connector(capsys: pytest.CaptureFixt
     )
 
 
+def test_figures_of_docker_builds_say_why_there_is_no_start_to_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    info = ImageInfo("i", 212_000_000, labels={"FLOW_RUNTIME_PROTOCOL": "materialize"})
+    monkeypatch.setattr(Engine, "inspect", lambda self, image: info)
+    figures = build_images.figures(Engine("docker"), "ghcr.io/estuary/materialize-x:local", starts=3)
+    assert (figures.size_mb, figures.protocol, figures.spec_s) == (212.0, "materialize", None)
+    assert figures.note == "start-to-spec is measured for podman and buildah builds"
+
+
 def test_image_tags_follow_image_repo(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build_images.image_tag("source-x") == "ghcr.io/estuary/source-x:local"
     monkeypatch.setenv("IMAGE_REPO", "localhost/test")
