@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = ROOT / ".tools" / "venv" / "bin"
 sys.path.insert(0, str(ROOT / "tools"))
 
+from venvs import find_venv  # noqa: E402
+
 
 def tool(name: str) -> str:
     """A dev tool from .tools/venv (where `make tools` puts it), else from PATH."""
@@ -38,11 +40,11 @@ def tools_env(**extra: str) -> dict[str, str]:
 
 
 def connector_venv_bin(connector: str) -> Path:
-    """bin/ of an installed connector's .venv (`make install` creates it)."""
-    path = ROOT / connector / ".venv" / "bin"
-    if not (path / "flowctl").exists():
-        pytest.fail(f"{connector}/.venv has no flowctl: run `make install` first")
-    return path
+    """bin/ of an installed connector's virtualenv (`make install` creates it)."""
+    venv = find_venv(ROOT / connector)
+    if venv is None or not (venv / "bin" / "flowctl").exists():
+        pytest.fail(f"{connector} has no virtualenv with flowctl: run `make install` first")
+    return venv / "bin"
 
 
 def make(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

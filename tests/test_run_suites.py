@@ -54,7 +54,7 @@ def test_failures_and_missing_venvs_fail_but_later_suites_still_run(
     assert [r.ok for r in results] == [False, False, True]
     assert run_suites._summary(results) == 1
     out = capsys.readouterr().out
-    assert "missing/.venv is missing (run `make install`)" in out
+    assert "missing has no virtualenv (run `make install`)" in out
     assert out.rstrip().endswith("total: 6 passed, 2 failed")
 
 

@@ -18,10 +18,14 @@ import threading
 import time
 from pathlib import Path
 
+from venvs import find_venv
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
 DATABASE = DEMO / "demo.db"
-FLOWCTL = ROOT / "source-hello-world" / ".venv" / "bin" / "flowctl"
+FLOWCTL = (
+    (find_venv(ROOT / "source-hello-world") or ROOT / "source-hello-world" / ".venv") / "bin" / "flowctl"
+)
 _CAPTURED = re.compile(r"run summary: (\d+) documents captured \((.*?)\)")
 _TRANSACTION = re.compile(r": capture transaction \d+:")
 

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from venvs import find_venv
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS_PYTHON = ROOT / ".tools" / "venv" / "bin" / "python"
 _COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)")
@@ -106,10 +108,10 @@ def _run(name: str, argv: list[str], cwd: Path, env: dict[str, str]) -> SuiteRes
 
 def _package_suite(package: str) -> SuiteResult:
     pkg_dir = ROOT / package
-    venv = pkg_dir / ".venv"
+    venv = find_venv(pkg_dir)
+    if venv is None:
+        return SuiteResult(package, 1, 0.0, note=f"{package} has no virtualenv (run `make install`)")
     python = venv / "bin" / "python"
-    if not python.exists():
-        return SuiteResult(package, 1, 0.0, note=f"{package}/.venv is missing (run `make install`)")
     env = dict(os.environ)
     # What `poetry run` does: the package's venv first on PATH (connector tests call `flowctl`).
     env["VIRTUAL_ENV"] = str(venv)
@@ -148,7 +150,7 @@ def _summary(results: list[SuiteResult]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("packages", nargs="*", help="package directories (each with a .venv)")
+    parser.add_argument("packages", nargs="*", help="package directories (each with a virtualenv)")
     parser.add_argument("--repo-tests", help="repository-level tests directory, run last")
     args = parser.parse_args()
     if not args.packages and not args.repo_tests:

@@ -35,6 +35,7 @@ SUFFIX = "_sops"
 # The TEST-ONLY key handling and sops' error hints are flowctl's (standard library only).
 sys.path.insert(0, str(ROOT / "flowctl"))
 from flowctl.sops_keys import explain, sops_environment  # noqa: E402
+from venvs import find_venv  # noqa: E402
 
 
 class SopsConfigError(Exception):
@@ -237,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["encrypt", "decrypt"])
     parser.add_argument("connector", help="connector directory, e.g. source-foo")
     parser.add_argument(
-        "--venv", type=Path, help="virtualenv that runs the connector (default <connector>/.venv)"
+        "--venv",
+        type=Path,
+        help="virtualenv that runs the connector (default: the connector's, wherever Poetry put it)",
     )
     parser.add_argument("--fields", help="comma-separated secret field names (skips asking the connector)")
     args = parser.parse_args(argv)
@@ -250,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         directory = connector_dir(args.connector)
         if args.action == "encrypt":
             fields = {f.strip() for f in args.fields.split(",") if f.strip()} if args.fields else None
-            renamed = encrypt(directory, args.venv or directory / ".venv", fields)
+            venv = args.venv or find_venv(directory) or directory / ".venv"
+            renamed = encrypt(directory, venv, fields)
             shown = ", ".join(renamed) if renamed else f"fields already named *{SUFFIX}"
             print(f"encrypted {config_file(directory).relative_to(directory.parent)}: {shown}")
         else:
