@@ -26,11 +26,13 @@ export PYTHON_KEYRING_BACKEND ?= keyring.backends.null.Keyring
 _pkgs = $(sort $(patsubst $(ROOT)/%/pyproject.toml,%,$(wildcard $(addprefix $(ROOT)/,$(addsuffix /pyproject.toml,$(1))))))
 CONNECTORS := $(call _pkgs,source-* materialize-*)
 PACKAGES := $(call _pkgs,estuary-cdk) $(call _pkgs,flowctl) $(CONNECTORS)
-TYPED_PACKAGES := $(filter estuary-cdk flowctl,$(PACKAGES))
+# Type-checked: every package whose pyproject.toml configures mypy (the kit, flowctl, connectors).
+TYPED_PACKAGES = $(strip $(foreach p,$(PACKAGES),$(if $(shell grep -l '^\[tool\.mypy\]' $(ROOT)/$(p)/pyproject.toml),$(p))))
+LINT_PATHS ?= .
 DOCKERFILES = $(shell find $(ROOT) \( -name .venv -o -name .git -o -name .tools -o -name node_modules \) -prune -o \
 	-type f \( -name Dockerfile -o -name '*.Dockerfile' \) -print | sort)
 
-.PHONY: help tools install lint test test-packages test-repo demo bench new-connector encrypt-config \
+.PHONY: help tools install lint fmt test test-packages test-repo demo bench new-connector encrypt-config \
 	decrypt-config docker-check clean
 
 help: ## Show the targets
@@ -56,15 +58,16 @@ install: tools ## poetry install every package (estuary-cdk, flowctl, source-*, 
 	@for pkg in $(PACKAGES); do $(ROOT)/tools/poetry_install.sh "$(ROOT)/$$pkg"; done
 
 # --------------------------------------------------------------------------------------------
-# Lint: ruff over the repository, mypy on the kit and flowctl, hadolint on every Dockerfile.
+# Lint: ruff over the repository, mypy on every package configuring it ([tool.mypy]), hadolint.
 
-lint: tools ## ruff check + format check, mypy (estuary-cdk, flowctl), hadolint
+lint: tools ## ruff check + format check, mypy (kit, flowctl, connectors), hadolint
 	@cd $(ROOT); status=0; \
-	echo "==> ruff check"; ruff check . || status=1; \
-	echo "==> ruff format --check"; ruff format --check . || status=1; \
+	echo "==> ruff check"; ruff check $(LINT_PATHS) || status=1; \
+	echo "==> ruff format --check"; ruff format --check $(LINT_PATHS) || status=1; \
 	for pkg in $(TYPED_PACKAGES); do \
 		echo "==> mypy: $$pkg"; \
-		if [ ! -x "$$pkg/.venv/bin/mypy" ]; then echo "$$pkg has no mypy in its .venv (run make install)" >&2; status=1; continue; fi; \
+		venv="$$($(TOOLS_BIN)/python tools/venvs.py $$pkg)" || { status=1; continue; }; \
+		if [ ! -x "$$venv/bin/mypy" ]; then echo "$$pkg has no mypy in its virtualenv (add it to its dev dependencies; make install)" >&2; status=1; continue; fi; \
 		(cd "$$pkg" && if grep -Eq '^(packages|files) *=' pyproject.toml; then poetry run mypy; \
 			else poetry run mypy -p "$$(echo $$pkg | tr - _)"; fi) || status=1; \
 	done; \
@@ -72,18 +75,32 @@ lint: tools ## ruff check + format check, mypy (estuary-cdk, flowctl), hadolint
 	if [ -n "$$files" ]; then hadolint $$files || status=1; fi; \
 	exit $$status
 
+fmt: tools ## ruff format + ruff check --fix over the repository (what make lint checks)
+	cd $(ROOT) && ruff format . && ruff check --fix .
+
 # --------------------------------------------------------------------------------------------
 # Tests: sequential, one suite per package, then the repository's own tests.
+# `make test CONNECTOR=source-foo`: only that package (install, lint, its suite).
 
 # Lint and every suite run even when an earlier step fails, so one run shows every problem;
 # the exit status is non-zero if any of them failed.
-test: tools install ## Everything CI runs: install, lint, every package's pytest, repo tests
+ifneq ($(strip $(CONNECTOR)),)
+test: tools
+	@test -f "$(ROOT)/$(CONNECTOR)/pyproject.toml" || { echo "make test: no package '$(CONNECTOR)' (CONNECTOR=source-foo)" >&2; exit 2; }
+	@$(ROOT)/tools/poetry_install.sh "$(ROOT)/$(CONNECTOR)"
+	@status=0; \
+	$(MAKE) --no-print-directory lint LINT_PATHS=$(CONNECTOR) TYPED_PACKAGES="$(filter $(CONNECTOR),$(TYPED_PACKAGES))" || status=1; \
+	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py $(CONNECTOR) || status=1; \
+	exit $$status
+else
+test: tools install ## Everything CI runs (or CONNECTOR=source-foo: that one): install, lint, pytest
 	@status=0; \
 	$(MAKE) --no-print-directory lint || { status=1; echo "==> lint FAILED (tests run anyway)"; }; \
 	$(MAKE) --no-print-directory test-images-build || status=1; \
 	cd $(ROOT) && $(TOOLS_BIN)/python tools/run_suites.py $(PACKAGES) --repo-tests tests || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (lint or a test suite; see above)"; fi; \
 	exit $$status
+endif
 
 # The image tests (tests/test_images.py, in the repository suite) run images with buildah; their
 # images are built here first, as a step of its own, so its time shows and the suite stays short.
