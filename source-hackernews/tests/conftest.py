@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from estuary_cdk.http import HTTPMixin
 from estuary_cdk.testing import FakeClock, LocalServer, serve_app, serve_app_in_thread
+from flowctl.snapshot_diff import pytest_assertrepr_compare  # noqa: F401  (readable snapshot diffs)
 from source_hackernews.fake_api import FakeHackerNews, make_app
 from source_hackernews.models import EndpointConfig
 
