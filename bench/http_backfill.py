@@ -29,8 +29,13 @@ the kit client and the end-to-end connector also run on that tree, each kit in i
 process, alternating with this tree's within every round, so both are measured in the same run
 on the same machine state. `BENCH_KIT=DIR` runs the whole benchmark on another tree.
 
+On a machine too busy for wall or CPU time to mean anything, `--instructions --baseline DIR`
+counts instead the CPU instructions the kit client spends per page on each tree, under
+valgrind's callgrind: each tree fetches 20 and 60 pages and the difference is divided by 40, so
+interpreter start-up and imports cancel out (repeatable whatever else the machine runs).
+
     python bench/http_backfill.py [--records 200000] [--page 1000] [--rounds 5] [--no-e2e] [--quick]
-                                  [--baseline DIR]
+                                  [--baseline DIR [--instructions]]
 """
 
 from __future__ import annotations
@@ -350,6 +355,35 @@ def compare_kits(
     return best
 
 
+def count_instructions(page: int, baseline: Path) -> dict[str, float]:
+    """CPU instructions per page of the kit client on this tree and on `baseline` (callgrind,
+    start-up excluded by measuring 20 and 60 pages)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "cdk_emit"))
+    import instructions
+
+    if not instructions.available():
+        raise SystemExit("valgrind is not installed (Debian package valgrind): cannot count instructions")
+    low, high = 20 * page, 60 * page
+    with local_server(lambda: _app(low, page)) as at_low, local_server(lambda: _app(high, page)) as at_high:
+        bases = {low: at_low, high: at_high}
+        per_page: dict[str, float] = {}
+        for name, kit in (("this", KIT), ("baseline", baseline)):
+
+            def command(n: int, kit: Path = kit) -> tuple[list[str], dict[str, str], bytes | None]:
+                argv = [__file__, "--as-kit-client", bases[n], "--page", str(page), "--records", str(n)]
+                return [sys.executable, *argv], _subprocess_env(kit), None
+
+            # Once outside callgrind first: the first run of a tree compiles its bytecode, which
+            # would count in the first measured run only and skew the difference.
+            argv, env, _ = command(low)
+            subprocess.run(argv, env=env, capture_output=True, check=True, timeout=600)
+            count = instructions.measure(name, command, low, high)
+            if problem := getattr(count, "problem", None):  # the helper says when not to trust it
+                raise SystemExit(f"instruction count of {name} ({kit}) not trusted: {problem}")
+            per_page[name] = count.per_document * page
+    return per_page
+
+
 def _flag(name: str, default: int) -> int:
     return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
 
@@ -373,12 +407,26 @@ def main() -> None:
     parser.add_argument(
         "--baseline", type=Path, default=None, help="another estuary-cdk tree to compare this one with"
     )
+    parser.add_argument(
+        "--instructions", action="store_true", help="with --baseline: count instructions per page instead"
+    )
     args = parser.parse_args()
     if args.quick or os.environ.get("BENCH_QUICK"):
         args.records = min(args.records, 50_000)
     baseline: Path | None = args.baseline.resolve() if args.baseline else None
     if baseline is not None and not (baseline / "estuary_cdk" / "__init__.py").exists():
         raise SystemExit(f"--baseline {baseline}: not an estuary-cdk tree (no estuary_cdk/__init__.py)")
+    if args.instructions:
+        if baseline is None:
+            raise SystemExit("--instructions compares two trees: give --baseline DIR")
+        counts = count_instructions(args.page, baseline)
+        print(
+            f"kit client, CPU instructions per page of {args.page:,} records (callgrind, start-up excluded):"
+        )
+        print(f"  this tree : {counts['this']:>14,.0f}")
+        print(f"  baseline  : {counts['baseline']:>14,.0f}   ({baseline})")
+        print(f"  this / baseline: {counts['this'] / counts['baseline']:.2%}")
+        return
 
     with local_server(lambda: _app(args.records, args.page)) as base:
         best: dict[str, float] = {}

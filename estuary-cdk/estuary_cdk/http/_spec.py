@@ -8,9 +8,8 @@ frozen value, so no stage re-derives the body or re-threads eleven parameters.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Union
 
 import orjson
 from pydantic import BaseModel
@@ -35,53 +34,74 @@ class ShouldRetryProtocol(Protocol):
     def __call__(self, status: int, headers: Headers, body: bytes, attempt: int) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RequestSpec:
-    """What to send. The fields up to `data` are the caller's arguments as given, in the
-    reference kit's order (connectors that override `_request_stream` receive exactly those);
-    `body` and `send_headers` are what goes on the wire, derived once at construction: a JSON
-    body is encoded here, however many attempts the request takes."""
-
+class _Fields(NamedTuple):
     url: str
-    method: str = "GET"
-    params: Any = None
-    json: Any = None
-    form: Any = None
-    with_token: bool = True
-    headers: Mapping[str, str] | None = None
-    should_retry: ShouldRetryProtocol | None = None
-    timeout: Timeout = None
-    data: bytes | None = None
-    body: Any = field(init=False, repr=False)
-    send_headers: Mapping[str, str] = field(init=False, repr=False)
+    method: str
+    params: Any
+    json: Any
+    form: Any
+    with_token: bool
+    headers: Mapping[str, str] | None
+    should_retry: ShouldRetryProtocol | None
+    timeout: Timeout
+    data: bytes | None
+    body: Any
+    send_headers: Mapping[str, str]
 
-    def __post_init__(self) -> None:
-        send_headers = dict(self.headers) if self.headers else {}
-        body: Any = self.data
-        if self.json is not None:
-            body = orjson.dumps(self.json, default=_json_default)
+
+class RequestSpec(_Fields):
+    """What to send, immutable (a tuple). The fields up to `data` are the caller's arguments as
+    given, in the reference kit's order (connectors that override `_request_stream` receive
+    exactly those); `body` and `send_headers` are what goes on the wire, derived once at
+    construction: a JSON body is encoded here, however many attempts the request takes.
+
+    A tuple rather than a frozen dataclass: every request builds one, and a frozen dataclass's
+    `__init__` (a `object.__setattr__` per field) costs three times as much."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        url: str,
+        method: str = "GET",
+        params: Any = None,
+        json: Any = None,
+        form: Any = None,
+        with_token: bool = True,
+        headers: Mapping[str, str] | None = None,
+        should_retry: ShouldRetryProtocol | None = None,
+        timeout: Timeout = None,
+        data: bytes | None = None,
+    ) -> RequestSpec:
+        send_headers = dict(headers) if headers else {}
+        body: Any = data
+        if json is not None:
+            body = orjson.dumps(json, default=_json_default)
             if not any(k.lower() == "content-type" for k in send_headers):
                 send_headers["Content-Type"] = "application/json"
-        elif self.form is not None:
-            body = self.form
-        object.__setattr__(self, "body", body)
-        object.__setattr__(self, "send_headers", send_headers)
-        if "@" in self.url:
-            _register_userinfo(self.url)
+        elif form is not None:
+            body = form
+        if "@" in url:
+            _register_userinfo(url)
+        fields = (
+            url,
+            method,
+            params,
+            json,
+            form,
+            with_token,
+            headers,
+            should_retry,
+            timeout,
+            data,
+            body,
+            send_headers,
+        )
+        return tuple.__new__(cls, fields)
 
     def reference_args(self) -> tuple[Any, ...]:
         """The arguments of `_request_stream` after `log`, in the reference kit's order."""
-        return (
-            self.url,
-            self.method,
-            self.params,
-            self.json,
-            self.form,
-            self.with_token,
-            self.headers,
-            self.should_retry,
-            self.timeout,
-        )
+        return self[:9]
 
     def reference_kwargs(self) -> dict[str, Any]:
         """Keyword arguments beyond the reference signature: only passed when used, so that an
