@@ -2,7 +2,8 @@
 
 Everything goes to stderr as INFO logs (stdout carries only documents and state lines, which
 tests parse): a progress line per committed transaction (documents per collection, checkpoints,
-the running rate, backfill progress read from the state), a notice when the connector has been
+the running rate, backfill progress read from the state; a transaction with no documents and no
+backfill progress at most every 5s), a notice when the connector has been
 quiet for a while (what it waits for: each binding's next poll, the session's end), a note at
 each session boundary, and the summary at the end, also after Ctrl-C/SIGTERM.
 
@@ -29,6 +30,9 @@ from .logs import OpsLog, timestamp
 WAIT_NOTICE_AFTER = 5.0  # seconds without a transaction before saying what preview waits for
 WAIT_NOTICE_EVERY = 60.0
 CAUGHT_UP_IDLE = 5.0
+# A transaction without documents or backfill progress (e.g. a snapshot pass that found nothing
+# new) gets a progress line only if none was printed for this long.
+QUIET_PROGRESS_EVERY = 5.0
 
 
 class PreviewWatch:
@@ -62,6 +66,7 @@ class PreviewWatch:
         self.ended_by = ""  # why the last session ended
         self._wait_from = time.monotonic()
         self._notices = 0
+        self._last_progress = 0.0
 
     # --- events ------------------------------------------------------------------------------
     def _info(self, message: str, **fields: Any) -> None:
@@ -105,6 +110,9 @@ class PreviewWatch:
                 self.had_backfill[i] = True
             if isinstance(touched, dict) and view.state_key in touched:
                 self.activity[i] = now
+                patched = touched[view.state_key]
+                if isinstance(patched, dict) and "backfill" in patched:
+                    self.had_backfill[i] = True  # begun and done within one transaction
 
     def transaction(self, counts: list[int], checkpoints: int, state: dict[str, Any], patch: Any) -> None:
         """A committed transaction: `counts` are its documents per binding."""
@@ -117,11 +125,20 @@ class PreviewWatch:
             self.docs[view.collection] += n
         if sum(counts):
             self.last_docs_at = time.monotonic()
+        backfill_before = self._backfill_progress()
         self.observe(state, patch)
+        backfill = self._backfill_progress()
+        now = time.monotonic()
+        if (
+            not sum(counts)
+            and backfill == backfill_before
+            and now - self._last_progress < QUIET_PROGRESS_EVERY
+        ):
+            return  # a state-only transaction that changes nothing visible: not every one
+        self._last_progress = now
         total = sum(self.docs.values())
         elapsed = max(time.monotonic() - self.started, 1e-6)
         detail = ", ".join(f"{c}: {n}" for c, n in per.items() if n)
-        backfill = self._backfill_progress()
         self._info(
             f"preview: transaction {self.session_txns} of session {self.sessions}: "
             + _count(sum(counts), "document")

@@ -5,8 +5,7 @@ lines`). When they differ, pytest prints the first differing item, truncated, an
 only with -vv. This hook instead lists the differing documents by index (with their collection
 and key-like fields) and each changed location inside them as a JSON pointer:
 
-    snapshot comparison: 1 of 25 documents differ (left = the recorded snapshot when written
-    `snapshot(...) == value`)
+    1 of 25 items differ (in `snapshot(...) == value` the left side is the recorded snapshot; ...)
       [3] acmeCo/items id=4: /1/title: "item 4" != "Item 4"
 
 A connector's tests/conftest.py enables it with
@@ -105,9 +104,8 @@ def explain(left: Any, right: Any) -> list[str] | None:
         return None
     shown = lines[: _MAX_DOCUMENTS + 5]
     header = (
-        f"snapshot comparison: {differing} of {max(len(left), len(right))} documents differ "
-        "(left = the recorded snapshot when written `snapshot(...) == value`; `pytest --insta update` "
-        "records the new output)"
+        f"{differing} of {max(len(left), len(right))} items differ (in `snapshot(...) == value` the "
+        "left side is the recorded snapshot; `pytest --insta update` records the new output)"
     )
     return [header, *shown]
 

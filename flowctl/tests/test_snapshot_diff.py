@@ -25,7 +25,7 @@ def test_a_changed_document_is_named_by_index_collection_and_key() -> None:
     now.append(["acmeCo/items", {"id": 26, "title": "item 26"}])
     lines = explain(recorded, now)
     assert lines is not None
-    assert lines[0].startswith("snapshot comparison: 2 of 26 documents differ")
+    assert lines[0].startswith("2 of 26 items differ")
     assert lines[1] == '  [3] acmeCo/items id=4: /1/title: "item 4" != "Item 4"'
     assert lines[2].startswith('  [25] only on the right: ["acmeCo/items",{"id":26')
     assert explain(recorded, recorded) is None and explain(1, 2) is None
