@@ -43,6 +43,9 @@ def test_generate_renders_every_placeholder(tmp_path: Path) -> None:
         "test.flow.yaml",
         "acmeCo/flow.yaml",
         "acmeCo/items.schema.yaml",
+        "acmeCo/categories.schema.yaml",
+        "poetry.toml",
+        "tests/conftest.py",
         "source_acme_crm/__init__.py",
         "source_acme_crm/__main__.py",
         "source_acme_crm/models.py",
@@ -92,14 +95,15 @@ def test_generated_connector_installs_lints_and_passes_its_tests(scaffolded: Pat
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
-    for argv in (
-        [tool("ruff"), "check", str(scaffolded)],
-        [tool("ruff"), "format", "--check", str(scaffolded)],
+    venv_bin = scaffolded / ".venv" / "bin"
+    for argv, cwd in (
+        ([tool("ruff"), "check", str(scaffolded)], ROOT),
+        ([tool("ruff"), "format", "--check", str(scaffolded)], ROOT),
+        ([str(venv_bin / "mypy")], scaffolded),  # its pyproject configures mypy: make lint runs it
     ):
-        lint = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        lint = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
         assert lint.returncode == 0, lint.stdout + lint.stderr
 
-    venv_bin = scaffolded / ".venv" / "bin"
     test_env = dict(env)
     test_env["PATH"] = f"{venv_bin}{os.pathsep}{env['PATH']}"
     test_env["VIRTUAL_ENV"] = str(scaffolded / ".venv")
@@ -114,7 +118,8 @@ def test_generated_connector_installs_lints_and_passes_its_tests(scaffolded: Pat
     )
     assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-2000:]
     assert "5 passed" in first.stdout
-    assert len(list((scaffolded / "tests" / "snapshots").iterdir())) == 3
+    # spec, discover, the first item and the snapshot resource's rows
+    assert len(list((scaffolded / "tests" / "snapshots").iterdir())) == 4
 
     # As CI runs it: recorded snapshots must match, nothing may be created.
     second = subprocess.run(
