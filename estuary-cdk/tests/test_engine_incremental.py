@@ -206,3 +206,49 @@ async def test_generator_is_closed_on_early_return(monkeypatch: pytest.MonkeyPat
         lambda t: binding_incremental_task(binding(), 0, fetch, ResourceState.Incremental(cursor=1), task=t)
     )
     assert closed == [True]
+
+
+def _polls(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith("next poll")]
+
+
+async def test_waits_for_the_next_poll_are_announced_with_when_and_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG", logger="flow.test")
+    interval = timedelta(minutes=5)
+    # A session starting 6 s after the last checkpointed cursor (e.g. preview's second session):
+    # the first poll waits out the rest of the interval, which used to be silent.
+    clock = EngineClock(start=T0 + timedelta(seconds=6), max_waits=3)
+    fetch = changes_from([[{"id": 1}, T0 + timedelta(minutes=4)], []])
+    h = Harness(clock=clock)
+    state = ResourceState.Incremental(cursor=T0)
+    await h.run(lambda t: binding_incremental_task(binding(interval=interval), 0, fetch, state, task=t))
+    assert _polls(caplog)[:3] == [
+        ("INFO", "next poll of items in 4m54s (interval PT5M; the cursor is 6s old)"),
+        ("INFO", "next poll of items in 4m (interval PT5M; the cursor is 1m old)"),
+        ("INFO", "next poll of items in 5m (interval PT5M; the last poll found nothing new)"),
+    ]
+    first = next(r for r in caplog.records if r.getMessage().startswith("next poll"))
+    assert first.args["next_poll_at"] == T0 + timedelta(minutes=5)  # type: ignore[call-overload,index]
+    assert first.args["sleep_for"] == timedelta(minutes=4, seconds=54)  # type: ignore[call-overload,index]
+
+
+async def test_short_waits_are_announced_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="flow.test")
+    clock = EngineClock(max_waits=20)
+    h = Harness(clock=clock)
+    await h.run(
+        lambda t: binding_incremental_task(
+            binding(interval=timedelta(seconds=0.2)),
+            0,
+            changes_from([]),
+            ResourceState.Incremental(cursor=1),
+            task=t,
+        )
+    )
+    polls = _polls(caplog)
+    assert len(polls) == 20
+    assert set(polls) == {
+        ("DEBUG", "next poll of items in 0.2s (interval PT0.2S; the last poll found nothing new)")
+    }

@@ -48,7 +48,7 @@ def split_passes(lines: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 async def run_snapshot(
     monkeypatch: pytest.MonkeyPatch, fetch: Any, passes: int, **kwargs: Any
 ) -> tuple[Harness, EngineClock]:
-    clock = EngineClock(start=T0, max_waits=passes)
+    clock = EngineClock(start=kwargs.pop("start", T0), max_waits=passes)
     h = Harness(clock=clock)
     b = kwargs.pop("binding", binding(key=ROW_KEY, interval=timedelta(minutes=10)))
     state = kwargs.pop("state", None)
@@ -65,11 +65,39 @@ async def test_unchanged_snapshots_are_suppressed(monkeypatch: pytest.MonkeyPatc
         [{"name": "a", "_meta": {"op": "c", "row_id": 0}}, {"name": "b", "_meta": {"op": "c", "row_id": 1}}],
         # Ops flip to "u", so the second pass differs once...
         [{"name": "a", "_meta": {"op": "u", "row_id": 0}}, {"name": "b", "_meta": {"op": "u", "row_id": 1}}],
-        # ...and identical passes after that are not emitted (but still checkpointed).
-        [],
+        # ...and identical passes after that write nothing, not even a checkpoint.
     ]
-    # First pass runs at once (epoch state), later ones every interval.
-    assert clock.waits[1:3] == [timedelta(minutes=10), timedelta(minutes=10)]
+    assert len(checkpoints(h.lines())) == 2
+    # First pass runs at once (epoch state), later ones every interval (an unchanged pass keeps
+    # the schedule in memory).
+    assert clock.waits[1:4] == [timedelta(minutes=10)] * 3
+
+
+async def test_an_unchanged_snapshot_writes_no_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Today's runtime view: the capture goes quiet once the table stops changing, so
+    # `flowctl preview --timeout` (and Flow) see an idle capture instead of a transaction per pass.
+    fetch = snapshots_from([[{"name": "a"}]])
+    h, clock = await run_snapshot(monkeypatch, fetch, passes=6)
+    # The last line written is the second pass's checkpoint (its ops flipped to "u").
+    assert list(h.lines()[-1]) == ["checkpoint"]
+    assert checkpoints(h.lines())[-1]["bindingStateV1"]["items"]["snapshot"]["updated_at"] == (
+        "2025-01-01T00:10:00Z"
+    )
+    assert len(checkpoints(h.lines())) == 2
+    assert clock.waits[1:6] == [timedelta(minutes=10)] * 5
+
+
+async def test_after_a_restart_an_unchanged_snapshot_still_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fetch = snapshots_from([[{"name": "a"}, {"name": "b"}]])
+    first, _ = await run_snapshot(monkeypatch, fetch, passes=4)
+    stored = checkpoints(first.lines())[-1]["bindingStateV1"]["items"]["snapshot"]
+    # The restart finds the state of the last change, long ago: one pass at once, then the interval.
+    state = ResourceState.Snapshot.model_validate(stored)
+    h, clock = await run_snapshot(monkeypatch, fetch, passes=3, state=state, start=T0 + timedelta(days=1))
+    assert h.lines() == []
+    assert clock.waits[:3] == [timedelta(), timedelta(minutes=10), timedelta(minutes=10)]
 
 
 async def test_checkpoint_carries_count_digest_and_pass_start(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,3 +198,36 @@ def test_subtask_tombstones_need_distinct_discriminators() -> None:
     assert _tombstone_discriminator_values(ok, key) == {"a": ("a",), "b": ("b",)}
     with pytest.raises(AssertionError, match="distinct"):
         _tombstone_discriminator_values({"a": {"_meta": {"store": "x"}}, "b": {"_meta": {"store": "x"}}}, key)
+
+
+def _polls(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith("next poll")]
+
+
+async def test_waits_between_passes_are_announced(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="flow.test")
+    fetch = snapshots_from([[{"name": "a"}]])
+    state = ResourceState.Snapshot(updated_at=T0 - timedelta(minutes=4), last_count=1, last_digest="x")
+    await run_snapshot(
+        monkeypatch,
+        fetch,
+        passes=2,
+        state=state,
+        binding=binding(name="languages", key=ROW_KEY, interval=timedelta(minutes=10)),
+    )
+    assert _polls(caplog)[:2] == [
+        ("INFO", "next poll of languages in 6m (interval PT10M; the last checkpointed pass began 4m ago)"),
+        ("INFO", "next poll of languages in 10m (interval PT10M)"),
+    ]
+
+
+async def test_short_snapshot_intervals_are_announced_at_debug(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="flow.test")
+    fetch = snapshots_from([[{"name": "a"}]])
+    b = binding(key=ROW_KEY, interval=timedelta(seconds=5))
+    await run_snapshot(monkeypatch, fetch, passes=4, binding=b)
+    assert set(_polls(caplog)) == {("DEBUG", "next poll of items in 5s (interval PT5S)")}

@@ -11,6 +11,7 @@ from .cursors import LogCursor, Triggers
 from .fetch_fns import FetchChangesFn, aclose, binding_interval
 from .state import ConnectorState, ResourceState
 from .stop import wait_for_stop
+from .waits import describe_binding, human_duration, log_next_poll
 
 _DOCUMENT_TYPES = (BaseDocument, dict)
 
@@ -45,6 +46,15 @@ def _sleep_after(cursor: LogCursor, interval: timedelta, now: datetime) -> timed
     return timedelta()
 
 
+def _cursor_age(cursor: LogCursor, now: datetime) -> str:
+    """Why a datetime cursor's binding waits other than a whole interval."""
+    if not isinstance(cursor, datetime):
+        return ""
+    if cursor > now:
+        return f"the cursor is {human_duration(cursor - now)} ahead of the clock"
+    return f"the cursor is {human_duration(now - cursor)} old"
+
+
 async def binding_incremental_task(
     binding: CaptureBinding[Any],
     binding_index: int,
@@ -70,10 +80,22 @@ async def binding_incremental_task(
     captured = task.captured
     checkpoint = task.checkpoint
     document_types = _DOCUMENT_TYPES  # a local, for the per-document check
+    what = describe_binding(binding, subtask_id)
     # A datetime cursor less than an interval old waits out the rest of the interval first.
-    sleep_for = _sleep_after(state.cursor, interval, task.clock.now())
+    now = task.clock.now()
+    sleep_for = _sleep_after(state.cursor, interval, now)
+    reason = _cursor_age(state.cursor, now)
 
     while True:
+        log_next_poll(
+            task.log,
+            what,
+            sleep_for,
+            interval,
+            now,
+            reason,
+            {"cursor": state.cursor, "subtask_id": subtask_id},
+        )
         if await wait_for_stop(task.clock, stopping, sleep_for):
             task.log.debug("incremental replication is idle and is yielding to stop")
             return
@@ -107,9 +129,8 @@ async def binding_incremental_task(
                 "Implementation error: FetchChangesFn yielded documents without a final LogCursor"
             )
 
-        sleep_for = interval if checkpoints == 0 else _sleep_after(state.cursor, interval, task.clock.now())
-        if sleep_for:
-            task.log.debug(
-                "incremental task is idle",
-                {"sleep_for": sleep_for, "cursor": state.cursor, "subtask_id": subtask_id},
-            )
+        now = task.clock.now()
+        if checkpoints == 0:
+            sleep_for, reason = interval, "the last poll found nothing new"
+        else:
+            sleep_for, reason = _sleep_after(state.cursor, interval, now), _cursor_age(state.cursor, now)

@@ -1,5 +1,14 @@
 """The snapshot task: periodically captures a whole (small) resource, emitting it only if it
-changed, and deleting rows that vanished with tombstones."""
+changed, and deleting rows that vanished with tombstones.
+
+A pass whose digest equals the last one's writes nothing at all, not even a checkpoint of its
+start time (the reference kit checkpoints `updated_at` after every pass). A checkpoint with no
+documents is still a transaction for the runtime: an unchanged table polled every few seconds
+would commit one every few seconds forever, so the capture never looks idle (`flowctl preview
+--timeout` never ends, and Flow records a transaction per pass). The schedule of later passes is
+kept in memory; the cost is one pass after a restart (the stored `updated_at` is that of the last
+change, so the first pass runs at once), which finds the same digest and again writes nothing.
+"""
 
 import asyncio
 from datetime import UTC, datetime
@@ -11,6 +20,7 @@ from ..task import Task
 from .fetch_fns import FetchSnapshotFn, aclose, binding_interval
 from .state import ConnectorState, ResourceState
 from .stop import wait_for_stop
+from .waits import describe_binding, human_duration, log_next_poll
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -51,11 +61,20 @@ async def binding_snapshot_task(
     interval = binding_interval(binding)
     stopping = task.stopping.event
     captured = task.captured
+    what = describe_binding(binding, subtask_id)
+    first = True
 
     while True:
         await asyncio.sleep(0)
-        next_sync = state.updated_at + interval
-        if await wait_for_stop(task.clock, stopping, next_sync - task.clock.now()):
+        now = task.clock.now()
+        delay = state.updated_at + interval - now
+        # Only a session's first wait needs saying why it is shorter than the interval.
+        reason = (
+            f"the last checkpointed pass began {human_duration(now - state.updated_at)} ago" if first else ""
+        )
+        log_next_poll(task.log, what, delay, interval, now, reason, {"subtask_id": subtask_id})
+        first = False
+        if await wait_for_stop(task.clock, stopping, delay):
             task.log.debug("periodic snapshot is idle and is yielding to stop", {"subtask_id": subtask_id})
             return
 
@@ -71,13 +90,15 @@ async def binding_snapshot_task(
             await aclose(gen)
 
         digest = task.pending_digest()
-        if digest != state.last_digest:
-            for row_id in range(count, last_count):
-                captured(binding_index, tombstone_for_row(tombstone, row_id))
-            state.last_count = count
-            state.last_digest = digest
-        else:
+        if digest == state.last_digest:
+            # Nothing to write (see the module docstring); `updated_at` paces the next pass.
             task.reset()
-            task.log.debug("snapshot is unchanged; its documents were not emitted", {"count": count})
-
+            task.log.debug(
+                "snapshot is unchanged; nothing was emitted", {"count": count, "subtask_id": subtask_id}
+            )
+            continue
+        for row_id in range(count, last_count):
+            captured(binding_index, tombstone_for_row(tombstone, row_id))
+        state.last_count = count
+        state.last_digest = digest
         await task.checkpoint(connector_state)
