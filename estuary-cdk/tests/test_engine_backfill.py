@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 from engine_fixtures.harness import T0, EngineClock, Harness, binding, checkpoints, detached_task, docs
-from estuary_cdk.capture._engine.backfill import binding_backfill_task
+from estuary_cdk.capture._engine.backfill import binding_backfill_task, looks_like_page_size
 from estuary_cdk.capture.common import (
+    AssociatedDocument,
     BaseDocument,
     LogCursor,
     PageCursor,
@@ -187,7 +188,7 @@ async def test_beginning_backfill_is_an_observable_log(caplog: pytest.LogCapture
     (record,) = [r for r in caplog.records if r.getMessage() == "beginning backfill"]
     assert record.observable is True  # type: ignore[attr-defined]
     assert record.catalog_task_name == "acmeCo/test"  # type: ignore[attr-defined]
-    assert any(r.getMessage() == "completed backfill" for r in caplog.records)
+    assert any(r.getMessage().startswith("completed backfill") for r in caplog.records)
 
 
 async def test_scheduled_binding_stops_when_a_fire_was_missed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,3 +218,73 @@ async def test_scheduled_binding_stops_at_the_next_fire(monkeypatch: pytest.Monk
     # It waited until the next hourly fire, then asked the capture to stop.
     assert clock.waits == [timedelta(minutes=50)]
     assert h.stopping.event.is_set()
+
+
+def _completion(caplog: pytest.LogCaptureFixture) -> Any:
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("completed backfill")]
+    return record
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+async def test_completion_says_documents_and_pages_per_binding(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    other = Item(id=9)
+    fetch = pages_from([[Item(id=1), {"id": 2}, "p2"], [AssociatedDocument(other, 1), 7], [{"id": 4}]])
+    await run_backfill(fetch, ResourceState.Backfill(cutoff=T0), binding=binding(name="issues"))
+    record = _completion(caplog)
+    assert record.levelname == "INFO"
+    assert record.getMessage() == "completed backfill of issues: 4 documents in 3 pages"
+    assert record.args == {"subtask_id": None, "documents": 4, "pages": 3, "resumed": False}
+    assert _warnings(caplog) == []
+
+
+async def test_completion_of_a_resumed_subtask(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    await run_backfill(
+        pages_from([[{"id": 1}]]), ResourceState.Backfill(cutoff=T0, next_page="p9"), subtask_id="a1"
+    )
+    assert _completion(caplog).getMessage() == (
+        "completed backfill of items (subtask a1): 1 document in 1 page since it resumed"
+    )
+
+
+async def test_a_single_round_page_without_a_cursor_warns(caplog: pytest.LogCaptureFixture) -> None:
+    # The classic mistake: fetch_page yields one page of documents and forgets its next cursor.
+    fetch = pages_from([[{"id": i} for i in range(100)], [{"id": 100}]])
+    h = await run_backfill(fetch, ResourceState.Backfill(cutoff=T0))
+    assert len(fetch.calls) == 1 and len(docs(h.lines())) == 100
+    (warning,) = _warnings(caplog)
+    assert "items ended after its first page, of 100 documents" in warning
+    assert "fetch_page must yield the next page cursor after the page's documents" in warning
+
+
+@pytest.mark.parametrize(
+    "batches, state",
+    [
+        ([[{"id": i} for i in range(37)]], ResourceState.Backfill(cutoff=T0)),  # the data ended
+        ([[{"id": i} for i in range(100)] + ["p2"], [{"id": 100}]], ResourceState.Backfill(cutoff=T0)),
+        (
+            [[{"id": i} for i in range(100)]],
+            ResourceState.Backfill(cutoff=T0, next_page="p5"),
+        ),  # the last page
+        ([[]], ResourceState.Backfill(cutoff=T0)),
+    ],
+)
+async def test_no_warning_when_the_backfill_paged_or_the_page_is_not_round(
+    caplog: pytest.LogCaptureFixture, batches: list[list[Any]], state: ResourceState.Backfill
+) -> None:
+    await run_backfill(pages_from(batches), state)
+    assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize("n", [10, 20, 25, 50, 100, 200, 250, 500, 1000, 2500, 5000, 10000, 300, 700, 1200])
+def test_round_page_sizes(n: int) -> None:
+    assert looks_like_page_size(n)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 9, 11, 30, 37, 99, 101, 150, 643, 1001, 2501])
+def test_sizes_that_are_not_page_sizes(n: int) -> None:
+    assert not looks_like_page_size(n)
