@@ -16,7 +16,7 @@ from .config_check import check_task_configs
 from .connector import Launch, unary
 from .errors import BuildError
 from .keys import check_collection_key
-from .logs import OpsLog
+from .logs import OpsLog, timestamp
 from .projections import build_projections, partition_fields
 from .state_key import encode_state_key
 
@@ -191,11 +191,15 @@ async def build_capture(
 ) -> BuiltCapture:
     """Spec + Validate (fresh process) and assembly of the CaptureSpec sessions are opened with."""
     check_capture_keys(capture, catalog)
+
+    def warn(text: str) -> None:
+        on_log(OpsLog(timestamp(), "warn", text, {"source": "flowctl"}, plain=True))
+
     build_id = build_id_for(capture, catalog)
     request = validate_request(capture, catalog, launch.connector_type, build_id)
     # Configs are checked against the Spec's schemas before Validate carries them.
     spec, response = await unary(
-        launch, request, "validated", on_log, check=lambda spec: check_task_configs(capture, spec)
+        launch, request, "validated", on_log, check=lambda spec: check_task_configs(capture, spec, warn)
     )
     paths = check_validated(capture, response)
     enabled = [b for b in capture.bindings if not b.disable]

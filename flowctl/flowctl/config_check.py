@@ -5,6 +5,7 @@ traceback. Values of secret-marked fields never appear in these errors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema_rs
@@ -13,6 +14,7 @@ import orjson
 from .catalog import Task
 from .errors import CatalogError, ProtocolError
 from .schema import pointer
+from .unknown_keys import unknown_keys
 
 _SECRET_MARKS = ("secret", "airbyte_secret")
 _REDACTED = "<secret value>"
@@ -167,7 +169,31 @@ def check_resource_configs(task: Task, spec: dict[str, Any]) -> None:
             raise CatalogError(task.file, f"{binding.location}/resource", f"resource config {problems}")
 
 
-def check_task_configs(task: Task, spec: dict[str, Any]) -> None:
-    """Both checks, endpoint config first (what Validate and Open carry)."""
+def check_task_configs(task: Task, spec: dict[str, Any], warn: Callable[[str], None] | None = None) -> None:
+    """Both checks, endpoint config first (what Validate and Open carry); then `warn` hears of
+    every key the schemas do not declare (a typo the connector would silently ignore)."""
     check_endpoint_config(task, spec)
     check_resource_configs(task, spec)
+    if warn is not None:
+        for line in unknown_key_warnings(task, spec):
+            warn(line)
+
+
+def unknown_key_warnings(task: Task, spec: dict[str, Any]) -> list[str]:
+    """One line per config key the connector's configSchema / resourceConfigSchema does not
+    declare, naming the catalog location, the key and the keys declared there."""
+    kind = "local" if task.endpoint.kind == "local" else "connector"
+    checks: list[tuple[str, str, Any]] = [
+        (f"{task.location}/endpoint/{kind}/config", "configSchema", task.endpoint.config)
+    ]
+    checks += [
+        (f"{b.location}/resource", "resourceConfigSchema", b.resource) for b in task.bindings if not b.disable
+    ]
+    lines = []
+    for location, field, config in checks:
+        for key_at, known in unknown_keys(_schema(spec, field), config):
+            lines.append(
+                f"{task.file}#{location}: key {key_at} is not in the connector's {field}, so the "
+                f"connector ignores it (declared there: {', '.join(known)}); a typo?"
+            )
+    return lines

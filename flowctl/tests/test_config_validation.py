@@ -236,3 +236,27 @@ def test_a_fully_encrypted_config_shows_no_value() -> None:
     # the same config, not encrypted, is shown
     shown = _problems(schema, {"n": 314159, "t": "abcdef"}, "configSchema")
     assert shown is not None and "314159" in shown and "abcdef" in shown
+
+
+def test_unknown_config_keys_are_warned_about_with_the_declared_ones(make_catalog: MakeCatalog) -> None:
+    """Issue 12, item 8: `base_ur:` for `base_url:` ran with the default URL, silently."""
+    config = {**GOOD, "mdoe": "slow", "credentials": {**GOOD["credentials"], "acess_token": "x"}}
+    resource_schema = {**RESOURCE_SCHEMA, "additionalProperties": True}
+    env = {**ENV, "FAKE_RESOURCE_SCHEMA": json.dumps(resource_schema)}
+    bindings = [{"resource": {"name": "users", "synk": "full"}, "target": "acmeCo/users"}]
+    cat = make_catalog(config=config, env=env, bindings=bindings)
+    res = _preview(cat)
+    assert res.code == 0, res.stderr  # a warning, not an error: the schema allows extra keys
+    assert (
+        f"{cat.path}{CONFIG_LOCATION}: key /mdoe is not in the connector's configSchema, so the connector "
+        "ignores it (declared there: api_key, credentials, frequency, mode, notes, per_session, start_date); "
+        "a typo?" in res.stderr
+    )
+    # inside a oneOf of $refs: the keys of every branch count as declared
+    assert "key /credentials/acess_token is not in the connector's configSchema" in res.stderr
+    assert "(declared there: access_token, auth_type)" in res.stderr
+    assert (
+        "#/captures/acmeCo~1source-fake/bindings/0/resource: key /synk is not in the connector's "
+        "resourceConfigSchema" in res.stderr
+    )
+    assert "key /mode " not in res.stderr and "/api_key " not in res.stderr
