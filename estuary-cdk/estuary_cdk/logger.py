@@ -1,8 +1,12 @@
 """Structured JSON logging on stderr, in the shape the Flow runtime decodes.
 
-Every record becomes one line `{"level","msg","fields":{...,"source","file"}}`. Strings registered
-with `register_secret` (the kit's one secret registry, `estuary_cdk._secrets`, re-exported here)
-are replaced by `[redacted]` in every line, whatever the call site logged.
+Every record becomes one line `{"level","msg","fields":{...,"source","file"}}`: the runtime
+parses each line, so a traceback stays inside it, as the list `fields.traceback`. For a person
+reading stderr directly, `LOG_FORMAT=text` (or `color`, with ANSI colors) writes
+`time LEVEL source: message {fields}` instead, and a traceback as the lines the interpreter
+prints; anything else (Flow sets `json`) keeps the JSON lines. Strings registered with
+`register_secret` (the kit's one secret registry, `estuary_cdk._secrets`, re-exported here) are
+replaced by `[redacted]` in every line of either format, whatever the call site logged.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 from typing import Any, cast
 
@@ -35,6 +40,7 @@ __all__ = [
     "FlowLogger",
     "LogFormatter",
     "OpsLog",
+    "TextLogFormatter",
     "init_logger",
     "register_secret",
     "register_secrets_in",
@@ -78,32 +84,77 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
+def _message_and_fields(record: logging.LogRecord) -> tuple[str, dict[str, Any]]:
+    """A record's message and its fields (JSON-able, secrets redacted), as both formats show them."""
+    try:
+        msg = record.getMessage()
+    except Exception:
+        msg = str(record.msg)
+
+    fields: dict[str, Any] = {}
+    for key, value in record.__dict__.items():
+        if key not in _STANDARD_ATTRS:
+            fields[key] = value
+    if record.args:
+        fields["args"] = record.args
+    fields["source"] = record.name
+    fields["file"] = f"{record.pathname}:{record.lineno}"
+    if record.exc_info and record.exc_info[1] is not None:
+        text = "".join(traceback.format_exception(*record.exc_info))
+        fields["traceback"] = text.rstrip("\n").split("\n")
+    elif record.stack_info:
+        fields["stack"] = record.stack_info.split("\n")
+
+    fields = _jsonable(fields)
+    if registered_secrets():
+        msg = redact(msg)
+        fields = _redact(fields)
+    return msg, fields
+
+
 class LogFormatter(logging.Formatter):
+    """One JSON line per record: what the runtime parses (`LOG_FORMAT=json`, the default)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        try:
-            msg = record.getMessage()
-        except Exception:
-            msg = str(record.msg)
-
-        fields: dict[str, Any] = {}
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS:
-                fields[key] = value
-        if record.args:
-            fields["args"] = record.args
-        fields["source"] = record.name
-        fields["file"] = f"{record.pathname}:{record.lineno}"
-        if record.exc_info and record.exc_info[1] is not None:
-            text = "".join(traceback.format_exception(*record.exc_info))
-            fields["traceback"] = text.rstrip("\n").split("\n")
-        elif record.stack_info:
-            fields["stack"] = record.stack_info.split("\n")
-
-        fields = _jsonable(fields)
-        if registered_secrets():
-            msg = redact(msg)
-            fields = _redact(fields)
+        msg, fields = _message_and_fields(record)
         return orjson.dumps({"level": record.levelname, "msg": msg, "fields": fields}).decode()
+
+
+_COLORS = {"DEBUG": "\x1b[2m", "INFO": "\x1b[32m", "WARNING": "\x1b[33m", "ERROR": "\x1b[31m"}
+_BOLD_RED, _DIM, _RESET = "\x1b[1;31m", "\x1b[2m", "\x1b[0m"
+# Fields the text line shows in front (source) or leaves out (the call site: noise for people).
+_SHOWN_APART = ("source", "file", "traceback", "stack")
+
+
+class TextLogFormatter(logging.Formatter):
+    """Lines for people (`LOG_FORMAT=text`, or `color`):
+
+        2025-01-01T12:00:00.123Z WARNING flow.capture.items: the message {"args":{"n":2}}
+        Traceback (most recent call last):
+          File "...", line 20, in fetch
+        ZeroDivisionError: division by zero
+
+    The traceback (or stack) follows as the interpreter prints it, one line per line, rather
+    than as the JSON list the runtime gets."""
+
+    def __init__(self, color: bool = False) -> None:
+        super().__init__()
+        self.color = color
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg, fields = _message_and_fields(record)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        stamp += f".{int(record.msecs):03d}Z"
+        level = record.levelname
+        rest = {k: v for k, v in fields.items() if k not in _SHOWN_APART}
+        tail = f" {orjson.dumps(rest).decode()}" if rest else ""
+        trace: list[str] = fields.get("traceback") or fields.get("stack") or []
+        if self.color:
+            color = _BOLD_RED if record.levelno >= logging.CRITICAL else _COLORS.get(level, "")
+            level = f"{color}{level}{_RESET}" if color else level
+            tail = f"{_DIM}{tail}{_RESET}" if tail else ""
+        lines = [f"{stamp} {level} {fields['source']}: {msg}{tail}", *trace]
+        return "\n".join(lines)
 
 
 class EventLogger:
@@ -144,20 +195,30 @@ def _level_from_env() -> int:
     return level if isinstance(level, int) else logging.INFO
 
 
+def _formatter_from_env() -> logging.Formatter:
+    """JSON lines unless `LOG_FORMAT` asks for `text` or `color` (Flow's names for them)."""
+    name = os.environ.get("LOG_FORMAT", "").strip().lower()
+    if name in ("text", "color"):
+        return TextLogFormatter(color=name == "color")
+    return LogFormatter()
+
+
 _init_lock = threading.Lock()
 
 
 def init_logger() -> FlowLogger:
-    """Configure the root logger to write JSON lines to stderr and return the `flow` logger,
-    whose level comes from `LOG_LEVEL` (Flow's lowercase names such as `warn`/`trace` work)."""
+    """Configure the root logger to write to stderr (JSON lines, or text per `LOG_FORMAT`) and
+    return the `flow` logger, whose level comes from `LOG_LEVEL` (Flow's lowercase names such as
+    `warn`/`trace` work)."""
     with _init_lock:
         logging.setLoggerClass(FlowLogger)
         root = logging.getLogger()
-        if not any(getattr(h, "_flow_handler", False) for h in root.handlers):
+        handler = next((h for h in root.handlers if getattr(h, "_flow_handler", False)), None)
+        if handler is None:
             handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(LogFormatter())
             handler._flow_handler = True  # type: ignore[attr-defined]
             root.addHandler(handler)
+        handler.setFormatter(_formatter_from_env())
         log = logging.getLogger("flow")
         if not isinstance(log, FlowLogger):
             setattr(log, "event", EventLogger(log))  # noqa: B010

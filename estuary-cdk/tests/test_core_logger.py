@@ -1,4 +1,4 @@
-"""JSON log lines, levels, events and secret redaction."""
+"""JSON log lines (and the text formats for people), levels, events and secret redaction."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from estuary_cdk.logger import (
     FlowLogger,
     LogFormatter,
     OpsLog,
+    TextLogFormatter,
     init_logger,
     register_secret,
     register_secrets_in,
@@ -149,3 +150,65 @@ def test_bad_format_args_keep_the_template() -> None:
     line = orjson.loads(LogFormatter().format(record))
     assert line["msg"] == "50%d done %s"
     assert line["fields"]["file"] == "f.py:3"
+
+
+def _log_with_traceback(log: logging.Logger) -> None:
+    try:
+        1 / 0  # noqa: B018
+    except ZeroDivisionError:
+        log.error("fetch failed", {"page": 3}, exc_info=True)
+
+
+@pytest.mark.parametrize("log_format", ["text", "color", "TEXT"])
+def test_text_formats_show_a_traceback_as_lines(monkeypatch: pytest.MonkeyPatch, log_format: str) -> None:
+    monkeypatch.setenv("LOG_FORMAT", log_format)
+    stream = io.StringIO()
+    log = init_logger()
+    (handler,) = [h for h in logging.getLogger().handlers if getattr(h, "_flow_handler", False)]
+    monkeypatch.setattr(handler, "stream", stream)
+    try:
+        _log_with_traceback(log.getChild("capture"))
+    finally:
+        monkeypatch.delenv("LOG_FORMAT")
+        init_logger()
+    lines = stream.getvalue().splitlines()
+    assert "flow.capture: fetch failed" in lines[0]
+    assert '{"args":{"page":3}}' in lines[0]
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "ZeroDivisionError: division by zero"
+    assert any(line.startswith('  File "') for line in lines)
+    assert ("\x1b[31mERROR\x1b[0m" in lines[0]) == (log_format == "color")
+
+
+@pytest.mark.parametrize("log_format", [None, "json", "bogus"])
+def test_json_keeps_a_traceback_inside_its_one_line(
+    monkeypatch: pytest.MonkeyPatch, log_format: str | None
+) -> None:
+    if log_format is not None:
+        monkeypatch.setenv("LOG_FORMAT", log_format)
+    else:
+        monkeypatch.delenv("LOG_FORMAT", raising=False)
+    stream = io.StringIO()
+    log = init_logger()
+    (handler,) = [h for h in logging.getLogger().handlers if getattr(h, "_flow_handler", False)]
+    monkeypatch.setattr(handler, "stream", stream)
+    try:
+        _log_with_traceback(log)
+    finally:
+        monkeypatch.delenv("LOG_FORMAT", raising=False)
+        init_logger()
+    (line,) = stream.getvalue().splitlines()
+    rec = orjson.loads(line)
+    assert rec["msg"] == "fetch failed"
+    assert rec["fields"]["traceback"][-1] == "ZeroDivisionError: division by zero"
+
+
+def test_text_format_redacts_secrets_and_shows_stacks() -> None:
+    register_secret("hunter2-hunter2")
+    record = logging.LogRecord(
+        "flow.x", logging.WARNING, "f.py", 3, "token hunter2-hunter2", ({"t": "hunter2-hunter2"},), None
+    )
+    record.stack_info = "Stack (most recent call last):\n  File x"
+    lines = TextLogFormatter().format(record).split("\n")
+    assert lines[0].endswith('WARNING flow.x: token [redacted] {"args":{"t":"[redacted]"}}')
+    assert lines[1:] == ["Stack (most recent call last):", "  File x"]
