@@ -212,6 +212,24 @@ def test_image_rehearsal_names_the_failing_instruction(
         rehearsal.run()
 
 
+def test_image_rehearsal_leaves_out_the_image_oss_package_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`apt-get` in a RUN installs into the image's OS; rehearsed here it would change this
+    machine's, so it is left out and the steps around it still run."""
+    import image_rehearsal
+
+    (tmp_path / "ctx" / "python").mkdir(parents=True)
+    (tmp_path / "ctx" / "python" / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nRUN apt-get install -y no-such-package-here\n"
+        "RUN --mount=type=secret,id=build-ca apt-get update\nRUN echo built > /opt/marker\n"
+    )
+    monkeypatch.setattr(image_rehearsal, "ROOT", tmp_path / "ctx")
+    (tmp_path / "scratch" / "opt").mkdir(parents=True)
+    image_rehearsal.Rehearsal("python/Dockerfile", "source-demo", tmp_path / "scratch", {}).run()
+    assert (tmp_path / "scratch" / "opt" / "marker").read_text() == "built\n"
+
+
 def test_python_image_defaults_to_the_current_base_image_version() -> None:
     version = (ROOT / "base-image" / "VERSION").read_text().strip()
     instructions = check_docker_copies.parse_dockerfile((ROOT / "python" / "Dockerfile").read_text())

@@ -100,7 +100,7 @@ def images(request: pytest.FixtureRequest) -> dict[str, ImageInfo]:
     if reporter is not None and capture is not None:
         with capture.global_and_fixture_disabled():
             reporter.write_line(
-                f"image tests: {len(CONNECTORS)} images built (cached layers) in "
+                f"image tests: {len(CONNECTORS)} images built (on cached layers where unchanged) in "
                 f"{time.monotonic() - started:.1f}s; logs in {build_images.LOG_DIR}"
             )
     return infos
@@ -141,6 +141,23 @@ def test_runs_in_its_working_directory_with_its_environment(
         f"json /opt/venv https://go.estuary.dev/{connector}",
         "/opt/venv/bin/python",
     ]
+
+
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_the_kits_accelerator_is_built_for_the_image_and_the_compiler_stays_out(
+    connector: str, images: dict[str, ImageInfo]
+) -> None:
+    """This machine's own build of the kit's C accelerator never enters the build context
+    (.dockerignore); the builder stage compiles one for the image's Python, and its compiler
+    stays in the builder."""
+    script = (
+        "python -c 'import estuary_cdk.materialize._packed_c as m; print(m.__file__)'; "
+        "command -v gcc cc || echo no-compiler"
+    )
+    accelerator, compiler = image_run.run_command(tag(connector), ["sh", "-c", script]).split()
+    assert accelerator.startswith("/opt/estuary-cdk/estuary_cdk/materialize/_packed_c.")
+    assert accelerator.endswith(".so")
+    assert compiler == "no-compiler"
 
 
 @pytest.mark.parametrize("connector", CONNECTORS)

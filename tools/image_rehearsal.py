@@ -4,7 +4,8 @@ Runs the real instructions of python/Dockerfile (or the connector's own Dockerfi
 machine, with `/opt` mapped into a scratch directory: ARG/ENV set the environment, WORKDIR the
 working directory, context COPY instructions copy from the repository (honouring the usual
 .dockerignore exclusions), RUN instructions run under bash with pipefail (without their
-`--mount` flags: no build secret is given, this machine's own trust store applies), `COPY --from=<stage>`
+`--mount` flags: no build secret is given, this machine's own trust store applies; `apt-get`
+steps are left out: this machine's OS stands in for the image's), `COPY --from=<stage>`
 checks that the stage produced what is copied. Finally the image's ENTRYPOINT is started and must
 answer a `spec` request. What it cannot rehearse is the base image itself (the interpreter comes
 from this machine), so it proves the recipe, not the packages of the base.
@@ -29,13 +30,16 @@ from check_docker_copies import ROOT, Instruction, dockerfile_for, parse_dockerf
 from check_docker_copies import _expand as _expand  # Docker's ${VAR} substitution
 
 _IGNORED = shutil.ignore_patterns(
-    ".venv", "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache"
+    ".venv", "__pycache__", "*.pyc", "*.so", ".pytest_cache", ".mypy_cache", ".ruff_cache"
 )
 
 
 # `RUN --mount=type=secret,...`: the flags are BuildKit's. Here no secret is mounted, so the
 # step sees what this machine's own environment trusts (as its other commands do).
 _RUN_FLAGS = re.compile(r"^(?:--\S+\s+)+")
+# A RUN that installs the image OS's packages (`apt-get ...`) is not run here: it would change
+# this machine's system. What it installs (a C compiler, Python headers) is this machine's part.
+_SYSTEM_PACKAGES = re.compile(r"^apt-get\s")
 
 
 class RehearsalError(Exception):
@@ -87,6 +91,8 @@ class Rehearsal:
                 self.cwd.mkdir(parents=True, exist_ok=True)
             elif ins.keyword in ("COPY", "ADD"):
                 self.copy(ins)
+            elif ins.keyword == "RUN" and _SYSTEM_PACKAGES.match(_RUN_FLAGS.sub("", ins.args)):
+                continue  # the image's own OS packages: this machine's OS stands in for them
             elif ins.keyword == "RUN":
                 proc = subprocess.run(
                     ["bash", "-o", "pipefail", "-c", self.rewrite(_RUN_FLAGS.sub("", ins.args))],
