@@ -354,7 +354,8 @@ async def test_periodic_restart_stops_gracefully_with_exit_zero() -> None:
 async def test_log_level_env_filters_info() -> None:
     result = await run([open_request(config(pages=1), ["alpha"])], env={"LOG_LEVEL": "warn"})
     assert result.code == 0
-    assert result.logs == []
+    # Only the warning about the binding's unknown resource config key (accepted, but named).
+    assert [(log["level"], log["fields"]["args"]["key"]) for log in result.logs] == [("WARNING", "ignored")]
 
 
 async def test_update_config_is_encrypted_and_published_as_config_update() -> None:

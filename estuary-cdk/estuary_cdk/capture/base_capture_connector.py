@@ -130,6 +130,8 @@ class BaseCaptureConnector(
     async def handle(
         self, log: FlowLogger, request: Request[EndpointConfig, ResourceConfig, ConnectorState]
     ) -> None:
+        for where, key in getattr(request, "unknown_config_keys", ()):
+            log.warning(key.describe(where), {"config": where, "key": key.path, "model": key.model})
         if request.spec is not None:
             spec = await self.spec(log, request.spec)
             spec.protocol = PROTOCOL_VERSION
