@@ -17,11 +17,18 @@ runs). Then the ratios from this same invocation.
 Targets (issue 2): ours >= 2x the reference for both kinds, dict documents >= 75% of the raw loop,
 peak RSS at the full count < 1.2x that at a tenth.
 
-`--instructions` counts CPU instructions per document under valgrind instead (start-up
-excluded, identical from run to run whatever else the machine does; see cdk_emit/instructions.py).
+`--instructions` counts CPU instructions per document under valgrind instead: start-up
+excluded, bytecode compiled before counting, hash seed fixed, and each figure checked by a
+repeated run, so it is the same from run to run whatever else the machine does; a figure that
+fails the check is reported as untrusted and the command exits 1 (see cdk_emit/instructions.py).
+
+`--baseline DIR` (DIR holding another `estuary-cdk` tree, e.g. a `git worktree` of an earlier
+commit, then `--baseline /tmp/before/estuary-cdk`) also runs our connector on that tree (first on
+PYTHONPATH), in the same invocation, and prints this tree / baseline.
 
     python bench/cdk_emit.py [--count 1000000] [--quick] [--page 1000] [--repeat 3] [--no-reference]
-    python bench/cdk_emit.py --instructions
+                             [--baseline DIR]
+    python bench/cdk_emit.py --instructions [--no-reference] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -132,9 +139,12 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def _connector_env(count: int, kind: str, page: int) -> dict[str, str]:
+def _connector_env(count: int, kind: str, page: int, kit: Path | None = None) -> dict[str, str]:
+    """The connector's environment; with `kit`, that estuary-cdk tree is imported instead of ours."""
     env = _base_env()
     env.update(BENCH_COUNT=str(count), BENCH_KIND=kind, BENCH_PAGE=str(page), LOG_LEVEL="warn")
+    if kit is not None:
+        env["PYTHONPATH"] = str(kit)
     return env
 
 
@@ -192,6 +202,9 @@ def main() -> int:
         "--repeat", type=int, default=3, help="runs per measurement; the best wall time and CPU are kept"
     )
     parser.add_argument(
+        "--baseline", type=Path, default=None, help="another estuary-cdk tree to compare this one with"
+    )
+    parser.add_argument(
         "--instructions",
         action="store_true",
         help="instead of timing, count CPU instructions per document under valgrind (repeatable; ~5 min)",
@@ -205,9 +218,13 @@ def main() -> int:
     ours = str(OURS_PYTHON)
     out = WORK / "cdk-emit-out.jsonl"
 
+    baseline: Path | None = args.baseline.resolve() if args.baseline else None
+    if baseline is not None and not (baseline / "estuary_cdk" / "__init__.py").exists():
+        print(f"--baseline {baseline}: not an estuary-cdk tree (no estuary_cdk/__init__.py)")
+        return 1
     reference = None if args.no_reference else _ensure_reference()
     if args.instructions:
-        return _count_instructions(ours, reference, out, args.page)
+        return _count_instructions(ours, reference, out, args.page, baseline)
     print(f"cdk_emit: {count:,} documents of 15 fields, {args.page} per checkpoint, stdout to a file")
     runs: dict[str, Run] = {}
 
@@ -239,6 +256,15 @@ def main() -> int:
             small_env,
             OPEN_REQUEST,
         )
+        if baseline is not None:
+            measure(
+                f"base-{kind}",
+                f"estuary-cdk (baseline), {kind}",
+                [ours, str(CONNECTOR)],
+                count,
+                _connector_env(count, kind, args.page, baseline),
+                OPEN_REQUEST,
+            )
         if reference is not None:
             measure(
                 f"ref-{kind}",
@@ -266,6 +292,13 @@ def main() -> int:
             f"  context: the raw orjson loop itself is {bound:4.2f}x the reference on dicts in this run "
             "(the most any kit that serializes every document can reach)"
         )
+    if baseline is not None:
+        for kind in ("dict", "model"):
+            this, before = runs[f"ours-{kind}"], runs[f"base-{kind}"]
+            print(
+                f"  {kind:<5} documents: this tree / baseline = {this.rate / before.rate:6.1%} docs/s, "
+                f"{this.cpu_rate / before.cpu_rate:6.1%} docs per CPU-s"
+            )
     raw_ratio = runs["ours-dict"].rate / runs["raw"].rate
     raw_cpu_ratio = runs["ours-dict"].cpu_rate / runs["raw"].cpu_rate
     ok &= raw_ratio >= 0.75
@@ -284,7 +317,9 @@ def main() -> int:
     return 0
 
 
-def _count_instructions(ours: str, reference: Path | None, out: Path, page: int) -> int:
+def _count_instructions(
+    ours: str, reference: Path | None, out: Path, page: int, baseline: Path | None
+) -> int:
     sys.path.insert(0, str(BENCH / "cdk_emit"))
     import instructions
 
@@ -297,18 +332,19 @@ def _count_instructions(ours: str, reference: Path | None, out: Path, page: int)
     def raw(n: int) -> tuple[list[str], dict[str, str], bytes | None]:
         return [ours, str(RAW_LOOP), str(n), str(out)], _base_env(), None
 
-    def connector(python: str, kind: str) -> instructions.Command:
-        return lambda n: ([python, str(CONNECTOR)], _connector_env(n, kind, page), OPEN_REQUEST)
+    def connector(python: str, kind: str, kit: Path | None = None) -> instructions.Command:
+        return lambda n: ([python, str(CONNECTOR)], _connector_env(n, kind, page, kit), OPEN_REQUEST)
 
     plan: list[tuple[str, str, instructions.Command]] = [("raw", "raw orjson loop", raw)]
     for kind in ("dict", "model"):
         plan.append((f"ours-{kind}", f"estuary-cdk (ours), {kind}", connector(ours, kind)))
+        if baseline is not None:
+            plan.append((f"base-{kind}", f"estuary-cdk (baseline), {kind}", connector(ours, kind, baseline)))
         if reference is not None:
             plan.append((f"ref-{kind}", f"reference 0.3.0.dev31, {kind}", connector(str(reference), kind)))
     counts = {key: instructions.measure(label, command, low, high) for key, label, command in plan}
     out.unlink(missing_ok=True)
-    instructions.report(counts)
-    return 0
+    return 0 if instructions.report(counts) else 1
 
 
 if __name__ == "__main__":

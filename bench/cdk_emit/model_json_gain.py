@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+import timeit
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,12 @@ from estuary_cdk.capture._model_json import serializer_for
 
 def _best(write: Callable[[Any], bytes], docs: list[Any], repeat: int) -> float:
     """Best seconds per document over `repeat` passes."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
+
+    def one_pass() -> None:
         for doc in docs:
             write(doc)
-        best = min(best, (time.perf_counter() - started) / len(docs))
-    return best
+
+    return min(timeit.repeat(one_pass, number=1, repeat=repeat)) / len(docs)
 
 
 def main() -> int:
