@@ -24,7 +24,8 @@ fails the check is reported as untrusted and the command exits 1 (see cdk_emit/i
 
 `--baseline DIR` (DIR holding another `estuary-cdk` tree, e.g. a `git worktree` of an earlier
 commit, then `--baseline /tmp/before/estuary-cdk`) also runs our connector on that tree (first on
-PYTHONPATH), in the same invocation, and prints this tree / baseline.
+PYTHONPATH), in the same invocation, and prints this tree / baseline. `BENCH_KIT=DIR` puts another
+tree in place of this one (as bench/http_backfill.py does).
 
     python bench/cdk_emit.py [--count 1000000] [--quick] [--page 1000] [--repeat 3] [--no-reference]
                              [--baseline DIR]
@@ -143,6 +144,7 @@ def _connector_env(count: int, kind: str, page: int, kit: Path | None = None) ->
     """The connector's environment; with `kit`, that estuary-cdk tree is imported instead of ours."""
     env = _base_env()
     env.update(BENCH_COUNT=str(count), BENCH_KIND=kind, BENCH_PAGE=str(page), LOG_LEVEL="warn")
+    kit = kit or (Path(os.environ["BENCH_KIT"]) if os.environ.get("BENCH_KIT") else None)
     if kit is not None:
         env["PYTHONPATH"] = str(kit)
     return env
