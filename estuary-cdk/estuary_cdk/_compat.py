@@ -24,8 +24,9 @@ Removed because neither this repository nor any of the reference's 64 connectors
 cancellation), the engine's unused `SourcedSchema` dataclass in `capture.common` (the response
 model `capture.response.SourcedSchema` stays), and the underscore engine helpers
 `capture.common` used to re-export for tests (`_binding_*_task`, `_get_min_incremental_cursor`,
-`_assert_tombstone_covers_key`, `_tombstone_discriminator_values`: tests import them from
-`capture._engine`).
+`_assert_tombstone_covers_key`, `_tombstone_discriminator_values`: tests import the engine's
+helpers from `capture._engine`, where the tombstone checks are now `tombstones.check_tombstone`
+and `tombstones.tombstone_discriminator_values`).
 """
 
 from __future__ import annotations

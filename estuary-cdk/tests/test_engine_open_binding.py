@@ -149,6 +149,7 @@ class _StubTask:
 
     def __init__(self, h: Harness) -> None:
         self.connector_status = h.status
+        self.log = h.log
         self.spawned: list[str] = []
 
     def spawn_child(self, name: str, child: Any) -> None:

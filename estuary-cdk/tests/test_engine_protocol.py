@@ -169,9 +169,18 @@ def test_discover() -> None:
         },
     ]
     item_schema = Item.model_json_schema(mode="serialization")
-    assert bindings[0]["documentSchema"] == {**item_schema, "x-infer-schema": True, **delete_rule}
+    assert item_schema["required"] == ["id", "name"]
+    # A deletion needs only the key (`id`): `name` is required of the other documents.
+    item_schema["required"] = ["id"]
+    unless_deleted = {"else": {"required": ["name"]}}
+    assert bindings[0]["documentSchema"] == {
+        **item_schema,
+        "x-infer-schema": True,
+        **delete_rule,
+        **unless_deleted,
+    }
     assert bindings[1]["documentSchema"]["x-infer-schema"] is True
-    assert bindings[2]["documentSchema"] == item_schema
+    assert bindings[2]["documentSchema"] == {**item_schema, "if": delete_rule["if"], **unless_deleted}
 
 
 def test_validate() -> None:

@@ -1,3 +1,4 @@
+import logging
 from collections.abc import AsyncGenerator
 from datetime import timedelta
 from logging import Logger
@@ -6,8 +7,12 @@ from typing import Any
 import pytest
 import xxhash
 from engine_fixtures.harness import T0, EngineClock, Harness, binding, checkpoints, docs
-from estuary_cdk.capture._engine.binding import _assert_tombstone_covers_key, _tombstone_discriminator_values
 from estuary_cdk.capture._engine.snapshot import binding_snapshot_task
+from estuary_cdk.capture._engine.tombstones import (
+    TombstoneError,
+    check_tombstone,
+    tombstone_discriminator_values,
+)
 from estuary_cdk.capture.common import (
     BaseDocument,
     ResourceState,
@@ -184,20 +189,20 @@ async def test_stop_while_waiting_returns(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_tombstone_must_cover_the_key() -> None:
-    _assert_tombstone_covers_key(BaseDocument(_meta=BaseDocument.Meta(op="d")), ROW_KEY)
-    _assert_tombstone_covers_key({"_meta": {"store": "s1"}}, ["/_meta/store", "/_meta/row_id"])
-    with pytest.raises(AssertionError, match="/_meta/store"):
-        _assert_tombstone_covers_key(
-            BaseDocument(_meta=BaseDocument.Meta(op="d")), ["/_meta/store", "/_meta/row_id"]
-        )
+    log = logging.getLogger("flow.test")
+    check_tombstone(binding(key=ROW_KEY), BaseDocument(_meta=BaseDocument.Meta(op="d")), None, log)
+    store_key = ["/_meta/store", "/_meta/row_id"]
+    check_tombstone(binding(key=store_key), {"_meta": {"store": "s1"}}, None, log)
+    with pytest.raises(AssertionError, match=r"binding 'items' \(acmeCo/items\).*missing \['/_meta/store'\]"):
+        check_tombstone(binding(key=store_key), BaseDocument(_meta=BaseDocument.Meta(op="d")), None, log)
 
 
 def test_subtask_tombstones_need_distinct_discriminators() -> None:
     key = ["/_meta/row_id", "/_meta/store"]
     ok = {"a": {"_meta": {"store": "a"}}, "b": {"_meta": {"store": "b"}}}
-    assert _tombstone_discriminator_values(ok, key) == {"a": ("a",), "b": ("b",)}
-    with pytest.raises(AssertionError, match="distinct"):
-        _tombstone_discriminator_values({"a": {"_meta": {"store": "x"}}, "b": {"_meta": {"store": "x"}}}, key)
+    assert tombstone_discriminator_values(ok, key) == {"a": ("a",), "b": ("b",)}
+    with pytest.raises(TombstoneError, match="distinct"):
+        tombstone_discriminator_values({"a": {"_meta": {"store": "x"}}, "b": {"_meta": {"store": "x"}}}, key)
 
 
 def _polls(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:

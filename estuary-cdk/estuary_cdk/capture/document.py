@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["AssociatedDocument", "BaseDocument", "set_document_meta"]
 
@@ -75,6 +75,29 @@ class BaseDocument(BaseModel):
         description="Document metadata",
     )
 
+    def __init__(self, /, **data: Any) -> None:
+        """Validate `data` into a document, as pydantic does, except for a deletion.
+
+        A deletion (`_meta.op == "d"`) needs only the collection key: the runtime deletes by
+        key, and a snapshot's tombstone cannot know the fields of the row that vanished. So
+        `Project(_meta=Project.Meta(op="d"))` (the guide's tombstone) and
+        `Project(id=7, _meta=...)` build documents with the given fields only, validated as
+        usual, and no required field made up; they serialize as just those fields (the
+        discovered schemas require the other fields only of documents that are not deletions).
+        A missing field of such a document is absent: reading it raises `AttributeError`.
+        """
+        try:
+            self.__pydantic_validator__.validate_python(data, self_instance=self)
+        except ValidationError as exc:
+            if not (_is_deletion(data) and _only_missing_fields(exc)):
+                raise
+            _init_deletion(self, data, exc)
+
+    # Tells pydantic this `__init__` validates exactly as `BaseModel.__init__` does, so model
+    # validation elsewhere (`model_validate`, nested documents) keeps its fast path and never
+    # calls it (pydantic's own `RootModel` does the same).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     def with_meta(self, op: MetaOp = "u", row_id: int | None = None) -> BaseDocument:
         """Set (and mark as set, so it is emitted) this document's `_meta`; returns self."""
         meta = type(self).model_fields["meta_"].get_default(call_default_factory=True)
@@ -85,6 +108,32 @@ class BaseDocument(BaseModel):
             meta.row_id = row_id
         self.meta_ = meta
         return self
+
+
+def _is_deletion(data: dict[str, Any]) -> bool:
+    meta = data.get("_meta", data.get("meta_"))
+    op = meta.get("op") if isinstance(meta, dict) else getattr(meta, "op", None)
+    return op == "d"
+
+
+def _only_missing_fields(exc: ValidationError) -> bool:
+    return all(err["type"] == "missing" and len(err["loc"]) == 1 for err in exc.errors())
+
+
+def _init_deletion(doc: BaseDocument, data: dict[str, Any], exc: ValidationError) -> None:
+    """Make `doc` the deletion document of `data`: each given field validated as an assignment
+    (aliases resolved), the missing required ones left out."""
+    cls = type(doc)
+    if cls.model_config.get("frozen"):
+        raise exc  # Assignment validation refuses frozen models; so does a deletion without its fields.
+    empty = cls.model_construct()
+    _set_dict(doc, "__dict__", empty.__dict__)
+    _set_fields_set(doc, set())
+    _set_extra(doc, empty.__pydantic_extra__)
+    _set_private(doc, empty.__pydantic_private__)
+    names = {info.alias: name for name, info in cls.model_fields.items() if info.alias}
+    for key, value in data.items():
+        cls.__pydantic_validator__.validate_assignment(doc, names.get(key, key), value)
 
 
 def set_document_meta(doc: Any, op: MetaOp, row_id: int | None = None) -> Any:

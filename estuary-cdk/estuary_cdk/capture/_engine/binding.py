@@ -4,66 +4,23 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ...flow import CaptureBinding
-from ..document import BaseDocument
 from ..task import Task
 from .backfill import binding_backfill_task
 from .fetch_fns import FetchChangesFn, FetchPageFn, FetchSnapshotFn, RecurringFetchPageFn
 from .incremental import binding_incremental_task
-from .resources import ROW_ID_POINTER
+from .resources import OPENING, ROW_ID_POINTER
 from .snapshot import binding_snapshot_task
 from .state import ResourceState
-
-_MISSING = object()
-
-
-def _resolve_pointer(doc: Any, pointer: str) -> Any:
-    """The value at JSON ``pointer`` in ``doc`` (a serialized document), or ``_MISSING``."""
-    node = doc
-    for raw in pointer.split("/")[1:]:
-        token = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return _MISSING
-    return node
+from .tombstones import check_tombstone, default_tombstone, tombstone_discriminator_values
 
 
-def _as_json(doc: Any) -> Any:
-    if isinstance(doc, BaseDocument):
-        return doc.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    return doc
-
-
-def _assert_tombstone_covers_key(tombstone: Any, key: list[str]) -> None:
-    """A tombstone replaces a vanished row, so it must carry every key field the runtime needs
-    to locate the document, except the row id the engine sets per deletion."""
-    doc = _as_json(tombstone)
-    missing = [p for p in key if p != ROW_ID_POINTER and _resolve_pointer(doc, p) is _MISSING]
-    if missing:
-        raise AssertionError(
-            f"snapshot tombstone must set every collection key field other than {ROW_ID_POINTER}; "
-            f"missing {missing}"
-        )
-
-
-def _tombstone_discriminator_values(
-    tombstones: Mapping[str, Any], key: list[str]
-) -> dict[str, tuple[Any, ...]]:
-    """The discriminator values (key fields other than the row id) of each subtask's tombstone;
-    they must differ, or the subtasks' rows would collide in the collection."""
-    values = {
-        sub: tuple(_resolve_pointer(_as_json(t), p) for p in key if p != ROW_ID_POINTER)
-        for sub, t in tombstones.items()
-    }
-    if len(set(values.values())) != len(values):
-        raise AssertionError(f"snapshot subtask tombstones must have distinct key values, got {values}")
-    return values
-
-
-def _default_tombstone() -> BaseDocument:
-    return BaseDocument(_meta=BaseDocument.Meta(op="d"))
+def _model_of(binding: CaptureBinding[Any]) -> Any:
+    """The document model of the resource being opened for `binding` (None if unknown, e.g.
+    `open_binding` called outside `common.open`)."""
+    resource = OPENING.get()
+    if resource is None or resource.initial_config.path() != binding.resourceConfig.path():
+        return None
+    return resource.model
 
 
 def _child(
@@ -154,9 +111,10 @@ def open_binding(
             assert isinstance(tombstone, Mapping) and set(tombstone) == set(fetch_snapshot), (
                 "snapshot subtasks require a tombstone per subtask"
             )
-            for t in tombstone.values():
-                _assert_tombstone_covers_key(t, key)
-            _tombstone_discriminator_values(tombstone, key)
+            model = _model_of(binding)
+            for sub, t in tombstone.items():
+                check_tombstone(binding, t, model, task.log, sub)
+            tombstone_discriminator_values(tombstone, key)
             assert snapshot is None or isinstance(snapshot, dict), "snapshot subtasks require dict states"
             for sub, snapshot_fn in fetch_snapshot.items():
                 task.spawn_child(
@@ -176,8 +134,8 @@ def open_binding(
                 "fetch_snapshot requires a single snapshot state"
             )
             if tombstone is None:
-                tombstone = _default_tombstone()
-            _assert_tombstone_covers_key(tombstone, key)
+                tombstone = default_tombstone()
+            check_tombstone(binding, tombstone, _model_of(binding), task.log)
             task.spawn_child(
                 f"{prefix}.snapshot",
                 _child(

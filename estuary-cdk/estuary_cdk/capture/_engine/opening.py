@@ -10,7 +10,7 @@ from ...flow import CaptureBinding
 from .. import request, response
 from ..task import Task
 from .config import ResourceConfigWithSchedule
-from .resources import Resource, datetime_cursors
+from .resources import OPENING, Resource, datetime_cursors
 from .state import ConnectorState, ResourceState
 from .stop import scheduled_stop
 
@@ -91,9 +91,13 @@ def open(
                 state.last_initialized = now
                 await task.checkpoint(ConnectorState(bindingStateV1={state_key: state}))
 
-            opened = resource.open(binding, index, state, task, list(resolved_bindings))
-            if inspect.isawaitable(opened):
-                await opened
+            opening = OPENING.set(resource)
+            try:
+                opened = resource.open(binding, index, state, task, list(resolved_bindings))
+                if inspect.isawaitable(opened):
+                    await opened
+            finally:
+                OPENING.reset(opening)
 
         if soonest_future is not None:
             future_dt = soonest_future

@@ -2,6 +2,7 @@
 
 import copy
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -64,6 +65,11 @@ class Resource(Generic[_Doc, _RC, _RS]):
     requires_explicit_acks: bool = False
 
 
+OPENING: ContextVar["Resource[Any, Any, Any] | None"] = ContextVar("opening_resource", default=None)
+"""The resource whose `open` callback runs (set by `common.open`), so `open_binding`, which
+connectors call with the binding alone, can check a tombstone against the resource's model."""
+
+
 @dataclass(kw_only=True)
 class SnapshotResource(Resource[_Doc, _RC, _RS]):
     """A resource captured by periodic full snapshots, keyed on the snapshot row id."""
@@ -92,22 +98,58 @@ _DELETE_IF = {
 
 
 def _document_schema(resource: Resource[Any, Any, Any]) -> dict[str, Any]:
+    """The discovered schema of a resource's documents: its model's (or the fixed one), marked
+    for inference and reduction as the resource asks.
+
+    A model's required fields other than the collection key's are required only of documents
+    that are not deletions (`else` of the deletion test): a deletion carries the key and
+    `_meta` only (a snapshot's tombstone knows nothing else of the row that vanished, see
+    `BaseDocument.__init__`), and would otherwise fail the collection's schema. The key's
+    fields stay required at the top, where the runtime looks for them. A fixed schema is the
+    connector's own and is left as it is.
+    """
     if isinstance(resource.model, Resource.FixedSchema):
         schema = copy.deepcopy(resource.model.value)
+        required_unless_deleted: list[str] = []
     else:
         schema = resource.model.model_json_schema(mode="serialization")
+        required_unless_deleted = _split_required(schema, resource.key)
 
     strategy = resource.reduction_strategy
+    otherwise: dict[str, Any] = {}
     if resource.schema_inference:
         schema["x-infer-schema"] = True
         # Deletions (op "d") are reduced as merge-deletes; everything else per the strategy.
         schema["if"] = copy.deepcopy(_DELETE_IF)
         schema["then"] = {"reduce": {"strategy": "merge", "delete": True}}
         if strategy is not None:
-            schema["else"] = {"reduce": {"strategy": str(strategy)}}
+            otherwise["reduce"] = {"strategy": str(strategy)}
     elif strategy is not None:
         schema["reduce"] = {"strategy": str(strategy)}
+    if required_unless_deleted:
+        schema.setdefault("if", copy.deepcopy(_DELETE_IF))
+        otherwise["required"] = required_unless_deleted
+    if otherwise:
+        schema["else"] = otherwise
     return schema
+
+
+def _split_required(schema: dict[str, Any], key: list[str]) -> list[str]:
+    """Keep only the key's fields in the schema's top-level `required`; return the others."""
+    required = schema.get("required")
+    if not isinstance(required, list):
+        return []
+    key_fields = {
+        pointer.split("/")[1].replace("~1", "/").replace("~0", "~") for pointer in key if pointer.count("/")
+    }
+    others = [name for name in required if name not in key_fields]
+    if others:
+        kept = [name for name in required if name in key_fields]
+        if kept:
+            schema["required"] = kept
+        else:
+            del schema["required"]
+    return others
 
 
 def discovered(resources: Sequence[Resource[Any, Any, Any]]) -> response.Discovered[Any]:
