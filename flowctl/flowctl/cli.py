@@ -354,6 +354,8 @@ async def _run_preview(catalog: Catalog, args: argparse.Namespace, log: Callable
     if args.fixture is not None:
         if args.delay:
             raise UsageError("--delay cannot be combined with --fixture")
+        if args.until_caught_up:
+            raise UsageError("--until-caught-up is for captures: a --fixture run ends with its fixture")
         materialization = catalog.materialization(args.name)
         fixture_options = MaterializePreviewOptions(
             fixture=args.fixture,

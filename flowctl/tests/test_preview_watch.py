@@ -138,3 +138,10 @@ def test_the_waiting_notice_names_each_bindings_next_poll_and_the_sessions_end()
     )
     watch.idle(None)
     assert logs[-1].message == notice  # the next notice is due a minute later
+
+
+def test_until_caught_up_is_for_captures_only(tmp_path: Path) -> None:
+    source = quiet_catalog(tmp_path, {})
+    res = run_flowctl("preview", "--source", str(source), "--fixture", "-", "--until-caught-up")
+    assert res.code == 2
+    assert "--until-caught-up is for captures: a --fixture run ends with its fixture" in res.stderr
