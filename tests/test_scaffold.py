@@ -117,7 +117,7 @@ def test_generated_connector_installs_lints_and_passes_its_tests(scaffolded: Pat
         timeout=900,
     )
     assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-2000:]
-    assert "6 passed" in first.stdout
+    assert "7 passed" in first.stdout
     # spec, discover, the first item and the snapshot resource's rows
     assert len(list((scaffolded / "tests" / "snapshots").iterdir())) == 4
 
@@ -131,7 +131,7 @@ def test_generated_connector_installs_lints_and_passes_its_tests(scaffolded: Pat
         timeout=900,
     )
     assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-2000:]
-    assert "6 passed" in second.stdout
+    assert "7 passed" in second.stdout
 
     # Its image would get everything it needs (the lock file exists now).
     assert check_docker_copies.check_connector(scaffolded.name) == []
