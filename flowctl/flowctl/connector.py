@@ -1,5 +1,6 @@
 """Running connector processes (flow-protocol §1): one fresh process per RPC, JSON-lines codec,
-stderr decoded as logs. Local commands run directly; images run with `docker run -i --rm`."""
+stderr decoded as logs, ended as the runtime ends them. How a process is started (a local
+command, or an image through its container engine) is launcher.py's job."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import shutil
+import signal
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .catalog import Task
-from .errors import ConnectorError, DockerUnavailableError, ProtocolError
+from . import lifetime
+from .errors import ConnectorError, ConnectorKilledError, ProtocolError
+from .launcher import Launch, launch_for, spawn
 from .logs import LogDecoder, OpsLog
+
+__all__ = ["PROTOCOL_VERSION", "ConnectorProcess", "Launch", "launch_for", "spec_handshake", "unary"]
 
 PROTOCOL_VERSION = 3032023
 _READ_CHUNK = 1 << 20
@@ -25,103 +27,8 @@ _READ_CHUNK = 1 << 20
 # so that back-pressure (a paused reader) reaches the connector instead of piling up here.
 _PIPE_BUFFER_LIMIT = 1 << 22
 _TERMINATE_GRACE_SECONDS = 5.0
-
-
-@dataclass
-class Launch:
-    """How to start the connector of a task (a capture or a materialization)."""
-
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    connector_type: str  # "LOCAL" or "IMAGE"
-    description: str = ""
-
-
-async def _docker_available() -> tuple[bool, str]:
-    docker = shutil.which("docker")
-    if docker is None:
-        return False, "the `docker` command is not installed"
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            docker,
-            "version",
-            "--format",
-            "{{.Server.Version}}",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
-    except (OSError, TimeoutError) as exc:
-        return False, str(exc) or "`docker version` timed out"
-    if proc.returncode != 0:
-        return False, err.decode(errors="replace").strip() or out.decode(errors="replace").strip()
-    return True, out.decode().strip()
-
-
-async def _docker_json(*args: str) -> Any:
-    proc = await asyncio.create_subprocess_exec(
-        "docker", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise ConnectorError(f"`docker {' '.join(args)}` failed: {err.decode(errors='replace').strip()}")
-    return orjson.loads(out) if out.strip() else None
-
-
-async def launch_for(task: Task, network: str | None = None) -> Launch:
-    """Launch parameters for `task`'s endpoint; checks Docker for image connectors."""
-    level = task.log_level
-    cwd = str(Path(task.file).parent)
-    ep = task.endpoint
-    if ep.kind == "local":
-        env = dict(os.environ)
-        env["LOG_FORMAT"] = "json"
-        env.update(ep.env)
-        env["LOG_LEVEL"] = level
-        return Launch(list(ep.command), env, cwd, "LOCAL", description=" ".join(ep.command))
-    ok, detail = await _docker_available()
-    if not ok:
-        raise DockerUnavailableError(
-            f"{task.kind} {task.name!r} uses the image connector {ep.image!r}, which needs a running Docker engine, "
-            f"but none answers ({detail}). Start Docker, or use an `endpoint.local` command instead."
-        )
-    if not ep.image.endswith(":local"):
-        proc = await asyncio.create_subprocess_exec(
-            "docker", "pull", "--quiet", ep.image, stdout=asyncio.subprocess.DEVNULL
-        )
-        await proc.wait()
-    inspect = await _docker_json("inspect", ep.image)
-    config = (inspect[0] if inspect else {}).get("Config") or {}
-    labels = config.get("Labels") or {}
-    env_list = config.get("Env") or []
-    if "FLOW_RUNTIME_PROTOCOL" not in labels:
-        raise ConnectorError(f"{ep.image}: image is missing required 'FLOW_RUNTIME_PROTOCOL' label")
-    protocol = "materialize" if task.kind == "materialization" else "capture"
-    if labels["FLOW_RUNTIME_PROTOCOL"] != protocol:
-        raise ConnectorError(
-            f"{ep.image}: the image is a {labels['FLOW_RUNTIME_PROTOCOL']!r} connector "
-            f"(FLOW_RUNTIME_PROTOCOL), but {task.kind} {task.name!r} needs a {protocol!r} one"
-        )
-    codec = labels.get("FLOW_RUNTIME_CODEC") or next(
-        (e.split("=", 1)[1] for e in env_list if e.startswith("FLOW_RUNTIME_CODEC=")), ""
-    )
-    if codec != "json":
-        raise ConnectorError(
-            f"{ep.image}: the image speaks the protobuf codec (no FLOW_RUNTIME_CODEC=json label or env); "
-            "flowctl drives JSON-lines connectors only"
-        )
-    argv = [
-        "docker",
-        "run",
-        "-i",
-        "--rm",
-        f"--network={network or 'bridge'}",
-        "--env=LOG_FORMAT=json",
-        f"--env=LOG_LEVEL={level}",
-        ep.image,
-    ]
-    return Launch(argv, dict(os.environ), cwd, "IMAGE", description=ep.image)
+# How long a container guard may take to kill and remove its container.
+_GUARD_CLEANUP_SECONDS = 30.0
 
 
 def _grow_pipe(proc: asyncio.subprocess.Process) -> None:
@@ -133,33 +40,33 @@ def _grow_pipe(proc: asyncio.subprocess.Process) -> None:
 
 
 class ConnectorProcess:
-    """One running connector process."""
+    """One running connector process (for an image: its container guard)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, on_log: Callable[[OpsLog], None], name: str) -> None:
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        on_log: Callable[[OpsLog], None],
+        name: str,
+        guarded: bool = False,
+    ) -> None:
         self._proc = proc
         self.name = name
+        self.guarded = guarded
         self.logs = LogDecoder(on_log)
         self._pending: list[bytes] = []  # an incomplete last line
         self._unread: list[bytes] = []  # complete lines read ahead by read_message
+        self._ended_by_us = False  # flowctl signalled it (a stop, not a failure)
         self._stderr_task = asyncio.create_task(self._pump_stderr())
+        lifetime.started(self)
 
     @classmethod
     async def start(cls, launch: Launch, on_log: Callable[[OpsLog], None]) -> ConnectorProcess:
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *launch.argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=launch.env,
-                cwd=launch.cwd,
-                limit=_PIPE_BUFFER_LIMIT,
-                start_new_session=True,
-            )
+            proc = await spawn(launch, _PIPE_BUFFER_LIMIT)
         except OSError as err:
             raise ConnectorError(f"could not start connector `{launch.description}`: {err}") from None
         _grow_pipe(proc)
-        return cls(proc, on_log, launch.description)
+        return cls(proc, on_log, launch.description, launch.guarded)
 
     async def _pump_stderr(self) -> None:
         stream = self._proc.stderr
@@ -183,9 +90,19 @@ class ConnectorProcess:
 
     @property
     def last_error(self) -> str | None:
-        """The last error-level log message, else the last message: shown with protocol errors."""
+        """The last error-level log message, else the last message: shown with protocol errors.
+        Of a connector killed by a signal, only an error-level message: what it happened to log
+        last before the kill (e.g. `resuming incremental replication`) is no cause."""
+        if self.killed_by is not None:
+            return self.logs.last_error.message if self.logs.last_error else None
         log = self.logs.last_error or self.logs.last
         return log.message if log else None
+
+    @property
+    def killed_by(self) -> int | None:
+        """The signal that ended the process, if one did and flowctl did not send it."""
+        code = self._proc.returncode
+        return -code if code is not None and code < 0 and not self._ended_by_us else None
 
     async def send(self, message: dict[str, Any]) -> None:
         """Write one request line. A connector that stopped reading is not an error here (the
@@ -259,24 +176,41 @@ class ConnectorProcess:
                     return decode_message(line, expected)
 
     async def wait(self) -> int:
-        """Exit code, after stderr has been fully decoded."""
+        """Exit code (-N: killed by signal N), after stderr has been fully decoded."""
         code = await self._proc.wait()
+        lifetime.ended(self)
         with contextlib.suppress(Exception):
             await self._stderr_task
         return code
 
+    def _signal(self, sig: signal.Signals) -> None:
+        """Signal the process group: the connector and whatever it started (a guard is alone in
+        its group: it signals its container itself)."""
+        if self._proc.returncode is None:
+            self._ended_by_us = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, sig)
+
     async def stop(self) -> None:
-        """End the process (the runtime stops sessions by terminating the connector)."""
+        """End the process as the runtime stops a session: stdin closed, SIGTERM, and after a
+        grace period SIGKILL (a guard: SIGQUIT, so that it still removes its container)."""
         self.close_stdin()
         if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, 15)
+            self._signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self._proc.wait(), _TERMINATE_GRACE_SECONDS)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._proc.pid, 9)
+                self.kill_now()
+                if self.guarded:
+                    try:
+                        await asyncio.wait_for(self._proc.wait(), _GUARD_CLEANUP_SECONDS)
+                    except TimeoutError:
+                        self._signal(signal.SIGKILL)  # a stuck guard: its container may remain
         await self.wait()
+
+    def kill_now(self) -> None:
+        """Kill the connector at once (a guard kills its container, then removes it)."""
+        self._signal(signal.SIGQUIT if self.guarded else signal.SIGKILL)
 
     async def ended(self, expected: str) -> ConnectorError:
         """The error for output that ended where `expected` was due: the connector's failure when
@@ -287,6 +221,19 @@ class ConnectorProcess:
         return ProtocolError(f"unexpected connector EOF (expected {expected})")
 
     def failure(self, code: int) -> ConnectorError:
+        """The error for a non-zero exit: the runtime's text with the last log message; for a
+        connector killed by a signal, the signal and its last error-level line, if any."""
+        if code < 0:
+            sig = -code
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
+            last_error = self.logs.last_error.message if self.logs.last_error else None
+            said = f"; its last error line: {last_error}" if last_error else "; it logged no error"
+            return ConnectorKilledError(
+                f"connector was killed by signal {sig} ({name}){said}", sig, last_error
+            )
         last = self.last_log
         text = last if last else "connector exited with no log output"
         return ConnectorError(f"connector failed (exit status {code}): {text}", last)

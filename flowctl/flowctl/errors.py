@@ -28,8 +28,9 @@ class SopsError(FlowctlError):
     """sops could not decrypt a configuration file (missing key, corrupt file, ...)."""
 
 
-class DockerUnavailableError(FlowctlError):
-    """An image connector was requested but no Docker engine answers."""
+class ContainerEngineError(FlowctlError):
+    """An image connector cannot be run: no container engine here can start it, or the engine
+    cannot do what was asked (e.g. a `--network` it has no such thing for)."""
 
 
 class ConnectorError(FlowctlError):
@@ -40,6 +41,15 @@ class ConnectorError(FlowctlError):
     def __init__(self, message: str, last_log: str | None = None) -> None:
         self.last_log = last_log
         super().__init__(message)
+
+
+class ConnectorKilledError(ConnectorError):
+    """The connector was killed by a signal (`signal` is its number). `last_log` is its last
+    error-level message only: what it logged last before a kill is no cause."""
+
+    def __init__(self, message: str, signal: int, last_log: str | None = None) -> None:
+        self.signal = signal
+        super().__init__(message, last_log)
 
 
 class ProtocolError(ConnectorError):

@@ -4,19 +4,20 @@ the capture commits documents to journals with its state before it is acknowledg
 materialization reads the journals after its checkpoint and commits to its destination;
 restarting either side loses and doubles nothing.
 
-It stops when asked (SIGINT/SIGTERM, or --timeout: the transactions in flight finish and the
-sessions end gracefully), or with --until-caught-up once the capture's session has ended and
-every journal document is materialized."""
+It stops when asked (SIGINT/SIGTERM/SIGHUP, or --timeout: the transactions in flight finish and
+the sessions end gracefully; a second signal kills the connectors at once, see lifetime.py), or
+with --until-caught-up once the capture's session has ended and every journal document is
+materialized."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import lifetime
 from .catalog import Catalog
 from .dataplane import DataPlane, journal_name, source_key
 from .errors import UsageError
@@ -120,53 +121,49 @@ async def run_pipeline(
             progress.note(f"flowctl run: stopping ({reason}): finishing the transactions in flight")
             signals.stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop, signal.Signals(sig).name)
-
     all_collections = {b.source for m in catalog.materializations.values() for b in m.bindings} | collections
 
-    sink = JournalSink(capture, plane, stats, progress, signals.appended)
-    capture_task = asyncio.create_task(
-        run_capture(catalog, capture, plane, sink, on_log, options.until_caught_up, options.network)
-    )
-    capture_task.add_done_callback(lambda _: signals.capture_done.set())
-    runners = [
-        MaterializationRunner(
-            catalog, m, plane, signals, stats, progress, on_log, options.until_caught_up,
-            options.response_timeout, options.network, on_commit=lambda: prune(plane, catalog, all_collections),
+    with lifetime.graceful_stop(stop):
+        sink = JournalSink(capture, plane, stats, progress, signals.appended)
+        capture_task = asyncio.create_task(
+            run_capture(catalog, capture, plane, sink, on_log, options.until_caught_up, options.network)
         )
-        for m in materializations
-    ]  # fmt: skip
-    mat_tasks = [asyncio.create_task(r.run()) for r in runners]
-    timer = loop.call_later(options.timeout, stop, "--timeout") if options.timeout else None
-    try:
-        pending: set[asyncio.Task[None]] = {capture_task, *mat_tasks}
-        while pending:
-            stopper = asyncio.create_task(signals.stop.wait())
-            done, _ = await asyncio.wait([*pending, stopper], return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            for task in done - {stopper}:
-                pending.discard(task)
-                task.result()  # a failed task fails the run
-            if signals.stop.is_set() and capture_task in pending:
-                capture_task.cancel()  # uncommitted documents are captured again next time
-                with contextlib.suppress(asyncio.CancelledError):
-                    await capture_task
-                pending.discard(capture_task)
-            if signals.stop.is_set():
-                # materializations end their current transaction, then their session
-                for task in list(pending):
-                    await task
+        capture_task.add_done_callback(lambda _: signals.capture_done.set())
+        runners = [
+            MaterializationRunner(
+                catalog, m, plane, signals, stats, progress, on_log, options.until_caught_up,
+                options.response_timeout, options.network, on_commit=lambda: prune(plane, catalog, all_collections),
+            )
+            for m in materializations
+        ]  # fmt: skip
+        mat_tasks = [asyncio.create_task(r.run()) for r in runners]
+        timer = loop.call_later(options.timeout, stop, "--timeout") if options.timeout else None
+        try:
+            pending: set[asyncio.Task[None]] = {capture_task, *mat_tasks}
+            while pending:
+                stopper = asyncio.create_task(signals.stop.wait())
+                done, _ = await asyncio.wait([*pending, stopper], return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                for task in done - {stopper}:
                     pending.discard(task)
-        return stats
-    finally:
-        if timer is not None:
-            timer.cancel()
-        for task in [capture_task, *mat_tasks]:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        plane.close()
+                    task.result()  # a failed task fails the run
+                if signals.stop.is_set() and capture_task in pending:
+                    capture_task.cancel()  # uncommitted documents are captured again next time
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await capture_task
+                    pending.discard(capture_task)
+                if signals.stop.is_set():
+                    # materializations end their current transaction, then their session
+                    for task in list(pending):
+                        await task
+                        pending.discard(task)
+            return stats
+        finally:
+            if timer is not None:
+                timer.cancel()
+            for task in [capture_task, *mat_tasks]:
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+            plane.close()

@@ -10,20 +10,19 @@ What a transaction is here (this is what `--sessions N` counts):
   incomplete sequence are never part of a transaction.
 
 While it runs, preview_watch.py reports on stderr (progress, waits, the summary) and decides
-when `--until-caught-up` is satisfied. SIGINT/SIGTERM end the run gracefully: the session in
-progress stops without committing more, then the final state line (--output-state) and the
-summary are printed, and the exit status is 0; a second signal interrupts at once."""
+when `--until-caught-up` is satisfied. SIGINT/SIGTERM/SIGHUP end the run gracefully: the session
+in progress stops without committing more, then the final state line (--output-state) and the
+summary are printed, and the exit status is 0; a second signal kills the connector at once and
+interrupts (lifetime.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import gc
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
+from . import lifetime
 from .build import FULL_RANGE, BuiltCapture, build_capture
 from .capture_state import binding_views
 from .catalog import Capture, Catalog
@@ -62,28 +61,6 @@ async def run_preview(
             gc.enable()
 
 
-@contextlib.contextmanager
-def _stop_on_signals(watch: PreviewWatch) -> Iterator[None]:
-    """SIGINT/SIGTERM ask the watch to stop; a second one interrupts as usual."""
-    loop = asyncio.get_running_loop()
-
-    def first(sig: signal.Signals) -> None:
-        watch.stop(sig.name)
-        for s in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(s)
-
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, first, sig)
-            installed.append(sig)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-
 async def _run_preview(
     catalog: Catalog,
     capture: Capture,
@@ -98,7 +75,7 @@ async def _run_preview(
         binding_views(built), on_log, options.until_caught_up, options.caught_up_idle, options.timeout
     )
     state = copy.deepcopy(options.initial_state)
-    with _stop_on_signals(watch):
+    with lifetime.graceful_stop(watch.stop):
         for number, target in enumerate(options.sessions, start=1):
             if watch.done():
                 break

@@ -233,6 +233,7 @@ def test_an_image_materialization_runs_with_docker_run(
     cat.path.write_text(yaml.safe_dump(doc))
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_DOCKER_LOG", str(tmp_path / "docker.jsonl"))
+    monkeypatch.setenv("CONTAINER_ENGINE", "docker")
     monkeypatch.setenv("FAKE_DOCKER_PROTOCOL", "materialize")
     monkeypatch.setenv("FAKE_DOCKER_CONNECTOR", "fake_materialize.py")
     res = preview(cat, write_fixture(tmp_path / "f.json", FIXTURE))

@@ -248,7 +248,7 @@ def test_timeout_ends_a_quiet_session(make_catalog: MakeCatalog) -> None:
     assert [d["id"] for c, d in res.lines() if c == "acmeCo/users"] == [1]
 
 
-def test_image_connector_without_docker_is_a_clear_error(tmp_path: Path) -> None:
+def test_image_connector_without_any_engine_is_a_clear_error(tmp_path: Path) -> None:
     root = tmp_path
     (root / "flow.yaml").write_text(
         """collections:
@@ -266,7 +266,11 @@ captures:
         env={"PATH": str(root), "DOCKER_HOST": "unix:///nonexistent.sock"},
     )
     assert res.code == 1
-    assert "needs a running Docker engine" in res.stderr and "ghcr.io/estuary/source-x:dev" in res.stderr
+    assert (
+        "capture 'acmeCo/source-x' uses the image connector 'ghcr.io/estuary/source-x:dev', which needs a "
+        "container engine, but none can run it (docker: the `docker` command is not installed; podman: not "
+        "installed; buildah: not installed)"
+    ) in res.stderr, res.stderr
 
 
 def test_output_to_a_pipe_shared_with_stderr(make_catalog: MakeCatalog) -> None:
@@ -327,19 +331,25 @@ def test_image_connector_runs_with_docker_run(tmp_path: Path) -> None:
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "FAKE_DOCKER_LOG": str(log),
         "FAKE_RECORD": str(tmp_path / "requests.jsonl"),
+        "CONTAINER_ENGINE": "docker",
     }
     res = run_flowctl("preview", "--source", str(tmp_path / "flow.yaml"), "--network", "flow-test", env=env)
     assert res.code == 0, res.stderr
     assert [d["id"] for _, d in res.lines()] == [1, 2]
     runs = [json.loads(line) for line in log.read_text().splitlines()]
-    assert len(runs) == 3  # validate, apply, open: one container per RPC
+    assert len(runs) == 3  # validate, apply, open: one container per RPC, none killed (no `rm`)
+    names = [run[run.index("--name") + 1] for run in runs]
+    assert len(set(names)) == 3 and all(n.startswith("flowctl-") for n in names)
     assert runs[0] == [
         "run",
         "-i",
         "--rm",
+        "--name",
+        names[0],
         "--network=flow-test",
         "--env=LOG_FORMAT=json",
         "--env=LOG_LEVEL=debug",
+        f"--volume={tmp_path.resolve()}:{tmp_path.resolve()}",  # the catalog's directory, same path
         "ghcr.io/estuary/source-x:dev",
     ]
     records = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
@@ -354,7 +364,10 @@ def test_image_connector_runs_with_docker_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mode", "message"),
     [
-        ("down", "needs a running Docker engine, but none answers (Cannot connect to the Docker daemon"),
+        (
+            "down",
+            "and CONTAINER_ENGINE=docker, but no Docker engine answers (Cannot connect to the Docker daemon",
+        ),
         ("nocodec", "the image speaks the protobuf codec"),
         (
             "materialize",
@@ -372,6 +385,7 @@ def test_image_connector_errors(tmp_path: Path, mode: str, message: str) -> None
         "FAKE_DOCKER_LOG": str(log),
         "FAKE_DOCKER_MODE": mode,
         "FAKE_DOCKER_PROTOCOL": "materialize" if mode == "materialize" else "capture",
+        "CONTAINER_ENGINE": "docker",
     }
     res = run_flowctl("preview", "--source", str(tmp_path / "flow.yaml"), env=env)
     assert res.code == 1
