@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from . import lifetime
 from . import preview as _preview
 from .build import build_capture
 from .build_materialization import build_materialization
@@ -194,7 +194,11 @@ def parser() -> argparse.ArgumentParser:
     pv.add_argument("--output-state", action="store_true", help="print connectorState lines")
     pv.add_argument("--output-apply", action="store_true", help="print applied.actionDescription lines")
     pv.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
-    pv.add_argument("--network", help="docker network for image connectors (accepted for compatibility)")
+    pv.add_argument(
+        "--network",
+        help="network of image connectors' containers: docker/podman --network (default bridge); "
+        "with buildah host (default) or none",
+    )
     pv.add_argument(
         "--fixture",
         help="materializations: a fixture file of transactions to materialize (NDJSON or the legacy "
@@ -229,7 +233,11 @@ def parser() -> argparse.ArgumentParser:
         help="fail when a materialization connector does not answer for this long (default 5m)",
     )
     rn.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
-    rn.add_argument("--network", help="docker network for image connectors (accepted for compatibility)")
+    rn.add_argument(
+        "--network",
+        help="network of image connectors' containers: docker/podman --network (default bridge); "
+        "with buildah host (default) or none",
+    )
 
     raw = commands.add_parser("raw", help="low-level commands").add_subparsers(dest="raw", required=True)
     for name, text in (
@@ -251,7 +259,7 @@ def parser() -> argparse.ArgumentParser:
                     "--materialization", help="materialization name (when the catalog has several tasks)"
                 )
             p.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
-            p.add_argument("--network", help="docker network (accepted for compatibility)")
+            p.add_argument("--network", help="network of image connectors' containers (see preview --help)")
         if name == "discover":
             p.add_argument("-o", "--output", choices=("json", "yaml", "table"), default="table")
             p.add_argument(
@@ -446,7 +454,7 @@ def run(argv: list[str] | None = None) -> int:
             "apply": _apply,
         }
         handler = {"preview": _run_preview, "run": _run}.get(args.command) or handlers[args.raw]
-        asyncio.run(handler(catalog, args, printer))
+        lifetime.run(handler(catalog, args, printer))  # signals end the connectors too
         return 0
     except UsageError as err:
         sys.stderr.write(f"error: {err}\n")
