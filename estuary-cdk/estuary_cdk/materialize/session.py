@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -79,6 +80,18 @@ def _binding_of(message: dict[str, Any], n_bindings: int) -> int:
     return binding
 
 
+@dataclass
+class _Transaction:
+    """Where the current transaction stands."""
+
+    phase: str = _IDLE
+    staged: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)  # keys not yet loaded
+    staged_count: int = 0
+    loads_seen: int = 0
+    stores: list[Store] = field(default_factory=list)  # stores not yet handed over
+    stores_seen: int = 0
+
+
 class MaterializeSession(ConnectorSession):
     """See the module docstring."""
 
@@ -94,6 +107,7 @@ class MaterializeSession(ConnectorSession):
         self.source = source
         self.transactor = transactor
         self._delta = [b.deltaUpdates for b in bindings]
+        self._txn = _Transaction()
         self.transactions = 0
 
     def input_closed(self) -> None:
@@ -114,16 +128,11 @@ class MaterializeSession(ConnectorSession):
             await self.transactor.close()
 
     async def _loop(self) -> None:
-        source, transactor = self.source, self.transactor
-        delta = self._delta
-        n_bindings = len(delta)
+        """Read every line; `store` lines (the hot path) are decoded right here, everything else
+        goes to a handler."""
+        source, txn = self.source, self._txn
+        n_bindings = len(self._delta)
         loads = orjson.loads
-        phase = _IDLE
-        staged: dict[int, list[tuple[Any, ...]]] = {}
-        staged_count = loads_seen = 0
-        stores: list[Store] = []
-        stores_seen = 0
-
         while True:
             lineno = source.lineno
             batch = await source.next_batch()
@@ -139,106 +148,125 @@ class MaterializeSession(ConnectorSession):
                     if not line.strip():
                         continue
                     raise self._error(lineno + offset, f"not a JSON object: {line[:200]!r}") from None
-
-                if store is not None:
-                    if phase is not _STORING:
-                        raise self._out_of_order(lineno + offset, "Store", phase)
-                    try:
-                        get = store.get
-                        binding = get("binding", 0)
-                        if binding.__class__ is not int or not 0 <= binding < n_bindings:
-                            raise ValueError(f"binding {binding} is out of range ({n_bindings} bindings)")
-                        packed_key, packed_values = get("keyPacked"), get("valuesPacked")
-                        stores.append(
-                            Store(
-                                binding,
-                                unpack(_a2b(packed_key, strict_mode=True))
-                                if packed_key
-                                else _plain(store, "key"),
-                                unpack(_a2b(packed_values, strict_mode=True))
-                                if packed_values
-                                else _plain(store, "values"),
-                                get("doc"),
-                                get("exists", False),
-                                get("delete", False),
-                            )
+                if store is None:
+                    await self._on_other(message, lineno + offset)
+                    continue
+                if txn.phase is not _STORING:
+                    raise self._out_of_order(lineno + offset, "Store", txn.phase)
+                try:
+                    get = store.get
+                    binding = get("binding", 0)
+                    if binding.__class__ is not int or not 0 <= binding < n_bindings:
+                        raise ValueError(f"binding {binding} is out of range ({n_bindings} bindings)")
+                    packed_key, packed_values = get("keyPacked"), get("valuesPacked")
+                    txn.stores.append(
+                        Store(
+                            binding,
+                            unpack(_a2b(packed_key, strict_mode=True))
+                            if packed_key
+                            else _plain(store, "key"),
+                            unpack(_a2b(packed_values, strict_mode=True))
+                            if packed_values
+                            else _plain(store, "values"),
+                            get("doc"),
+                            get("exists", False),
+                            get("delete", False),
                         )
-                    except (ValueError, TypeError, AttributeError) as exc:
-                        raise self._error(lineno + offset, f"invalid Store: {exc}") from None
-                    if len(stores) >= STORE_BATCH:
-                        stores_seen += len(stores)
-                        await transactor.store(stores)
-                        stores = []
-                    continue
-
-                load = message.get("load")
-                if load is not None:
-                    if phase is not _LOADING:
-                        raise self._out_of_order(lineno + offset, "Load", phase)
-                    try:
-                        binding = _binding_of(load, n_bindings)
-                        if delta[binding]:
-                            raise ValueError(f"binding {binding} uses delta updates, which never load")
-                        key = _tuple_of(load, "keyPacked", "key")
-                    except (ValueError, TypeError, AttributeError) as exc:
-                        raise self._error(lineno + offset, f"invalid Load: {exc}") from None
-                    staged.setdefault(binding, []).append(key)
-                    staged_count += 1
-                    loads_seen += 1
-                    if staged_count >= LOAD_BATCH:
-                        await self._stage(staged)
-                        staged, staged_count = {}, 0
-                    continue
-
-                if "acknowledge" in message:
-                    if phase is not _IDLE:
-                        raise self._out_of_order(lineno + offset, "Acknowledge", phase)
-                    await self._respond("acknowledged", Acknowledged(state=await transactor.acknowledge()))
-                    phase, loads_seen = _LOADING, 0
-                elif "flush" in message:
-                    if phase is not _LOADING:
-                        raise self._out_of_order(lineno + offset, "Flush", phase)
-                    await self._stage(staged)
-                    staged, staged_count = {}, 0
-                    await self._flush()
-                    phase, stores_seen = _STORING, 0
-                elif "startCommit" in message:
-                    if phase is not _STORING:
-                        raise self._out_of_order(lineno + offset, "StartCommit", phase)
-                    if stores:
-                        stores_seen += len(stores)
-                        await transactor.store(stores)
-                        stores = []
-                    try:
-                        checkpoint = StartCommit.model_validate(
-                            message["startCommit"] or {}
-                        ).runtimeCheckpoint
-                    except ValueError as exc:
-                        raise self._error(lineno + offset, f"invalid StartCommit: {exc}") from None
-                    state = await transactor.start_commit(checkpoint)
-                    await self._respond("startedCommit", StartedCommit(state=state))
-                    self.transactions += 1
-                    self.log.debug(
-                        "committed a transaction", {"stores": stores_seen, "transaction": self.transactions}
                     )
-                    phase = _IDLE
-                else:
-                    kinds = ", ".join(sorted(message)) or "nothing"
-                    raise self._error(
-                        lineno + offset, f"unexpected {kinds} while {phase} (expected {_EXPECTED[phase]})"
-                    )
+                except (ValueError, TypeError, AttributeError) as exc:
+                    raise self._error(lineno + offset, f"invalid Store: {exc}") from None
+                if len(txn.stores) >= STORE_BATCH:
+                    await self._hand_over_stores()
+        self._check_end()
 
-        if phase is _STORING or (phase is _LOADING and loads_seen):
-            what = f"{stores_seen + len(stores)} store(s)" if phase is _STORING else f"{loads_seen} load(s)"
+    async def _on_other(self, message: dict[str, Any], lineno: int) -> None:
+        """A request other than `store`."""
+        txn = self._txn
+        load = message.get("load")
+        if load is not None:
+            await self._on_load(load, lineno)
+        elif "acknowledge" in message:
+            if txn.phase is not _IDLE:
+                raise self._out_of_order(lineno, "Acknowledge", txn.phase)
+            await self._respond("acknowledged", Acknowledged(state=await self.transactor.acknowledge()))
+            txn.phase, txn.loads_seen = _LOADING, 0
+        elif "flush" in message:
+            if txn.phase is not _LOADING:
+                raise self._out_of_order(lineno, "Flush", txn.phase)
+            await self._stage()
+            await self._flush()
+            txn.phase, txn.stores_seen = _STORING, 0
+        elif "startCommit" in message:
+            await self._on_start_commit(message["startCommit"], lineno)
+        else:
+            kinds = ", ".join(sorted(message)) or "nothing"
+            raise self._error(
+                lineno, f"unexpected {kinds} while {txn.phase} (expected {_EXPECTED[txn.phase]})"
+            )
+
+    async def _on_load(self, load: Any, lineno: int) -> None:
+        txn = self._txn
+        if txn.phase is not _LOADING:
+            raise self._out_of_order(lineno, "Load", txn.phase)
+        try:
+            binding = _binding_of(load, len(self._delta))
+            if self._delta[binding]:
+                raise ValueError(f"binding {binding} uses delta updates, which never load")
+            key = _tuple_of(load, "keyPacked", "key")
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise self._error(lineno, f"invalid Load: {exc}") from None
+        txn.staged.setdefault(binding, []).append(key)
+        txn.staged_count += 1
+        txn.loads_seen += 1
+        if txn.staged_count >= LOAD_BATCH:
+            await self._stage()
+
+    async def _on_start_commit(self, body: Any, lineno: int) -> None:
+        txn = self._txn
+        if txn.phase is not _STORING:
+            raise self._out_of_order(lineno, "StartCommit", txn.phase)
+        await self._hand_over_stores()
+        try:
+            checkpoint = StartCommit.model_validate(body or {}).runtimeCheckpoint
+        except ValueError as exc:
+            raise self._error(lineno, f"invalid StartCommit: {exc}") from None
+        state = await self.transactor.start_commit(checkpoint)
+        await self._respond("startedCommit", StartedCommit(state=state))
+        self.transactions += 1
+        self.log.debug(
+            "committed a transaction", {"stores": txn.stores_seen, "transaction": self.transactions}
+        )
+        txn.phase = _IDLE
+
+    async def _hand_over_stores(self) -> None:
+        txn = self._txn
+        if txn.stores:
+            stores, txn.stores = txn.stores, []
+            txn.stores_seen += len(stores)
+            await self.transactor.store(stores)
+
+    def _check_end(self) -> None:
+        """The input ended: between transactions (or right after an acknowledge) is a clean end,
+        anywhere else the runtime stopped in the middle of a transaction."""
+        txn = self._txn
+        if txn.phase is _STORING or (txn.phase is _LOADING and txn.loads_seen):
+            what = (
+                f"{txn.stores_seen + len(txn.stores)} store(s)"
+                if txn.phase is _STORING
+                else f"{txn.loads_seen} load(s)"
+            )
             raise MaterializeProtocolError(
                 f"the runtime closed the input in the middle of a transaction (after {what}, expected "
-                f"{_EXPECTED[phase]}); its stores were not committed"
+                f"{_EXPECTED[txn.phase]}); its stores were not committed"
             )
         self.log.debug(
             "input closed between transactions: the session ends", {"transactions": self.transactions}
         )
 
-    async def _stage(self, staged: dict[int, list[tuple[Any, ...]]]) -> None:
+    async def _stage(self) -> None:
+        """Hand the keys staged so far to the transactor."""
+        txn = self._txn
+        staged, txn.staged, txn.staged_count = txn.staged, {}, 0
         for binding, keys in staged.items():
             await self.transactor.load(binding, keys)
 
