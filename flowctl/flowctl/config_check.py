@@ -5,6 +5,7 @@ traceback. Values of secret-marked fields never appear in these errors."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,23 +19,65 @@ from .unknown_keys import unknown_keys
 
 _SECRET_MARKS = ("secret", "airbyte_secret")
 _REDACTED = "<secret value>"
+_MASK = "\u0000flowctl-secret\u0000"  # placeholder while rendering a masked value
 _MAX_ERRORS = 10
 
 
-def _secret_names(schema: Any, out: set[str]) -> set[str]:
-    """Names of every property whose schema is marked secret, wherever it sits (under `$defs`,
-    `oneOf` branches, ...). Matching by name over-redacts at worst, which is the safe side."""
+def _is_marked(schema: Any) -> bool:
+    return isinstance(schema, dict) and any(schema.get(m) is True for m in _SECRET_MARKS)
+
+
+def _resolve_local(ref: Any, root: Any) -> Any:
+    """The target of a document-local `$ref` (`#/$defs/x`), else None."""
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return None
+    node = root
+    for token in ref[1:].split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return node
+
+
+def _holds_secret(schema: Any, root: Any, seen: set[int]) -> bool:
+    """Whether `schema` is marked secret or has a secret anywhere inside it (through local
+    `$ref`s, `oneOf` branches, nested properties, items ...)."""
+    if isinstance(schema, list):
+        return any(_holds_secret(v, root, seen) for v in schema)
+    if not isinstance(schema, dict) or id(schema) in seen:
+        return False
+    seen.add(id(schema))
+    if _is_marked(schema):
+        return True
+    target = _resolve_local(schema.get("$ref"), root)
+    if target is not None and _holds_secret(target, root, seen):
+        return True
+    return any(
+        _holds_secret(v, root, seen)
+        for k, v in schema.items()
+        if isinstance(v, dict | list) and k not in ("const", "enum", "default", "examples")
+    )
+
+
+def _secret_names(schema: Any, root: Any, out: set[str]) -> set[str]:
+    """Names of every property whose schema is secret or holds a secret (a `credentials` object
+    whose `access_token` is secret: a token pasted in place of the object is still the token),
+    wherever it sits. Matching by name over-redacts at worst, which is the safe side."""
     if isinstance(schema, dict):
         props = schema.get("properties")
         if isinstance(props, dict):
             for name, sub in props.items():
-                if isinstance(sub, dict) and any(sub.get(m) is True for m in _SECRET_MARKS):
+                if _holds_secret(sub, root, set()):
                     out.add(name)
         for value in schema.values():
-            _secret_names(value, out)
+            _secret_names(value, root, out)
     elif isinstance(schema, list):
         for value in schema:
-            _secret_names(value, out)
+            _secret_names(value, root, out)
     return out
 
 
@@ -62,46 +105,64 @@ def _secret_values(instance: Any, names: set[str], out: list[Any]) -> None:
             _secret_values(value, names, out)
 
 
+def _renderings(value: Any) -> list[str]:
+    """How a validation message may quote `value`: compact JSON, keys as given or sorted."""
+    try:
+        forms = {orjson.dumps(value).decode(), orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()}
+    except TypeError:
+        return []
+    return sorted(forms, key=len, reverse=True)
+
+
 class _Redactor:
-    """Removes secret values from validation messages: values of properties the schema marks
-    secret, and of config keys that were sops-encrypted (`encrypted` names; None: all values)."""
+    """Keeps secret values out of validation messages: values of properties the schema marks
+    secret or that hold a secret, and of config keys that were sops-encrypted (`encrypted`
+    names; None: all values). A message that would still show one after masking is replaced
+    by one that shows no value at all."""
 
     def __init__(self, schema: Any, instance: Any, encrypted: frozenset[str] | None = frozenset()) -> None:
         self._everything = encrypted is None
-        self._names = _secret_names(schema, set()) | (encrypted or frozenset())
+        self._names = _secret_names(schema, schema, set()) | (encrypted or frozenset())
         values: list[Any] = []
         if self._everything:
             _scalars(instance, values)
         else:
             _secret_values(instance, self._names, values)
-        # Messages quote values as compact JSON: replace the quoted forms, longest first (a
-        # secret that contains another is replaced whole).
-        texts = {orjson.dumps(v).decode() for v in values if isinstance(v, str)}
-        self._texts = sorted(texts, key=len, reverse=True)
+        self._leak_patterns = [_leak_pattern(v) for v in values]
 
     def is_secret(self, path: list[str | int]) -> bool:
         return self._everything or any(isinstance(p, str) and p in self._names for p in path)
 
+    def _masked(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _MASK if k in self._names else self._masked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._masked(v) for v in value]
+        return value
+
     def message(self, err: jsonschema_rs.ValidationError) -> str:
         text = str(err.message)
-        if self.is_secret(list(err.instance_path)):
-            # Messages start with the offending value; at a secret location it is never shown.
-            shown = orjson.dumps(err.instance).decode() if _dumpable(err.instance) else None
-            if shown is not None and shown in text:
-                text = text.replace(shown, _REDACTED)
-            elif not isinstance(err.instance, str | dict | list):  # a bare number or boolean
-                text = f"{_REDACTED} is invalid ({_kind_name(err)})"
-        for secret in self._texts:
-            text = text.replace(secret, _REDACTED)
+        secret = self.is_secret(list(err.instance_path))
+        if secret:
+            shown = _REDACTED
+        else:
+            masked = _renderings(self._masked(err.instance))
+            shown = masked[0].replace(orjson.dumps(_MASK).decode(), _REDACTED) if masked else _REDACTED
+        for form in _renderings(err.instance):
+            text = text.replace(form, shown)
+        if any(p.search(text) for p in self._leak_patterns):
+            # The message quotes a secret some other way (a part of it, another rendering): say
+            # what kind of problem it is, without any value.
+            return f"{_REDACTED if secret else 'the value'} is invalid ({_kind_name(err)})"
         return text
 
 
-def _dumpable(value: Any) -> bool:
-    try:
-        orjson.dumps(value)
-    except TypeError:
-        return False
-    return True
+def _leak_pattern(value: Any) -> re.Pattern[str]:
+    """Finds `value` in a message: a string anywhere, a number as a whole token."""
+    if isinstance(value, str):
+        # A very short secret would match nearly any text: look for it quoted then.
+        return re.compile(re.escape(value if len(value) >= 3 else orjson.dumps(value).decode()))
+    return re.compile(rf"(?<![\w.]){re.escape(orjson.dumps(value).decode())}(?![\w.])")
 
 
 def _kind_name(err: jsonschema_rs.ValidationError) -> str:

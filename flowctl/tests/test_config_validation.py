@@ -170,6 +170,11 @@ def test_a_disabled_binding_is_not_checked(make_catalog: MakeCatalog) -> None:
             ["hunter2-secret", "hunter2"],
             "/credentials",
         ),
+        # the wrong shape: the token pasted where the credentials object belongs
+        ({"credentials": "tok_pasted-token-4711"}, ["tok_pasted-token-4711", "pasted-token"], "/credentials"),
+        ({"credentials": ["tok_pasted-token-4711"]}, ["pasted-token"], "/credentials"),
+        # a secret of the wrong type inside the object (numbers are values too)
+        ({"credentials": {"auth_type": "token", "access_token": 27182818}}, ["27182818"], "/credentials"),
     ],
 )
 def test_secret_values_are_never_printed(
@@ -260,3 +265,22 @@ def test_unknown_config_keys_are_warned_about_with_the_declared_ones(make_catalo
         "resourceConfigSchema" in res.stderr
     )
     assert "key /mode " not in res.stderr and "/api_key " not in res.stderr
+
+
+def test_a_value_in_place_of_an_object_holding_secrets_is_never_shown() -> None:
+    """`credentials` is not itself marked secret, but holds one (through a `$ref` and a `oneOf`):
+    whatever stands at its place is never quoted, nor is any secret inside a larger value."""
+    for config in (
+        {"api_key": "key-12345678", "credentials": "tok_pasted-token-4711"},
+        {"api_key": "key-12345678", "credentials": {"auth_type": "token", "access_token": 27182818}},
+    ):
+        problems = _problems(CONFIG_SCHEMA, config, "configSchema")
+        assert problems is not None and "at /credentials: <secret value>" in problems
+        assert "pasted-token" not in problems and "27182818" not in problems
+    # a value outside the secrets is still shown
+    problems = _problems(CONFIG_SCHEMA, {**GOOD, "per_session": "two"}, "configSchema")
+    assert problems is not None and '"two" is not of type "integer"' in problems
+    # a root-level error quoting the whole config masks the secrets inside it
+    problems = _problems({**CONFIG_SCHEMA, "maxProperties": 1}, GOOD, "configSchema")
+    assert problems is not None and "key-12345678" not in problems and "tok_abcdef" not in problems
+    assert '"mode":"ok"' in problems
