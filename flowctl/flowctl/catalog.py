@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-import orjson
-import yaml
-
 from . import json_pointer
 from .durations import parse_duration
 from .endpoints import Endpoint, parse_endpoint
 from .errors import CatalogError, UsageError
 from .materializations import Materialization, parse_bindings
+from .yaml_load import SourceSyntaxError, load_json, load_yaml
 
 DEFAULT_INTERVAL_SECONDS = 300
 
@@ -141,9 +139,10 @@ def _read_file(path: Path, referrer: str, location: str) -> tuple[Any, bytes]:
         ) from None
     try:
         if path.suffix == ".json":
-            return orjson.loads(raw), raw
-        return yaml.safe_load(raw), raw
-    except (yaml.YAMLError, orjson.JSONDecodeError) as err:
+            return load_json(raw), raw
+        return load_yaml(raw), raw
+    except SourceSyntaxError as err:
+        # Never the text of the line: in a config it may hold a secret.
         raise CatalogError(
             str(path), "", f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}"
         ) from None
