@@ -37,11 +37,14 @@ _MAX_REPORTED_ERRORS = 5
 
 
 def describe_validation_error(exc: pydantic.ValidationError) -> str:
-    """The first few problems of a pydantic error on one line (`loc: msg; ...`)."""
+    """The first few problems of a pydantic error on one line (`loc: msg; ...`), without the
+    values that failed: a config's value may be a secret in the wrong place."""
+    from ._config_errors import masked_message
+
     parts: list[str] = []
     for err in exc.errors()[:_MAX_REPORTED_ERRORS]:
         loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        parts.append(f"{loc}: {masked_message(err)}")
     more = exc.error_count() - _MAX_REPORTED_ERRORS
     if more > 0:
         parts.append(f"and {more} more error(s)")

@@ -31,10 +31,10 @@ from typing import Any
 
 import orjson
 import pydantic
-import yaml
 from pydantic import BaseModel
 
 from . import BaseConnector
+from ._config_errors import masked_message
 from ._errors import ConnectorError
 from ._input import LineSource, read_descriptor
 from .capture.base_capture_connector import BaseCaptureConnector
@@ -52,6 +52,7 @@ def _flowctl() -> Any:
     try:
         import flowctl.sops
         import flowctl.state_key
+        import flowctl.yaml_load
     except ImportError:
         raise CliError(
             "connector commands need flowctl (a dev dependency of every connector: "
@@ -77,9 +78,12 @@ def _read_document(path: Path) -> tuple[Any, bytes]:
         raw = path.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    yaml_load = _flowctl().yaml_load
     try:
-        return yaml.safe_load(raw), raw
-    except yaml.YAMLError as exc:
+        # flowctl's strict loader: a duplicate key is refused, and an error never quotes the
+        # text of its line (in a config it may hold a secret).
+        return yaml_load.load_yaml(raw), raw
+    except yaml_load.SourceSyntaxError as exc:
         raise CliError(f"{path} is not valid YAML/JSON: {exc}") from None
 
 
@@ -224,7 +228,7 @@ class _Driver:
                 loc = [str(p) for p in err.get("loc", ())]
                 if loc[:2] == [command, "config"]:
                     loc = loc[2:]
-                problems.append(f"{'.'.join(loc) or '(root)'}: {err.get('msg', 'invalid')}")
+                problems.append(f"{'.'.join(loc) or '(root)'}: {masked_message(err)}")
             where = f"{self.args.config}: " if getattr(self.args, "config", None) else ""
             raise CliError(f"{where}invalid configuration: {'; '.join(problems)}") from None
 
