@@ -215,8 +215,9 @@ class Guard:
 def _end(status: int | None, sig: int | None) -> NoReturn:
     if sig is not None:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those have no handler to reset
+            signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
         os.kill(os.getpid(), sig)
         status = 128 + sig  # a signal whose default is to be ignored
     sys.exit(status or 0)
