@@ -338,7 +338,31 @@ async def test_too_many_acknowledgements_fail_clearly() -> None:
     code = await asyncio.wait_for(proc.wait(), 20)
     logs = [orjson.loads(line) for line in (await proc.stderr.read()).decode().splitlines()]
     assert code == 1
-    assert logs[-1]["msg"] == "RuntimeError: received ACK for 5 checkpoint(s) but only 1 are pending"
+    assert logs[-1]["msg"] == (
+        "connector protocol error: the runtime acknowledged 5 checkpoint(s) when only 1 written "
+        "checkpoint(s) were awaiting an acknowledgement"
+    )
+
+
+async def test_an_acknowledgement_right_after_open_is_a_protocol_error() -> None:
+    """Nothing can be acknowledged before the capture wrote a checkpoint: an acknowledgement
+    read right after `open` (before its session even started) fails the capture by name."""
+    result = await run(
+        [open_request(config(explicit_acks=True, pages=1), ["alpha"]), {"acknowledge": {"checkpoints": 3}}]
+    )
+    assert result.code == 1
+    assert result.last_log["level"] == "ERROR"
+    assert result.last_log["msg"] == (
+        "connector protocol error: the runtime acknowledged 3 checkpoint(s) before the capture "
+        "opened, when no checkpoint can be awaiting an acknowledgement"
+    )
+    assert not any("checkpoint" in m for m in result.messages), "a checkpoint was written"
+
+
+async def test_without_explicit_acknowledgements_an_early_one_is_ignored() -> None:
+    result = await run([open_request(config(pages=1), ["alpha"]), {"acknowledge": {"checkpoints": 3}}])
+    assert result.code == 0, result.logs[-1]
+    assert any("checkpoint" in m for m in result.messages)
 
 
 async def test_periodic_restart_stops_gracefully_with_exit_zero() -> None:

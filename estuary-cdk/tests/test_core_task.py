@@ -15,7 +15,7 @@ import xxhash
 from estuary_cdk.capture.connector_status import ConnectorStatus
 from estuary_cdk.capture.document import AssociatedDocument, BaseDocument, set_document_meta
 from estuary_cdk.capture.task import MultipleWritersTask, Task, dumps_document, with_sourced_schema_defaults
-from estuary_cdk.capture.transactor import Transactor
+from estuary_cdk.capture.transactor import AcknowledgementProtocolError, Transactor
 from estuary_cdk.logger import init_logger
 from pydantic import BaseModel
 
@@ -278,7 +278,9 @@ async def test_explicit_acks_resolve_checkpoints_in_fifo_order() -> None:
         transactor.deliver_ack(1)
         await first
         assert done == [1] and not second.done()
-        with pytest.raises(RuntimeError, match=r"received ACK for 2 checkpoint\(s\) but only 1 are pending"):
+        with pytest.raises(
+            AcknowledgementProtocolError, match=r"acknowledged 2 checkpoint\(s\) when only 1 "
+        ):
             transactor.deliver_ack(2)
         transactor.deliver_ack(1)
         await second

@@ -78,6 +78,8 @@ class BaseCaptureConnector(
     webhook_shutdown_timeout: timedelta = WEBHOOK_SHUTDOWN_TIMEOUT
 
     _capture_session: CaptureSession | None = None
+    _early_acks: int = 0
+    """Checkpoints acknowledged before the `open` handler created its session."""
 
     # -- the connector's part ------------------------------------------------------------------
 
@@ -117,8 +119,13 @@ class BaseCaptureConnector(
         return None
 
     async def acknowledge(self, acknowledge: request.Acknowledge) -> None:
-        if self._capture_session is not None:
-            self._capture_session.acknowledge(acknowledge.checkpoints)
+        session = self._capture_session
+        if session is None:
+            # The `open` handler runs as its own task and may not have started yet when the
+            # next line (this acknowledgement) is read: its session counts it once it exists.
+            self._early_acks += acknowledge.checkpoints
+            return
+        session.acknowledge(acknowledge.checkpoints)
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -194,6 +201,9 @@ class BaseCaptureConnector(
             webhook_shutdown_timeout=self.webhook_shutdown_timeout,
         )
         session = self._capture_session = CaptureSession(log, self.writer, limits, self.clock)
+        early, self._early_acks = self._early_acks, 0
+        if early:
+            session.acknowledge(early)
         self.input_end.subscribe(session.input_closed)
 
         update = await self.update_config(log, open.capture.config)

@@ -32,7 +32,7 @@ from ..logger import FlowLogger
 from ..utils import format_error_message, get_running_tasks_info
 from .connector_status import ConnectorStatus
 from .task import Stopping, Task
-from .transactor import AcknowledgementsEnded, Transactor
+from .transactor import AcknowledgementProtocolError, AcknowledgementsEnded, Transactor
 
 __all__ = ["CaptureSession", "Runner", "SessionLimits"]
 
@@ -62,11 +62,14 @@ class CaptureSession(ConnectorSession):
         self.stopping = Stopping()
         self.transactor: Transactor | None = None
         self._input_closed = False
+        self._acks_before_opened = 0
 
     # -- what the connector tells the session --------------------------------------------------
 
     def start(self, explicit_acknowledgements: bool) -> Transactor:
         """The capture opened: commits go through a transactor from now on."""
+        if explicit_acknowledgements and self._acks_before_opened:
+            raise AcknowledgementProtocolError(self._acks_before_opened, 0, before_opened=True)
         self.transactor = Transactor(self.writer, requires_explicit_acks=explicit_acknowledgements)
         if self._input_closed:
             self._end_acknowledgements()
@@ -78,9 +81,13 @@ class CaptureSession(ConnectorSession):
         return self.transactor.pending_acks if self.transactor is not None else 0
 
     def acknowledge(self, checkpoints: int) -> None:
-        """The runtime durably committed the `checkpoints` oldest unacknowledged checkpoints."""
+        """The runtime durably committed the `checkpoints` oldest unacknowledged checkpoints.
+        One that arrives before the capture opened can only be a protocol error if the capture
+        asks for acknowledgements (`start` says so); without them the runtime sends none."""
         if self.transactor is not None:
             self.transactor.deliver_ack(checkpoints)
+        else:
+            self._acks_before_opened += checkpoints
 
     def input_closed(self) -> None:
         """No acknowledgement can arrive anymore. A capture waiting for them stops gracefully

@@ -10,7 +10,7 @@ from typing import BinaryIO
 from .._errors import ConnectorError
 from .._output import Chunk, OutputWriter
 
-__all__ = ["AcknowledgementsEnded", "Transactor"]
+__all__ = ["AcknowledgementProtocolError", "AcknowledgementsEnded", "Transactor"]
 
 
 class AcknowledgementsEnded(ConnectorError):
@@ -38,6 +38,26 @@ class AcknowledgementsEnded(ConnectorError):
                 "so it could never be acknowledged"
             )
         super().__init__(message)
+
+
+class AcknowledgementProtocolError(ConnectorError):
+    """The runtime acknowledged more checkpoints than the connector wrote and had not yet seen
+    acknowledged. An acknowledgement counts checkpoints in the order they were written, so an
+    excess one means the runtime and the connector disagree about what is durable: continuing
+    could let the connector believe unwritten work was committed."""
+
+    def __init__(self, acknowledged: int, pending: int, *, before_opened: bool = False) -> None:
+        self.acknowledged = acknowledged
+        self.pending = pending
+        when = (
+            "before the capture opened, when no checkpoint can be"
+            if before_opened
+            else (f"when only {pending} written checkpoint(s) were")
+        )
+        super().__init__(
+            f"connector protocol error: the runtime acknowledged {acknowledged} checkpoint(s) "
+            f"{when} awaiting an acknowledgement"
+        )
 
 
 class Transactor:
@@ -116,9 +136,7 @@ class Transactor:
         if not self.requires_explicit_acks or count == 0:
             return
         if count > len(self._pending):
-            raise RuntimeError(
-                f"received ACK for {count} checkpoint(s) but only {len(self._pending)} are pending"
-            )
+            raise AcknowledgementProtocolError(count, len(self._pending))
         for _ in range(count):
             fut = self._pending.popleft()
             if fut is not None and not fut.done():
