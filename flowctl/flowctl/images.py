@@ -44,8 +44,10 @@ BUILDAH_NETWORKS = ("host", "none")
 _PROBE_ENTRYPOINT = "/flowctl-probe-no-such-program"
 # Where the guard puts the fresh container's name (an argument of exactly this text).
 CONTAINER = "{container}"
-# podman/docker exit 127 when the container started but its program does not exist.
+# podman/docker exit 127 when the container started but its program does not exist, 126 when
+# the OCI runtime could not start the container (e.g. `crun: setrlimit ...: OCI permission denied`).
 _STARTED_BUT_NOT_FOUND = 127
+_CANNOT_START = 126
 
 
 @dataclass(frozen=True)
@@ -109,14 +111,16 @@ async def _podman_problem(image: str) -> str | None:
     of `image` whose entrypoint does not exist must fail for that reason, not another)."""
     if shutil.which("podman") is None:
         return "the `podman` command is not installed"
-    if "podman" not in _podman_checked:
-        code, _, err = await _command(
-            "podman", "run", "--rm", "--pull=never", "--network=none",
-            f"--entrypoint={_PROBE_ENTRYPOINT}", image,
-        )  # fmt: skip
-        ok = code == _STARTED_BUT_NOT_FOUND
-        _podman_checked["podman"] = None if ok else (_last_line(err) or f"exit {code}")
-    return _podman_checked["podman"]
+    if "podman" in _podman_checked:
+        return _podman_checked["podman"]
+    code, _, err = await _command(
+        "podman", "run", "--rm", "--pull=never", "--network=none",
+        f"--entrypoint={_PROBE_ENTRYPOINT}", image,
+    )  # fmt: skip
+    problem = None if code == _STARTED_BUT_NOT_FOUND else (_last_line(err) or f"exit {code}")
+    if code in (_STARTED_BUT_NOT_FOUND, _CANNOT_START):  # decisive for any image, not just this one
+        _podman_checked["podman"] = problem
+    return problem
 
 
 def _check_forced(name: str) -> None:
@@ -168,14 +172,15 @@ async def pull(engine: str, image: str) -> str | None:
     needed, else the engine's reason (the image may still be present: inspection decides)."""
     if image.endswith(":local"):
         return None
-    if (engine, image) not in _pulled:
+    store = "docker" if engine == "docker" else "containers-storage"  # podman and buildah share one
+    if (store, image) not in _pulled:
         if engine == "buildah":
             argv = ["buildah", "pull", "--quiet", "--policy", "always", image]
         else:
             argv = [engine, "pull", "--quiet", image]
         code, _, err = await _command(*argv, limit=600)
-        _pulled[engine, image] = None if code == 0 else (_last_line(err) or f"exit {code}")
-    return _pulled[engine, image]
+        _pulled[store, image] = None if code == 0 else (_last_line(err) or f"exit {code}")
+    return _pulled[store, image]
 
 
 async def inspect(engine: str, image: str) -> ImageConfig:
