@@ -27,6 +27,7 @@ from .materializations import Materialization
 from .materialize_preview import RESPONSE_TIMEOUT_SECONDS, MaterializePreviewOptions, run_materialize_preview
 from .pipeline import RunOptions, run_pipeline
 from .session import Compiled
+from .state_file import StateFile, file_argument, read_state_argument
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -103,6 +104,14 @@ Output lines:
   ["<collection>",{document}]   _meta.uuid is DocUUIDPlaceholder-329Bb50aa48EAa9ef
   ["connectorState",{"updated":{...},"mergePatch":true}]   with --output-state, per transaction;
                                    the full reduced state ({"updated":{...}}) closes the run
+
+Resuming (--initial-state @FILE, --output-state @FILE):
+  --initial-state takes JSON or @FILE (a path works too): a state of any size. With a FILE,
+  --output-state also keeps FILE holding the full reduced state of the last committed
+  transaction (from the initial state on), replaced atomically after the transaction's lines
+  are printed: killed at any moment, the run leaves a whole state, and
+  `--initial-state @FILE --output-state @FILE` resumes from it (a transaction printed but not
+  yet in FILE is redone, never skipped).
   ["applied.actionDescription", "..."]   with --output-apply, per session
 
 Durations: 500ms, 10s, 1m, 1h30m (also ISO-8601 such as PT10S).
@@ -132,12 +141,19 @@ def _sessions(text: str) -> list[int]:
 
 def _state(text: str) -> dict[str, Any]:
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"invalid --initial-state: not JSON ({err})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("invalid --initial-state: must be a JSON object")
-    return value
+        return read_state_argument(text)
+    except UsageError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _state_file(args: argparse.Namespace) -> StateFile | None:
+    """`--output-state FILE` (or `@FILE`): the file to keep the reduced state in."""
+    value = args.output_state
+    if not isinstance(value, str):
+        return None
+    state_file = StateFile(file_argument(value))
+    state_file.check_writable()
+    return state_file
 
 
 def parser() -> argparse.ArgumentParser:
@@ -189,9 +205,23 @@ def parser() -> argparse.ArgumentParser:
         help="with --until-caught-up: how long without a document counts as caught up (default 5s)",
     )
     pv.add_argument(
-        "--initial-state", type=_state, default={}, help="connector state (JSON) for the first session"
+        "--initial-state",
+        type=_state,
+        default={},
+        metavar="JSON|@FILE",
+        help="connector state for the first session: JSON, or @FILE (a path of an existing file "
+        "works too) for a state too large for the command line",
     )
-    pv.add_argument("--output-state", action="store_true", help="print connectorState lines")
+    pv.add_argument(
+        "--output-state",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="@FILE",
+        help="print connectorState lines; with FILE (@FILE or a path) also keep FILE holding the "
+        "full reduced state of the last committed transaction, replaced atomically, so "
+        "--initial-state @FILE resumes from it however the run ended",
+    )
     pv.add_argument("--output-apply", action="store_true", help="print applied.actionDescription lines")
     pv.add_argument("--log-json", action="store_true", help="print logs as canonical JSON ops logs")
     pv.add_argument(
@@ -370,9 +400,10 @@ async def _run_preview(catalog: Catalog, args: argparse.Namespace, log: Callable
             sessions=args.sessions,
             timeout=args.timeout,
             initial_state=args.initial_state,
-            output_state=args.output_state,
+            output_state=bool(args.output_state),
             output_apply=args.output_apply,
             network=args.network,
+            state_file=_state_file(args),
         )
         await run_materialize_preview(catalog, materialization, fixture_options, log)
         return
@@ -381,9 +412,10 @@ async def _run_preview(catalog: Catalog, args: argparse.Namespace, log: Callable
         delay=args.delay,
         timeout=args.timeout,
         initial_state=args.initial_state,
-        output_state=args.output_state,
+        output_state=bool(args.output_state),
         output_apply=args.output_apply,
         network=args.network,
+        state_file=_state_file(args),
         until_caught_up=args.until_caught_up,
         caught_up_idle=args.caught_up_idle,
     )

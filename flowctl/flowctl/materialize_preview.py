@@ -31,6 +31,7 @@ from .materialize_session import MaterializeSession
 from .output import Output, state_line
 from .preview import apply_session
 from .session import fold_states
+from .state_file import StateFile
 
 # The runtime's default maximum transaction duration for materializations: no response of a
 # healthy connector takes longer, so a silent one is reported after it.
@@ -44,6 +45,7 @@ class MaterializePreviewOptions:
     timeout: float | None = None
     initial_state: dict[str, Any] = field(default_factory=dict)
     output_state: bool = False
+    state_file: StateFile | None = None  # --output-state FILE
     output_apply: bool = False
     network: str | None = None
 
@@ -125,6 +127,8 @@ async def run_materialize_preview(
         for plan in plans:
             by_collection.setdefault(plan.collection, []).append(plan.index)
         state = copy.deepcopy(options.initial_state)
+        if options.state_file is not None:
+            options.state_file.write(state)
         checkpoint = 0
         fixture = _Fixture(options.fixture)
         for target in options.sessions:
@@ -183,6 +187,8 @@ class _Session:
                 if self.options.output_state:
                     line = state_line(patch, merge) if patch is not None else b'["connectorState",{}]\n'
                     await self.out.write([line])
+                if self.options.state_file is not None:
+                    self.options.state_file.write(state)
             state, _, _ = fold_states(state, await session.close())
             return state, checkpoint
         except ConnectorError as err:

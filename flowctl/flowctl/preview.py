@@ -75,6 +75,8 @@ async def _run_preview(
         binding_views(built), on_log, options.until_caught_up, options.caught_up_idle, options.timeout
     )
     state = copy.deepcopy(options.initial_state)
+    if options.state_file is not None:
+        options.state_file.write(state)  # from the start, the file holds what a resume needs
     with lifetime.graceful_stop(watch.stop):
         for number, target in enumerate(options.sessions, start=1):
             if watch.done():

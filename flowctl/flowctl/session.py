@@ -24,6 +24,7 @@ from .output import Output, document_line, state_line
 from .preview_watch import PreviewWatch
 from .reduce import Reducer
 from .schema import Validator
+from .state_file import StateFile
 
 # The runtime stops folding sequences into a transaction at ~32 MiB of combiner memory, which is
 # about the documents' JSON size. Parsed into Python objects the same documents take 5-8 times
@@ -47,6 +48,7 @@ class PreviewOptions:
     network: str | None = None
     until_caught_up: bool = False
     caught_up_idle: float = 5.0
+    state_file: StateFile | None = None  # --output-state FILE
 
 
 @dataclass
@@ -106,9 +108,10 @@ class Sink(Protocol):
 class PrintSink:
     """preview's output: the documents (by binding, then key), then the state patch."""
 
-    def __init__(self, output: Output, output_state: bool) -> None:
+    def __init__(self, output: Output, output_state: bool, state_file: StateFile | None = None) -> None:
         self.output = output
         self.output_state = output_state
+        self.state_file = state_file
 
     async def commit(
         self, docs: list[tuple[str, list[dict[str, Any]]]], state: dict[str, Any], patch: Any, merge: bool
@@ -121,6 +124,10 @@ class PrintSink:
             binding_docs.clear()
         if self.output_state:
             await self.output.write([state_line(patch if patch is not None else {}, merge)])
+        if self.state_file is not None:
+            # After the transaction's lines: a run killed in between redoes the transaction
+            # from the previous state (its documents come twice), never skips it.
+            self.state_file.write(state)
 
 
 class Session:
@@ -142,7 +149,7 @@ class Session:
         self.options = options
         if sink is None:
             assert output is not None, "a session prints to an output unless it has a sink"
-            sink = PrintSink(output, options.output_state)
+            sink = PrintSink(output, options.output_state, options.state_file)
         self.sink: Sink = sink
         self.pending: list[list[dict[str, Any]]] = [[] for _ in compiled]
         self.pending_any = False
