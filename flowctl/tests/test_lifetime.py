@@ -213,8 +213,11 @@ def test_a_signal_stops_the_preview_and_ends_its_connector(flowctl: Callable[...
     assert not alive(pid), "flowctl ended before its connector"
 
 
-def test_a_second_signal_kills_the_connector_at_once(flowctl: Callable[..., Run]) -> None:
-    run = flowctl("preview", config={"ignore_sigterm": True})
+@pytest.mark.parametrize("engine", [None, "docker", "buildah"], ids=["local", "docker", "buildah"])
+def test_a_second_signal_kills_the_connector_at_once(
+    flowctl: Callable[..., Run], tmp_path: Path, engine: str | None
+) -> None:
+    run = flowctl("preview", config={"ignore_sigterm": True}, engine=engine)
     pid = run.connector("open")
     _first_document(run)
     run.proc.send_signal(signal.SIGTERM)  # the connector ignores the SIGTERM flowctl sends it
@@ -225,7 +228,9 @@ def test_a_second_signal_kills_the_connector_at_once(flowctl: Callable[..., Run]
     code, _, err = run.finish()
     assert time.monotonic() - started < PROMPT_SECONDS
     assert code == 130 and "SIGTERM again: killing the connector processes at once" in err, err
-    assert not alive(pid)
+    assert gone_within(pid, 0.5)
+    if engine:  # the guard killed the container at once, and removed it
+        assert _removed(tmp_path, engine)
 
 
 def test_a_signal_cancels_a_raw_command_and_ends_its_connector(flowctl: Callable[..., Run]) -> None:
