@@ -34,12 +34,14 @@ NULL_RECHECK_POLLS = 10
 """Changed-items polls that re-fetch such an id before it is taken as permanently empty."""
 
 _null_rechecks: dict[int, int] = {}
-"""Newest ids that answered `null` while the new-items cursor moved past them -> polls left.
-Process-wide like the changes cache: both item streams of the binding share it."""
+"""Newest ids that answered `null` while the backfill or the new-items cursor moved past them ->
+polls left. Process-wide like the changes cache: the binding's streams share it."""
 
-_rechecks_restored = False
-"""Whether this process has put the window below its starting cursor up for rechecking: which of
-those ids answered `null` before a restart was only known to the previous process."""
+REMEMBER_NEWEST = 1000
+"""The backfill's newest ids (within this many of its cutoff) go into the changes cache: the
+updates feed lists recently created and changed items, and an item the backfill emitted as it is
+now must not come again from the changed-items stream (older ids are rarely listed, and
+remembering every id would hold the whole backfill in memory)."""
 
 DEDUPE_RETENTION = timedelta(hours=6)
 """How long the changes cache remembers an emitted (id, content) pair. The updates feed only
@@ -216,7 +218,11 @@ async def backfill_items(
     first = page if isinstance(page, int) else await start_id(http, config, log, cutoff)
     async for n, item in _items_in_range(http, config, log, first, cutoff):
         if item is not None:
+            if n > cutoff - REMEMBER_NEWEST:
+                _remember("items", n, item, http.clock.now())
             yield item
+        elif n > cutoff - NULL_RECHECK_WINDOW:
+            _null_rechecks[n] = NULL_RECHECK_POLLS  # possibly still being written
         if n % CHECKPOINT_EVERY == 0 and n < cutoff:
             yield n + 1
 
@@ -232,7 +238,6 @@ async def fetch_new_items(
     users binding when configured."""
     if not isinstance(cursor, int):
         raise HackerNewsError(f"new-items cursor must be an item id, not {cursor!r}")
-    _restore_rechecks(cursor)
     maxitem = await fetch_maxitem(http, config.base_url, log)
     if maxitem <= cursor:
         return
@@ -252,17 +257,29 @@ async def fetch_new_items(
             yield n
 
 
-def _restore_rechecks(cursor: int) -> None:
-    """On the first poll after a (re)start, recheck the whole window below the cursor: an id the
-    previous process saw as `null` there may exist by now. Ids that exist are emitted again by
-    the changed-items stream (duplicates the collection reduces by key); the others are
-    rechecked as usual, a bounded number of times."""
-    global _rechecks_restored
-    if _rechecks_restored:
-        return
-    _rechecks_restored = True
-    for n in range(max(cursor - NULL_RECHECK_WINDOW + 1, 1), cursor + 1):
+def recheck_after_restart(
+    new_cursor: int, backfill_cutoff: int | None, backfill_next: int | None, first_id: int = 1
+) -> list[int]:
+    """After a restart, put up for rechecking the newest ids a previous process passed: which of
+    them answered `null` there was only known to it, and such an id may exist by now. Passed
+    are the ids up to the new-items cursor, except those of a backfill in progress (up to its
+    `backfill_cutoff`) that it has not reached yet (`backfill_next`, None: none reached): the
+    backfill fetches those itself, and those below `first_id`, where the capture began. On a
+    fresh start nothing was passed, so nothing is rechecked
+    (and nothing emitted twice). Ids that exist are emitted again by the changed-items stream
+    (duplicates after a restart, which the collection reduces by key); the others are rechecked
+    as usual, a bounded number of times. Returns the ids put up."""
+    ids = []
+    for n in range(max(new_cursor - NULL_RECHECK_WINDOW + 1, first_id, 1), new_cursor + 1):
+        if (
+            backfill_cutoff is not None
+            and n <= backfill_cutoff
+            and (backfill_next is None or n >= backfill_next)
+        ):
+            continue  # the backfill has yet to fetch it
         _null_rechecks.setdefault(n, NULL_RECHECK_POLLS)
+        ids.append(n)
+    return ids
 
 
 async def _emit_changed(

@@ -53,6 +53,19 @@ def _users_binding_index(all_bindings: Bindings) -> int | None:
     return None
 
 
+def _recheck_what_a_previous_process_passed(state: ResourceState, config: EndpointConfig) -> None:
+    """See `api.recheck_after_restart`: the ids below the new-items cursor that were fetched
+    before this process started (none on a fresh start)."""
+    inc = state.inc.get(NEW_ITEMS) if isinstance(state.inc, dict) else None
+    cursor = inc.cursor if inc is not None else None
+    if not isinstance(cursor, int):
+        return
+    backfill = state.backfill if isinstance(state.backfill, ResourceState.Backfill) else None
+    cutoff = backfill.cutoff if backfill is not None and isinstance(backfill.cutoff, int) else None
+    next_page = backfill.next_page if backfill is not None and isinstance(backfill.next_page, int) else None
+    api.recheck_after_restart(cursor, cutoff, next_page, config.start_id or 1)
+
+
 def items_resource(
     http: HTTPSession, config: EndpointConfig, maxitem: int
 ) -> Resource[Item, ResourceConfig, ResourceState]:
@@ -67,6 +80,7 @@ def items_resource(
         all_bindings: Bindings,
     ) -> None:
         users = _users_binding_index(all_bindings) if config.capture_item_authors else None
+        _recheck_what_a_previous_process_passed(state, config)
         open_binding(
             binding,
             binding_index,

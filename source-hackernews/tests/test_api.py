@@ -21,7 +21,6 @@ def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """The changes cache is process-wide; every test starts with an empty one."""
     monkeypatch.setattr(changes_cache, "emitted_cache", {})
     monkeypatch.setattr(api, "_null_rechecks", {})
-    monkeypatch.setattr(api, "_rechecks_restored", True)  # as in a process that already polled
 
 
 async def _collect(gen: Any) -> list[Any]:
@@ -176,9 +175,9 @@ async def test_after_a_restart_the_window_below_the_cursor_is_rechecked(
         "updates",
         lambda: {**real_updates(), "items": [n for n in real_updates()["items"] if n != late]},
     )
-    monkeypatch.setattr(api, "_rechecks_restored", False)
-    assert await _collect(api.fetch_new_items(http, config, None, LOG, 2530)) == []
     window = range(2530 - api.NULL_RECHECK_WINDOW + 1, 2531)
+    assert api.recheck_after_restart(2530, None, None) == list(window)  # the backfill is done
+    assert await _collect(api.fetch_new_items(http, config, None, LOG, 2530)) == []
     assert set(api._null_rechecks) == set(window)
 
     changed = await _collect(api.fetch_item_updates(http, config, LOG, datetime(2024, 1, 1, tzinfo=UTC)))
@@ -188,9 +187,35 @@ async def test_after_a_restart_the_window_below_the_cursor_is_rechecked(
     # Ids that exist are done with; empty ones keep being rechecked a bounded number of times.
     assert set(api._null_rechecks) == {n for n in window if not fake.exists(n)}
     assert all(left == api.NULL_RECHECK_POLLS - 1 for left in api._null_rechecks.values())
-    # Only once per process.
+    # Polling for new items puts nothing up again.
     await _collect(api.fetch_new_items(http, config, None, LOG, 2530))
     assert all(left == api.NULL_RECHECK_POLLS - 1 for left in api._null_rechecks.values())
+
+
+def test_only_ids_a_previous_process_passed_are_rechecked() -> None:
+    # A fresh start (the backfill not begun, the new-items cursor at its cutoff): nothing.
+    assert api.recheck_after_restart(2500, 2500, None) == []
+    # The backfill is at 2001: ids up to its cutoff are still its own; new ids past it were passed.
+    assert api.recheck_after_restart(2530, 2500, 2001) == list(range(2501, 2531))
+    # The backfill passed part of the window.
+    assert api.recheck_after_restart(2500, 2500, 2451) == list(range(2401, 2451))
+    # Nothing below where the capture began.
+    assert api.recheck_after_restart(2500, None, None, first_id=2480) == list(range(2480, 2501))
+
+
+async def test_the_backfill_puts_its_newest_null_ids_up_for_rechecking(
+    http: HTTPMixin, config: EndpointConfig, fake: FakeHackerNews, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a fresh start's backfill saw as `null` near its cutoff may be an item the API was
+    still writing: it is rechecked like one the new-items stream passed."""
+    cutoff = 2500
+    writing = {2250, 2405, 2499}  # one outside the window, two inside
+    real_exists = fake.exists
+    monkeypatch.setattr(fake, "exists", lambda n: n not in writing and real_exists(n))
+    empty = [n for n in range(cutoff - 300, cutoff + 1) if not fake.exists(n)]
+    await _collect(api.backfill_items(http, config, LOG, cutoff - 300, cutoff))
+    assert sorted(api._null_rechecks) == [n for n in empty if n > cutoff - api.NULL_RECHECK_WINDOW]
+    assert {2405, 2499} <= set(api._null_rechecks) and 2250 not in api._null_rechecks
 
 
 async def test_new_items_capture_their_authors_once(

@@ -53,6 +53,27 @@ async def test_restart_mid_backfill_captures_every_id_exactly_once(
     assert _items_state(second)["inc"]["new"] == {"cursor": 2500}
 
 
+async def test_a_fresh_start_emits_each_item_once(threaded_server: LocalServer, fake: FakeHackerNews) -> None:
+    """A capture that never restarted has no ids another process may have seen as `null`:
+    nothing below its first cursor is fetched again by the changed-items stream, even once that
+    stream has polled (twice) after the backfill."""
+    config = {"base_url": threaded_server.url, "concurrency": 16, "start_id": 2300}
+    seen_cursors: set[str] = set()
+
+    def polled_after_backfill(session: Session) -> bool:
+        if _backfill_done(session):
+            seen_cursors.add(_items_state(session)["inc"]["updates"]["cursor"])
+        return len(seen_cursors) >= 3
+
+    session = await run_session(
+        config, {}, polled_after_backfill, bindings=["items"], intervals={"items": "PT1S"}, max_seconds=30
+    )
+    counts = Counter(_ids(session))
+    assert set(counts) == _expected(fake, 2300, 2500)
+    twice = sorted(n for n, count in counts.items() if count > 1)
+    assert twice == [], f"items emitted twice on a fresh start: {twice}"
+
+
 async def test_incremental_capture_picks_up_new_items_and_updates(
     threaded_server: LocalServer, fake: FakeHackerNews
 ) -> None:
