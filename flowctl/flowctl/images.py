@@ -18,8 +18,8 @@ whichever engine this machine has, picked like build-local.sh picks one:
 CONTAINER_ENGINE=docker|podman|buildah picks one, as for build-local.sh.
 
 The directory of the catalog file that defines the task is mounted read-write at the same path
-in the container, so a config path under it (e.g. a SQLite file) means the same file inside and
-out. The connector runs in the image's working directory, as the image's user, as under Flow:
+in the container (see mount_dirs), so a config path under it (e.g. a SQLite file) means the same
+file inside and out. The connector runs in the image's working directory, as the image's user, as under Flow:
 give such paths absolutely, and make their directory writable by the image's user.
 
 Each process runs under container_guard.py, which removes its container however the process
@@ -232,18 +232,25 @@ def check_image(image: str, config: ImageConfig, kind: str, name: str) -> None:
         )
 
 
-def mount_dir(directory: str) -> str:
-    """The host directory mounted at the same path in the container (the catalog's)."""
-    path = str(Path(directory).resolve())
-    if path == "/":
+def mount_dirs(directory: str) -> list[str]:
+    """The host paths of the catalog's directory, each mounted at the same path in the container:
+    as written (made absolute) and, when a symbolic link leads there, its real path too, so a
+    config path spelt either way names the same file inside and out."""
+    paths = list(dict.fromkeys([os.path.abspath(directory), str(Path(directory).resolve())]))
+    if "/" in paths:
         raise ContainerEngineError(
             "the catalog is in / , which cannot be mounted over the image's root: move it into a directory"
         )
-    return path
+    return paths
 
 
 def guard_spec(
-    engine: str, image: str, config: ImageConfig, network: str | None, env: dict[str, str], mount: str
+    engine: str,
+    image: str,
+    config: ImageConfig,
+    network: str | None,
+    env: dict[str, str],
+    mounts: list[str],
 ) -> dict[str, Any]:
     """What container_guard.py runs for each connector process: `create` (a working container,
     buildah only), `run` (the process, stdin/stdout the protocol's), `remove` (after it ends;
@@ -264,7 +271,9 @@ def guard_spec(
         run = ["buildah", "run", "--isolation", os.environ.get("BUILDAH_ISOLATION", "chroot")]
         for key, value in env.items():
             run += ["--env", f"{key}={value}"]
-        run += ["--volume", f"{mount}:{mount}", name, "--", *program]
+        for mount in mounts:
+            run += ["--volume", f"{mount}:{mount}"]
+        run += [name, "--", *program]
         if net == "none":
             if shutil.which("unshare") is None:
                 raise ContainerEngineError("--network none with buildah needs `unshare` (util-linux)")
@@ -278,7 +287,8 @@ def guard_spec(
         }
     run = [engine, "run", "-i", "--rm", "--name", name, f"--network={network or 'bridge'}"]
     run += [f"--env={key}={value}" for key, value in env.items()]
-    run += [f"--volume={mount}:{mount}", image]
+    run += [f"--volume={mount}:{mount}" for mount in mounts]
+    run.append(image)
     return {
         "engine": engine,
         "create": None,

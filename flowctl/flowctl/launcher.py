@@ -63,7 +63,7 @@ async def launch_for(task: Task, network: str | None = None) -> Launch:
         config,
         network,
         {"LOG_FORMAT": "json", "LOG_LEVEL": task.log_level},
-        images.mount_dir(cwd),
+        images.mount_dirs(cwd),
     )
     return Launch(
         images.guard_argv(spec),

@@ -24,7 +24,7 @@ ENV = {"LOG_FORMAT": "json", "LOG_LEVEL": "info"}
 
 
 def test_buildah_runs_the_entrypoint_in_a_working_container_without_network() -> None:
-    spec = images.guard_spec("buildah", "ghcr.io/estuary/source-x:local", CONFIG, "none", ENV, "/work/cat")
+    spec = images.guard_spec("buildah", "ghcr.io/estuary/source-x:local", CONFIG, "none", ENV, ["/work/cat"])
     assert spec["create"] == [
         "buildah",
         "from",
@@ -44,26 +44,26 @@ def test_buildah_runs_the_entrypoint_in_a_working_container_without_network() ->
 
 
 def test_buildah_shares_this_machines_network_by_default_and_has_no_other() -> None:
-    spec = images.guard_spec("buildah", "img", CONFIG, None, ENV, "/d")
+    spec = images.guard_spec("buildah", "img", CONFIG, None, ENV, ["/d"])
     assert spec["run"][:2] == ["buildah", "run"]
     with pytest.raises(ContainerEngineError, match=r"--network 'bridge'.*only host or none"):
-        images.guard_spec("buildah", "img", CONFIG, "bridge", ENV, "/d")
+        images.guard_spec("buildah", "img", CONFIG, "bridge", ENV, ["/d"])
 
 
 def test_buildah_runs_the_command_when_there_is_no_entrypoint_and_refuses_an_image_with_neither() -> None:
     cmd_only = images.ImageConfig(labels=CONFIG.labels, cmd=["/connector", "--serve"])
-    assert images.guard_spec("buildah", "img", cmd_only, None, ENV, "/d")["run"][-3:] == [
+    assert images.guard_spec("buildah", "img", cmd_only, None, ENV, ["/d"])["run"][-3:] == [
         "--",
         "/connector",
         "--serve",
     ]
     with pytest.raises(ConnectorError, match="neither an ENTRYPOINT nor a CMD"):
-        images.guard_spec("buildah", "img", images.ImageConfig(labels=CONFIG.labels), None, ENV, "/d")
+        images.guard_spec("buildah", "img", images.ImageConfig(labels=CONFIG.labels), None, ENV, ["/d"])
 
 
 @pytest.mark.parametrize("engine", ["docker", "podman"])
 def test_docker_and_podman_run_the_image_with_rm_and_a_network(engine: str) -> None:
-    spec = images.guard_spec(engine, "img:dev", CONFIG, None, ENV, "/d")
+    spec = images.guard_spec(engine, "img:dev", CONFIG, None, ENV, ["/d"])
     assert spec["create"] is None
     assert spec["run"] == [
         engine, "run", "-i", "--rm", "--name", "{container}", "--network=bridge",
@@ -72,12 +72,23 @@ def test_docker_and_podman_run_the_image_with_rm_and_a_network(engine: str) -> N
     assert spec["remove"] == [engine, "rm", "--force", "{container}"] and not spec["remove_always"]
 
 
-def test_the_catalog_directory_is_mounted_resolved_and_never_the_root(tmp_path: Path) -> None:
+def test_the_catalog_directory_is_mounted_as_written_and_as_resolved_and_never_the_root(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    assert images.mount_dir(str(tmp_path / "link")) == str((tmp_path / "real").resolve())
+    real = str((tmp_path / "real").resolve())
+    assert images.mount_dirs(str(tmp_path / "link")) == [str(tmp_path / "link"), real]
+    assert images.mount_dirs(str(tmp_path / "real")) == [real]
+    spec = images.guard_spec("buildah", "img", CONFIG, None, ENV, images.mount_dirs(str(tmp_path / "link")))
+    assert spec["run"][-7:-3] == [
+        "--volume",
+        f"{tmp_path / 'link'}:{tmp_path / 'link'}",
+        "--volume",
+        f"{real}:{real}",
+    ]
     with pytest.raises(ContainerEngineError, match="catalog is in /"):
-        images.mount_dir("/")
+        images.mount_dirs("/")
 
 
 @pytest.mark.parametrize(
