@@ -240,3 +240,16 @@ async def test_a_collection_schema_that_would_refuse_the_tombstone_is_a_warning(
     caplog.clear()
     await _run(resource, passes=1, write_schema=_schema(Project, ROW_KEY))
     assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+def test_tombstone_classmethod_builds_the_typed_deletion() -> None:
+    from estuary_cdk.capture.common import BaseDocument
+
+    class Project(BaseDocument):
+        id: int
+        name: str
+
+    gone = Project.tombstone(id=7)
+    assert isinstance(gone, Project)
+    assert gone.meta_.op == "d"
+    assert gone.model_dump(by_alias=True, exclude_unset=True) == {"id": 7, "_meta": {"op": "d"}}

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 __all__ = ["AssociatedDocument", "BaseDocument", "set_document_meta"]
 
 MetaOp = Literal["c", "u", "d"]
+_Doc = TypeVar("_Doc", bound="BaseDocument")
 
 
 _new_object = object.__new__
@@ -97,6 +98,13 @@ class BaseDocument(BaseModel):
     # validation elsewhere (`model_validate`, nested documents) keeps its fast path and never
     # calls it (pydantic's own `RootModel` does the same).
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def tombstone(cls: type[_Doc], **key: Any) -> _Doc:
+        """A deletion document of this model: `_meta.op` "d" and only the given (key) fields.
+        The same as the guide's `Model(_meta=Model.Meta(op="d"))`, but typed: a type checker
+        does not ask for the model's required fields here."""
+        return cls(_meta=cls.Meta(op="d"), **key)
 
     def with_meta(self, op: MetaOp = "u", row_id: int | None = None) -> BaseDocument:
         """Set (and mark as set, so it is emitted) this document's `_meta`; returns self."""

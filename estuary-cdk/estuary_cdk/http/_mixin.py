@@ -4,6 +4,7 @@ limiting and authentication."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -198,9 +199,13 @@ class HTTPMixin(Mixin, HTTPSession):
         sending = self.inner.request(
             spec.method, spec.url, params=req_params, data=spec.body, headers=req_headers, **extra
         )
+        debug = log.isEnabledFor(logging.DEBUG)
+        started = time.monotonic() if debug else 0.0
         try:
             resp = await await_headers(log, spec, self.limits, sending)
         except (aiohttp.ClientError, TimeoutError, ConnectionResetError) as exc:
+            if debug:
+                _log_attempt(log, spec, attempts, started, fault=redact(describe_fault(exc)))
             if is_transient(exc):
                 return transport_retry(
                     spec, exc, "Request failed", "error occurred while sending the request (will retry)"
@@ -212,6 +217,10 @@ class HTTPMixin(Mixin, HTTPSession):
                 f"Request failed: {redact(describe_fault(exc))}\nURL: {scrubbed}", 0, url=scrubbed
             )
             return Fail(caused(error, exc))
+        if debug:
+            _log_attempt(
+                log, spec, attempts, started, status=resp.status, length=resp.headers.get("Content-Length")
+            )
         return await self._http_classify(log, spec, attempts, resp, token)
 
     async def _http_classify(
@@ -286,6 +295,36 @@ class HTTPMixin(Mixin, HTTPSession):
             )
 
         return Fail(fail(f"Encountered HTTP error status {status} which cannot be retried"))
+
+
+def _log_attempt(
+    log: logging.Logger,
+    spec: RequestSpec,
+    attempts: Attempts,
+    started: float,
+    *,
+    status: int | None = None,
+    length: str | None = None,
+    fault: str | None = None,
+) -> None:
+    """One DEBUG line per attempt (`LOG_LEVEL=debug`): method, scrubbed URL, status or fault, the
+    time to the response's headers, its declared length and the attempt number."""
+    fields: dict[str, Any] = {
+        "method": spec.method,
+        "url": spec.scrubbed_url(),
+        "ms": round((time.monotonic() - started) * 1000, 1),
+        "attempt": attempts.attempt,
+    }
+    if status is not None:
+        fields["status"] = status
+    if length is not None:
+        fields["content_length"] = length
+    if fault is not None:
+        fields["fault"] = fault
+    what = f"HTTP {status}" if status is not None else f"failed ({fault})"
+    # `%` doubled: logging formats a message that comes with arguments (URLs are %-encoded).
+    message = f"{spec.method} {fields['url']}: {what} in {fields['ms']} ms".replace("%", "%%")
+    log.debug(message, fields)
 
 
 def _error(summary: str, status: int, spec: RequestSpec, headers: Headers, body: bytes) -> HTTPError:
