@@ -101,13 +101,13 @@ Sessions and logs
 from ._clock import FakeClock
 from ._crash_check import CrashReport
 from ._crash_plan import KillPoint
+from ._crash_resume import crash_resume
 from ._crash_runs import CrashHarnessError
 from ._faults import CutBody, Fault, FaultPlan, FaultRule, Latency, SlowBody, Status, retry_after_value
 from ._hostile import Disconnect, GzipBomb, HugeBody
 from ._requests import RecordedRequest, RequestLog
 from ._server import LocalServer, serve_app, serve_app_in_thread, unused_url
 from ._session import LogCapture, capture_logger, open_http_session
-from .crash_resume import crash_resume
 
 __all__ = [
     "CrashHarnessError",
