@@ -157,13 +157,13 @@ class _Loop:
         record, kill = self.record, self.record.kill
         started = time.monotonic()
         first_line: float | None = None
-        last_doc = started
+        last_doc: float | None = None  # idle time counts from the first line: startup is no idling
         while True:
             now = time.monotonic()
             deadlines = [started + self.max_seconds]
             if kill is not None and kill.kind == "time" and first_line is not None:
                 deadlines.append(first_line + kill.at)
-            if self.idle is not None:
+            if self.idle is not None and last_doc is not None:
                 deadlines.append(last_doc + self.idle)
             line = self.child.get(min(deadlines) - now)
             now = time.monotonic()
@@ -171,7 +171,8 @@ class _Loop:
                 if kill is not None and kill.kind == "time" and first_line is not None:
                     if now >= first_line + kill.at:
                         return self._kill()
-                if self.idle is not None and now >= last_doc + self.idle and not _backfilling(self.state):
+                idle_since = last_doc if last_doc is not None else now
+                if self.idle is not None and now >= idle_since + self.idle and not _backfilling(self.state):
                     record.ended = "caught up"
                     return
                 if now >= started + self.max_seconds:
@@ -184,6 +185,7 @@ class _Loop:
                 record.ended = "exited"
                 return
             first_line = first_line if first_line is not None else now
+            last_doc = last_doc if last_doc is not None else now
             if not line.endswith(b"\n"):
                 record.cut_line = True
                 continue
