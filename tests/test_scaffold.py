@@ -53,6 +53,7 @@ def test_generate_renders_every_placeholder(tmp_path: Path) -> None:
         "source_acme_crm/resources.py",
         "tests/fake_api.py",
         "tests/test_snapshots.py",
+        "tests/test_crash_resume.py",
     ):
         assert expected in relative
     for path in written:
@@ -117,7 +118,7 @@ def test_generated_connector_installs_lints_and_passes_its_tests(scaffolded: Pat
         timeout=900,
     )
     assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-2000:]
-    assert "7 passed" in first.stdout
+    assert "9 passed" in first.stdout  # 7 snapshot tests, 2 crash/resume
     # spec, discover, the first item and the snapshot resource's rows
     assert len(list((scaffolded / "tests" / "snapshots").iterdir())) == 4
 
@@ -131,7 +132,7 @@ def test_generated_connector_installs_lints_and_passes_its_tests(scaffolded: Pat
         timeout=900,
     )
     assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-2000:]
-    assert "7 passed" in second.stdout
+    assert "9 passed" in second.stdout
 
     # Its image would get everything it needs (the lock file exists now).
     assert check_docker_copies.check_connector(scaffolded.name) == []
