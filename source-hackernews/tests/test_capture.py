@@ -5,10 +5,12 @@ import re
 from collections import Counter
 from typing import Any
 
-from estuary_cdk.testing import LocalServer
+import pytest
+from estuary_cdk.testing import LocalServer, apply_preset, serve_app_in_thread, serve_proxy
 from flow_session import Session, run_session
+from flowctl.errors import ConnectorError
 from source_hackernews.api import NULL_RECHECK_WINDOW
-from source_hackernews.fake_api import FakeHackerNews
+from source_hackernews.fake_api import FakeHackerNews, make_app
 
 FAST = {name: "PT1S" for name in ("items", "users", "updates", "askstories", "jobstories", "topstories")}
 
@@ -190,3 +192,34 @@ async def test_faults_are_survived_with_nothing_missing(
     assert faults.pending() == 0
     injected = Counter((f or "").split(":")[0] for f in threaded_server.requests.faults() if f)
     assert injected == {"status": 17, "drop": 1, "truncate": 1}
+
+
+async def test_hostile_presets_through_the_fault_proxy(fake: FakeHackerNews) -> None:
+    """The kit's fault proxy in front of the fake API: transient presets are survived with
+    nothing missing; a 200 that is not JSON fails the capture naming the URL."""
+    config = {"concurrency": 16, "start_id": 2400}
+    with serve_app_in_thread(lambda: make_app(fake)) as api:
+        with serve_proxy(api.url) as proxy:
+            apply_preset(proxy.faults, "5xx-burst", path=re.compile(r"/v0/item/\d*5\.json"), times=4)
+            apply_preset(proxy.faults, "resets", path=re.compile(r"/v0/item/\d*7\.json"), times=2)
+            apply_preset(proxy.faults, "truncated", path=re.compile(r"/v0/item/\d*9\.json"), times=2)
+            session = await run_session(
+                {**config, "base_url": proxy.url},
+                {},
+                _backfill_done,
+                bindings=["items"],
+                intervals={"items": "PT1H"},
+            )
+            assert set(_ids(session)) == _expected(fake, 2400, 2500)
+            assert proxy.faults.pending() == 0
+        with serve_proxy(api.url) as proxy:
+            apply_preset(proxy.faults, "invalid-json", path="/v0/item/2450.json")
+            with pytest.raises(ConnectorError) as info:
+                await run_session(
+                    {**config, "base_url": proxy.url},
+                    {},
+                    _backfill_done,
+                    bindings=["items"],
+                    intervals={"items": "PT1H"},
+                )
+    assert f"{proxy.url}/v0/item/2450.json did not return JSON" in str(info.value) + str(info.value.last_log)

@@ -53,6 +53,19 @@ Body faults (`drop_connection`, `truncate_body`, `stall_body`, `slow_body`) requ
 to return a `web.Response` with a bytes body (`web.json_response` does). `unused_url(path)` is a
 URL on 127.0.0.1 where nothing listens (connection refused).
 
+Named scenarios and the fault proxy
+-----------------------------------
+`apply_preset(plan, name, path=None, method=None, times=...)` adds one of `PRESETS` to a plan:
+`429-storm` (30 × 429, no Retry-After), `429-storm-retry-after` (Retry-After: 1), `5xx-burst`
+(500/502/503/504 in turn), `resets` (connections reset before and during the body),
+`truncated`, `dripping` (one byte every 0.5 s), `stalled-body`, `huge` (256 MiB of JSON),
+`gzip-bomb` (inflates to 4 GiB), `invalid-json` (a 200 that is not JSON) and `redirect-loop`
+(302 to itself). `serve_proxy(upstream_url, preset=None)` serves a proxy to any HTTP server
+(a connector's fake API) with a plan of its own, so the same scenarios reach any connector:
+
+    with serve_app_in_thread(make_app) as api, serve_proxy(api.url, preset="5xx-burst") as proxy:
+        ...                    # point the connector at proxy.url; proxy.requests logs its calls
+
 Request log (`RequestLog`)
 --------------------------
 Every request (including faulted ones) is recorded as a `RecordedRequest` with `method`,
@@ -105,6 +118,8 @@ from ._crash_resume import crash_resume
 from ._crash_runs import CrashHarnessError
 from ._faults import CutBody, Fault, FaultPlan, FaultRule, Latency, SlowBody, Status, retry_after_value
 from ._hostile import Disconnect, GzipBomb, HugeBody
+from ._presets import PRESETS, Preset, apply_preset
+from ._proxy import proxy_app, serve_proxy
 from ._requests import RecordedRequest, RequestLog
 from ._server import LocalServer, serve_app, serve_app_in_thread, unused_url
 from ._session import LogCapture, capture_logger, open_http_session
@@ -124,15 +139,20 @@ __all__ = [
     "Latency",
     "LocalServer",
     "LogCapture",
+    "PRESETS",
+    "Preset",
     "RecordedRequest",
     "RequestLog",
     "SlowBody",
     "Status",
+    "apply_preset",
     "capture_logger",
     "crash_resume",
     "open_http_session",
+    "proxy_app",
     "retry_after_value",
     "serve_app",
     "serve_app_in_thread",
+    "serve_proxy",
     "unused_url",
 ]
