@@ -32,6 +32,11 @@ class Item(BaseDocument):
     id: int
 
 
+@pytest.mark.skipif(
+    tuple(int(p) for p in pydantic.VERSION.split(".")[:2]) < (2, 10),
+    reason="recorded from the reference under pydantic 2.14; pydantic 2.7 writes dict and Literal "
+    "fields' schemas differently (so does the reference kit under it)",
+)
 def test_resource_config_schema_matches_the_reference() -> None:
     assert ResourceConfig.model_json_schema() == {
         "additionalProperties": False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pydantic
 import pytest
 from estuary_cdk._credentials import (
     AccessToken,
@@ -23,6 +24,11 @@ from estuary_cdk._credentials import (
 from pydantic import BaseModel, Field
 
 
+@pytest.mark.skipif(
+    tuple(int(p) for p in pydantic.VERSION.split(".")[:2]) < (2, 10),
+    reason="recorded from the reference under pydantic 2.14; pydantic 2.7 writes dict and Literal "
+    "fields' schemas differently (so does the reference kit under it)",
+)
 def test_for_provider_schema_matches_reference_shape() -> None:
     cls = BaseOAuth2Credentials.for_provider("hubspot")
     assert cls.__name__ == "BaseOAuth2Credentials"

@@ -135,13 +135,21 @@ def _init_deletion(doc: BaseDocument, data: dict[str, Any], exc: ValidationError
     if cls.model_config.get("frozen"):
         raise exc  # Assignment validation refuses frozen models; so does a deletion without its fields.
     empty = cls.model_construct()
-    _set_dict(doc, "__dict__", empty.__dict__)
+    # Every field present while assigning (the pydantic-core of pydantic 2.7 looks the others up
+    # and panics on a missing one); the missing ones are taken out again afterwards.
+    missing = [name for name in cls.model_fields if name not in empty.__dict__]
+    _set_dict(doc, "__dict__", {**empty.__dict__, **dict.fromkeys(missing)})
     _set_fields_set(doc, set())
     _set_extra(doc, empty.__pydantic_extra__)
     _set_private(doc, empty.__pydantic_private__)
     names = {info.alias: name for name, info in cls.model_fields.items() if info.alias}
+    given = set()
     for key, value in data.items():
+        given.add(names.get(key, key))
         cls.__pydantic_validator__.validate_assignment(doc, names.get(key, key), value)
+    for name in missing:
+        if name not in given:
+            doc.__dict__.pop(name, None)
 
 
 def set_document_meta(doc: Any, op: MetaOp, row_id: int | None = None) -> Any:

@@ -16,11 +16,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
     NonNegativeInt,
     PrivateAttr,
     model_validator,
 )
+
+# Its home since pydantic 2.0 (re-exported from `pydantic` only since 2.10).
+from pydantic.functional_validators import ModelWrapValidatorHandler
 
 from .._unknown_keys import UnknownKey, unknown_keys
 from ..flow import (
