@@ -56,7 +56,7 @@ URL on 127.0.0.1 where nothing listens (connection refused).
 Named scenarios and the fault proxy
 -----------------------------------
 `apply_preset(plan, name, path=None, method=None, times=...)` adds one of `PRESETS` to a plan:
-`429-storm` (30 × 429, no Retry-After), `429-storm-retry-after` (Retry-After: 1), `5xx-burst`
+`429-storm` (30 429s, no Retry-After), `429-storm-retry-after` (Retry-After: 1), `5xx-burst`
 (500/502/503/504 in turn), `resets` (connections reset before and during the body),
 `truncated`, `dripping` (one byte every 0.5 s), `stalled-body`, `huge` (256 MiB of JSON),
 `gzip-bomb` (inflates to 4 GiB), `invalid-json` (a 200 that is not JSON) and `redirect-loop`
@@ -100,6 +100,29 @@ time, blocked mid-write), each resumed from the state of what it committed, unti
 `kills`, `kills_survived`, `summary()`. `python -m estuary_cdk.testing.crash_resume --source
 test.flow.yaml --kills 20` (or `flowctl crash-test`) runs it from the command line.
 
+Parts of a fake API (an eventually consistent SaaS API, as a connector's tests need it)
+-------------------------------------------------------------------------------------
+Pieces a connector's fake server composes (source-hubspot-native's fake HubSpot uses them all):
+
+* `ApiClock(source=None)` — the server's time: a `TimeSource` (the system clock, or the
+  `FakeClock` of an in-process session) plus an offset tests move (`advance`), or frozen;
+  `now_ms()`, `ms_to_datetime(ms)`.
+* `RateBuckets(clock=...)` — token buckets per caller and request class (`set_limit(group,
+  BucketLimit(requests, per_seconds) | None)`, `take(caller, group) -> RateVerdict` with what
+  rate-limit headers report: limit, remaining, interval, retry-after).
+* `FakeTokens(clock, expires_in=...)` — static tokens and OAuth2 refresh-token grants whose
+  access tokens expire on the fake's clock, each with scopes: `exchange(form)` answers a token
+  request, `check(authorization_header)` gives a `TokenCheck` (its `problem`, a `TokenProblem`:
+  missing, unknown, expired, revoked; `has_scope(...)`); `reject_next()`, `expire_all()`.
+* `LaggedIndex(lag_ms)` — an index that sees writes `lag_ms` late (a search index: `write`,
+  `delete`, `range(lo, hi, now_ms)`), and
+  `offset_page(rows, after, limit, cap)` — an offset page that refuses to go past a result cap
+  (`ResultCapExceeded`).
+* `RandomFaults(seed=...)` — seeded 5xx answers at `rate` (HTML or JSON bodies), as middleware.
+* `StatusLog()` — what the fake answered (`AnsweredRequest`: path, status, time), as middleware.
+* `control_routes(clock=..., faults=..., requests=...)` — `/_fake/clock`, `/_fake/faults` and
+  `/_fake/requests` over HTTP, for a fake served in another process.
+
 Sessions and logs
 -----------------
 * `open_http_session(log=None, *, clock=None, retry_policy=None, budget=None, token_source=None,
@@ -111,43 +134,66 @@ Sessions and logs
   (parsed), `messages(level)` and `events("connectorStatus" | "configUpdate")`.
 """
 
+from ._api_clock import ApiClock, TimeSource, ms_to_datetime
 from ._clock import FakeClock
+from ._control import control_routes
 from ._crash_check import CrashReport
 from ._crash_plan import KillPoint
 from ._crash_resume import crash_resume
 from ._crash_runs import CrashHarnessError
+from ._fake_tokens import FakeTokens, TokenCheck, TokenProblem
 from ._faults import CutBody, Fault, FaultPlan, FaultRule, Latency, SlowBody, Status, retry_after_value
 from ._hostile import Disconnect, GzipBomb, HugeBody
 from ._presets import PRESETS, Preset, apply_preset
 from ._proxy import proxy_app, serve_proxy
+from ._random_faults import RandomFaults
+from ._rate_buckets import BucketLimit, RateBuckets, RateVerdict
 from ._requests import RecordedRequest, RequestLog
+from ._search_index import LaggedIndex, ResultCapExceeded, offset_page
 from ._server import LocalServer, serve_app, serve_app_in_thread, unused_url
 from ._session import LogCapture, capture_logger, open_http_session
+from ._status_log import AnsweredRequest, StatusLog
 
 __all__ = [
+    "PRESETS",
+    "AnsweredRequest",
+    "ApiClock",
+    "BucketLimit",
     "CrashHarnessError",
     "CrashReport",
     "CutBody",
     "Disconnect",
     "FakeClock",
+    "FakeTokens",
     "Fault",
     "FaultPlan",
     "FaultRule",
     "GzipBomb",
     "HugeBody",
     "KillPoint",
+    "LaggedIndex",
     "Latency",
     "LocalServer",
     "LogCapture",
-    "PRESETS",
     "Preset",
+    "RandomFaults",
+    "RateBuckets",
+    "RateVerdict",
     "RecordedRequest",
     "RequestLog",
+    "ResultCapExceeded",
     "SlowBody",
     "Status",
+    "StatusLog",
+    "TimeSource",
+    "TokenCheck",
+    "TokenProblem",
     "apply_preset",
     "capture_logger",
+    "control_routes",
     "crash_resume",
+    "ms_to_datetime",
+    "offset_page",
     "open_http_session",
     "proxy_app",
     "retry_after_value",
