@@ -56,7 +56,7 @@ class OpenFixture:
     capture needs this machine's network to reach it."""
 
     service: tuple[str, ...] = ()
-    url_key: str = ""
+    url_key: str = ""  # dotted for a nested field: "advanced.base_url"
     config: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,6 +70,12 @@ OPEN_FIXTURES: dict[str, OpenFixture] = {
         service=("/opt/venv/bin/python", "-m", "source_hackernews.fake_api", "--port", "0", "--items", "60"),
         url_key="base_url",
         config={"concurrency": 4},
+    ),
+    # HubSpot's API needs credentials and an account: the connector's own fake HubSpot (its
+    # tests' server, shipped in the image's source tree) stands in for both.
+    "source-hubspot-native": OpenFixture(
+        service=("/opt/venv/bin/python", "-m", "tests.fake_hubspot", "--port", "0"),
+        url_key="advanced.base_url",
     ),
 }
 
@@ -181,7 +187,11 @@ def endpoint_config(connector: str, fixture: OpenFixture, service_url: str | Non
         )
     config.update(fixture.config)
     if service_url is not None:
-        config[fixture.url_key] = service_url
+        *parents, leaf = fixture.url_key.split(".")  # a dotted key is a nested field
+        target = config
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = service_url
     return config
 
 

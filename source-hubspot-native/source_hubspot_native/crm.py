@@ -1,0 +1,107 @@
+"""The resource of a CRM object type: a backfill of its list API, and the realtime + delayed
+pair of change streams over its search API (hubspot.md §2.3, §2.4), with associations."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from estuary_cdk.capture import Task
+from estuary_cdk.capture.common import (
+    CaptureBinding,
+    ReductionStrategy,
+    Resource,
+    ResourceState,
+    open_binding,
+)
+from estuary_cdk.http import Clock
+
+from .api import dual
+from .api.client import HubSpot
+from .api.crm_backfill import fetch_crm_page
+from .api.crm_read import CrmType, read_in_batches
+from .api.properties import Properties, PropertyInfo, properties_schema
+from .api.search import search_changes
+from .models import ResourceConfig
+
+DEFAULT_SCHEDULE = "55 23 * * *"
+"""When calculated properties are refreshed by default: once a day (hubspot.md §2.2)."""
+
+
+def document_schema(crm: CrmType, properties: list[PropertyInfo]) -> dict[str, Any]:
+    """The model's schema with the account's properties spelt out under `properties`, so a
+    collection knows every property (custom and calculated ones too) before it sees a row."""
+    schema = crm.model.model_json_schema(mode="serialization")
+    props = schema["properties"]["properties"]
+    props["properties"] = properties_schema(properties)
+    props["additionalProperties"] = {"type": ["string", "null"]}
+    return schema
+
+
+def initial_state(now: datetime, lag: timedelta) -> ResourceState:
+    """Both streams start at the backfill's cutoff; the delayed one `lag` behind it, so changes
+    made just before the capture started, not yet in the search index, are read too."""
+    return ResourceState(
+        inc={
+            dual.REALTIME: ResourceState.Incremental(cursor=now),
+            dual.DELAYED: ResourceState.Incremental(cursor=now - lag),
+        },
+        backfill=ResourceState.Backfill(next_page=None, cutoff=now),
+    )
+
+
+def crm_resource(
+    client: HubSpot,
+    properties: Properties,
+    crm: CrmType,
+    with_history: bool,
+    lag: timedelta,
+    clock: Clock,
+    schema: dict[str, Any] | None,
+) -> Resource[Any, ResourceConfig, ResourceState]:
+    """The binding of `crm`. `schema` (known at discover) is the collection's; at open the
+    model's is enough."""
+
+    def lister(log: logging.Logger, since: datetime, until: datetime | None) -> AsyncIterator[dual.Window]:
+        return search_changes(client, crm, log, since, until)
+
+    async def hydrate(log: logging.Logger, changes: list[dual.Listed]) -> AsyncIterator[list[Any]]:
+        async for docs in read_in_batches(
+            client, properties, crm, log, [int(c.key) for c in changes], with_history
+        ):
+            yield docs
+
+    def open(
+        binding: CaptureBinding[ResourceConfig],
+        binding_index: int,
+        state: ResourceState,
+        task: Task,
+        all_bindings: list[Any],
+    ) -> None:
+        open_binding(
+            binding,
+            binding_index,
+            state,
+            task,
+            fetch_page=functools.partial(fetch_crm_page, client, properties, crm, with_history),
+            fetch_changes={
+                dual.REALTIME: functools.partial(dual.realtime_changes, crm.binding, lister, hydrate, clock),
+                dual.DELAYED: functools.partial(
+                    dual.delayed_changes, crm.binding, lister, hydrate, clock, lag
+                ),
+            },
+        )
+
+    return Resource(
+        name=crm.binding,
+        key=["/id"],
+        model=Resource.FixedSchema(schema) if schema is not None else crm.model,
+        open=open,
+        initial_state=initial_state(clock.now(), lag),
+        initial_config=ResourceConfig(name=crm.binding, interval=timedelta(0), schedule=DEFAULT_SCHEDULE),
+        schema_inference=True,
+        reduction_strategy=ReductionStrategy.MERGE,
+    )
