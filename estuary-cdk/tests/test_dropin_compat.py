@@ -32,16 +32,19 @@ def _resource(name: str, **kwargs: object) -> Resource[_Row, ResourceConfig, Res
     )
 
 
-def test_discovered_bindings_carry_is_fallback_key_between_key_and_disable() -> None:
-    """A connector that marks a key as a fallback (no natural identifier) gets it on the wire; the
-    others say false explicitly, in the reference's field order."""
+def test_discovered_bindings_carry_is_fallback_key_only_when_true() -> None:
+    """A connector that marks a key as a fallback (no natural identifier) gets it on the wire,
+    between `key` and `disable`; the others leave it out, as the protocol omits defaults and the
+    reference kit (and every connector's committed discover snapshot) never writes it: with
+    `"isFallbackKey":false` no discover output was byte-identical to the reference's."""
     out = discovered([_resource("natural"), _resource("synthetic", is_fallback_key=True)])
     line = out.model_dump_json(by_alias=True, exclude_unset=True)
     bindings = response.Discovered[ResourceConfig].model_validate_json(line).bindings
     assert [b.isFallbackKey for b in bindings] == [False, True]
     first = line.index('"recommendedName":"natural"')
     second = line.index('"recommendedName":"synthetic"')
-    assert line.find('"key":["/id"],"isFallbackKey":false,"disable":false}', first, second) > 0
+    assert line.find('"key":["/id"],"disable":false}', first, second) > 0
+    assert "isFallbackKey" not in line[first:second]
     assert line.find('"key":["/id"],"isFallbackKey":true,"disable":false}', second) > 0
 
 
@@ -233,3 +236,48 @@ async def test_a_capture_connector_is_its_own_http_session_without_mixing_it_in(
         await connector.serve(init_logger(), requests)
     assert fetched == [b"hi there"]
     assert connector.inner.closed
+
+
+def test_snapshot_resource_takes_the_document_and_config_type_parameters() -> None:
+    """`SnapshotResource[Doc, Config]` (source-calendly, -hubspot-native, -posthog): two type
+    parameters as in the reference, its state always a ResourceState; a third is refused."""
+    from estuary_cdk.capture.common import ResourceState
+
+    alias = SnapshotResource[_Row, ResourceConfig]
+    snap = alias(name="snap", open=lambda *a: None, initial_config=ResourceConfig(name="snap"), model=_Row)
+    assert isinstance(snap, SnapshotResource) and isinstance(snap.initial_state, ResourceState)
+    assert snap.key == ["/_meta/row_id"]
+    with pytest.raises(TypeError):
+        SnapshotResource[_Row, ResourceConfig, ResourceState]  # type: ignore[misc]
+
+
+def test_fetch_function_aliases_are_generic_in_the_document() -> None:
+    """`FetchChangesFn[Doc]` and its siblings subscript as in the reference (source-stripe-native
+    annotates with `FetchChangesFn[BaseDocument]`); the bare alias stays usable."""
+    import typing
+    from collections.abc import AsyncGenerator
+
+    from estuary_cdk.capture import common
+
+    for name in ("FetchChangesFn", "FetchPageFn", "RecurringFetchPageFn", "FetchSnapshotFn"):
+        alias = getattr(common, name)
+        concrete = alias[_Row]
+        generator = typing.get_args(concrete)[-1]
+        assert typing.get_origin(generator) is AsyncGenerator, name
+        assert _Row in typing.get_args(typing.get_args(generator)[0]), name
+        with pytest.raises(TypeError):
+            alias[_Row, _Row]
+
+
+def test_resolvable_binding_is_the_binding_type_variable_of_resolve_bindings() -> None:
+    """`common._ResolvableBinding` (source-salesforce-native, -zendesk-support-native, -zuora
+    annotate with it) is a TypeVar bound to the bindings `resolve_bindings` takes."""
+    import typing
+
+    from estuary_cdk.capture import common, request
+    from estuary_cdk.flow import CaptureBinding
+
+    var = common._ResolvableBinding
+    assert isinstance(var, typing.TypeVar)
+    assert set(typing.get_args(var.__bound__)) == {CaptureBinding, request.ValidateBinding}
+    typing.List[var][0]  # noqa: UP006 - usable as a type parameter, as connectors use it

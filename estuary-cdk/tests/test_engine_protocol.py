@@ -150,21 +150,18 @@ def test_discover() -> None:
             "recommendedName": "items",
             "resourceConfig": {"name": "items"},
             "key": ["/id"],
-            "isFallbackKey": False,
             "disable": False,
         },
         {
             "recommendedName": "snap",
             "resourceConfig": {"name": "snap"},
             "key": ["/_meta/row_id"],
-            "isFallbackKey": False,
             "disable": False,
         },
         {
             "recommendedName": "events",
             "resourceConfig": {"name": "events"},
             "key": ["/id"],
-            "isFallbackKey": False,
             "disable": False,
         },
     ]

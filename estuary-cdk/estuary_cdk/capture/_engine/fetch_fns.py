@@ -4,19 +4,23 @@ import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import timedelta
 from logging import Logger
-from typing import Any
+from typing import Any, TypeVar
 
 from ..document import AssociatedDocument, BaseDocument
 from .cursors import LogCursor, PageCursor, Triggers
 
-FetchSnapshotFn = Callable[[Logger], AsyncGenerator[BaseDocument | dict[str, Any], None]]
+_Doc = TypeVar("_Doc", bound=BaseDocument)
+"""The document model a fetch function yields: the aliases below are generic in it, as the
+reference kit's are (`FetchChangesFn[Ticket]`); a bare alias means any document model."""
+
+FetchSnapshotFn = Callable[[Logger], AsyncGenerator[_Doc | dict[str, Any], None]]
 """Fetches a complete snapshot of a (small) resource. The snapshot is digested and only emitted
 when it changed since the last one; rows that vanished are deleted with tombstones. Documents
 must be yielded in a stable order."""
 
 FetchPageFn = Callable[
     [Logger, PageCursor, LogCursor],
-    AsyncGenerator[BaseDocument | dict[str, Any] | AssociatedDocument[Any] | PageCursor, None],
+    AsyncGenerator[_Doc | dict[str, Any] | AssociatedDocument[Any] | PageCursor, None],
 ]
 """Fetches backfill documents from page cursor ``page`` (None: start), skipping documents
 modified at or after ``cutoff`` (incremental capture has them). Yield documents, then a
@@ -24,14 +28,14 @@ non-None PageCursor to checkpoint them; return without a trailing cursor when do
 
 RecurringFetchPageFn = Callable[
     [Logger, PageCursor, LogCursor, bool],
-    AsyncGenerator[BaseDocument | dict[str, Any] | AssociatedDocument[Any] | PageCursor, None],
+    AsyncGenerator[_Doc | dict[str, Any] | AssociatedDocument[Any] | PageCursor, None],
 ]
 """A FetchPageFn that is also told whether the connector itself (a schedule) started the
 backfill, e.g. to re-fetch only the fields that need a periodic refresh."""
 
 FetchChangesFn = Callable[
     [Logger, LogCursor],
-    AsyncGenerator[BaseDocument | dict[str, Any] | AssociatedDocument[Any] | LogCursor | Triggers, None],
+    AsyncGenerator[_Doc | dict[str, Any] | AssociatedDocument[Any] | LogCursor | Triggers, None],
 ]
 """Fetches changes since ``log_cursor``: documents followed by a strictly greater LogCursor that
 checkpoints them, repeated until no more changes are readily available, then returns. Yielding

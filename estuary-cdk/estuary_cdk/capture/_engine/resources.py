@@ -71,12 +71,16 @@ connectors call with the binding alone, can check a tombstone against the resour
 
 
 @dataclass(kw_only=True)
-class SnapshotResource(Resource[_Doc, _RC, _RS]):
-    """A resource captured by periodic full snapshots, keyed on the snapshot row id."""
+class SnapshotResource(Resource[_Doc, _RC, ResourceState]):
+    """A resource captured by periodic full snapshots, keyed on the snapshot row id.
+
+    Generic in the document and the resource config only (`SnapshotResource[Doc, Config]`, as
+    in the reference kit): its state is always a `ResourceState`, whose `snapshot` the engine
+    keeps."""
 
     key: list[str] = field(default_factory=lambda: [ROW_ID_POINTER])
     model: "type[_Doc] | Resource.FixedSchema" = BaseDocument  # type: ignore[assignment]
-    initial_state: _RS = field(default_factory=ResourceState)  # type: ignore[assignment]
+    initial_state: ResourceState = field(default_factory=ResourceState)
     schema_inference: bool = True
 
     def __post_init__(self) -> None:
@@ -153,7 +157,12 @@ def _split_required(schema: dict[str, Any], key: list[str]) -> list[str]:
 
 
 def discovered(resources: Sequence[Resource[Any, Any, Any]]) -> response.Discovered[Any]:
-    """The ``discovered`` response for ``resources`` (one binding each, in order)."""
+    """The ``discovered`` response for ``resources`` (one binding each, in order).
+
+    `isFallbackKey` is set, and so written, only when true: the protocol leaves a field at its
+    default value out, and neither the reference kit nor the connectors' committed discover
+    snapshots carry `"isFallbackKey":false`. `disable` is always written, as the reference does.
+    """
     return response.Discovered(
         bindings=[
             response.DiscoveredBinding(
@@ -161,7 +170,7 @@ def discovered(resources: Sequence[Resource[Any, Any, Any]]) -> response.Discove
                 resourceConfig=resource.initial_config,
                 documentSchema=_document_schema(resource),
                 key=resource.key,
-                isFallbackKey=resource.is_fallback_key,
+                **({"isFallbackKey": True} if resource.is_fallback_key else {}),
                 disable=resource.disable,
             )
             for resource in resources
