@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from .dual import Listed, Window, from_ms, parse_ts, to_ms
 
 RESULT_CAP = 10_000
 PAGE = 200
+READS_PER_WINDOW = 3
 
 
 def _filters(crm: CrmType, lo: int, hi: int) -> list[dict[str, Any]]:
@@ -55,21 +57,36 @@ def _rows(crm: CrmType, page: dict[str, Any]) -> list[tuple[int, int]]:
     return out
 
 
+@dataclass
+class _Read:
+    """The rows of one query read page by page, and what the pages said about them."""
+
+    rows: list[tuple[int, int]]
+    capped: bool
+    """Rows remain that no page may reach (past the cap)."""
+    stable: bool
+    """Every page reported the same total. Offset paging over a set that changes while it is
+    read shifts rows between pages (a row modified meanwhile leaves the window, the rows after
+    it move up a slot, one of them is never on a page), so a query whose total moved is read
+    again."""
+
+
 async def _read_all(
     client: HubSpot, log: logging.Logger, crm: CrmType, body: dict[str, Any], first: dict[str, Any]
-) -> tuple[list[tuple[int, int]], bool]:
-    """Every row of a query whose first page is `first`; and whether rows remain past the cap."""
+) -> _Read:
+    """Every row of a query whose first page is `first`, up to the cap."""
     rows = _rows(crm, first)
+    totals = {int(first.get("total") or 0)}
     page = first
     while True:
         following = ((page.get("paging") or {}).get("next") or {}).get("after")
-        if following is None:
-            return rows, False
-        after = int(following)
-        if after + PAGE > RESULT_CAP:
-            return rows, True
-        page = await _page(client, log, crm, {**body, "after": after})
+        if following is None or int(following) + PAGE > RESULT_CAP:
+            break
+        page = await _page(client, log, crm, {**body, "after": int(following)})
+        totals.add(int(page.get("total") or 0))
         rows += _rows(crm, page)
+    total = int(page.get("total") or 0)
+    return _Read(rows, total > len(rows) and len(rows) + PAGE > RESULT_CAP, len(totals) == 1)
 
 
 async def _drain_millisecond(
@@ -86,13 +103,11 @@ async def _drain_millisecond(
             "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
             "limit": PAGE,
         }
-        rows, more = await _read_all(
-            client, log, crm, body, await _page(client, log, crm, {**body, "after": 0})
-        )
-        rows = [r for r in rows if r[0] == ms and r[1] > last_id]
+        read = await _read_all(client, log, crm, body, await _page(client, log, crm, {**body, "after": 0}))
+        rows = [r for r in read.rows if r[0] == ms and r[1] > last_id]
         if rows:
             yield rows
-        if not more or not rows:
+        if not read.capped or not rows:
             return
         last_id = max(r[1] for r in rows)
 
@@ -141,8 +156,25 @@ async def search_changes(
                 yield Window(from_ms(a - 1), [Listed(from_ms(ts), rid) for ts, rid in run])
             yield Window(from_ms(b))
             continue
-        rows, more = await _read_all(client, log, crm, body, first)
-        if more:  # the window grew past the cap while it was read: split it after all
-            pending.extend(reversed(_split_points(a, b, rows[:PAGE])) if a < b else [(a, b)])
+        read = await _read_window(client, log, crm, body, first)
+        if read.capped:  # the window grew past the cap while it was read: split it after all
+            pending.extend(reversed(_split_points(a, b, read.rows[:PAGE])) if a < b else [(a, b)])
             continue
-        yield Window(from_ms(b), [Listed(from_ms(ts), rid) for ts, rid in rows if a <= ts <= b])
+        yield Window(from_ms(b), [Listed(from_ms(ts), rid) for ts, rid in read.rows if a <= ts <= b])
+
+
+async def _read_window(
+    client: HubSpot, log: logging.Logger, crm: CrmType, body: dict[str, Any], first: dict[str, Any]
+) -> _Read:
+    """A window's rows, read again (up to `READS_PER_WINDOW` times, their union kept) while its
+    total moves under the paging."""
+    read = await _read_all(client, log, crm, body, first)
+    seen = set(read.rows)
+    attempt = 1
+    while not read.stable and not read.capped and attempt < READS_PER_WINDOW:
+        attempt += 1
+        read = await _read_all(client, log, crm, body, await _page(client, log, crm, {**body, "after": 0}))
+        seen.update(read.rows)
+    if not read.stable:
+        log.info("a search window kept changing while it was read", {"object": crm.path, "reads": attempt})
+    return _Read(sorted(seen), read.capped, read.stable)

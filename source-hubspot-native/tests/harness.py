@@ -1,0 +1,64 @@
+"""The connector's API layer in-process against a fake HubSpot served in the test's event
+loop, on one `FakeClock` shared by both: the fake's server time and the connector's clock move
+together, sleeps (rate-limit spacing, backoffs, the delayed stream's lag) take no real time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from estuary_cdk.http import HTTPMixin
+from estuary_cdk.testing import FakeClock, LocalServer, open_http_session, serve_app
+from fake_hubspot import FakeHubSpot, make_app
+from flow import PRIVATE_APP
+from source_hubspot_native.api.client import HubSpot
+from source_hubspot_native.api.objects import STANDARD_TYPES
+from source_hubspot_native.api.properties import Properties
+from source_hubspot_native.config import EndpointConfig
+from source_hubspot_native.resources import connect
+
+LOG = logging.getLogger("test")
+TYPES = {t.binding: t for t in STANDARD_TYPES}
+
+
+@dataclass
+class Connected:
+    fake: FakeHubSpot
+    server: LocalServer
+    http: HTTPMixin
+    client: HubSpot
+    properties: Properties
+    clock: FakeClock
+
+    def requests(self, path: str, method: str | None = None) -> list[Any]:
+        return self.server.requests.matching(path, method)
+
+
+def endpoint_config(url: str, credentials: dict[str, Any] | None = None, **extra: Any) -> EndpointConfig:
+    return EndpointConfig.model_validate(
+        {
+            "credentials": credentials or PRIVATE_APP,
+            "advanced": {"base_url": url, "delayed_lag": "PT5S"},
+            **extra,
+        }
+    )
+
+
+@asynccontextmanager
+async def connected(
+    fake_factory: Any = None, credentials: dict[str, Any] | None = None, clock: FakeClock | None = None
+) -> AsyncIterator[Connected]:
+    """A fake (built by `fake_factory(clock)`, default the small data set) and the connector's
+    client of it."""
+    clock = clock or FakeClock()
+    fake = fake_factory(clock) if fake_factory is not None else FakeHubSpot(seed=7, clock=clock)
+    async with serve_app(make_app(fake)) as server, open_http_session(LOG, clock=clock) as http:
+        client = connect(http, endpoint_config(server.url, credentials))
+        yield Connected(fake, server, http, client, Properties(client), clock)
+
+
+async def collect(gen: AsyncIterator[Any]) -> list[Any]:
+    return [item async for item in gen]
