@@ -14,6 +14,7 @@ from .api.objects import available_types
 from .api.properties import Properties
 from .config import EndpointConfig, OAuth2Credentials, token_spec
 from .crm import crm_resource, document_schema
+from .snapshots import listings, property_listing, readable_listings, snapshot_resource
 
 
 def connect(http: HTTPSession, config: EndpointConfig) -> HubSpot:
@@ -32,8 +33,9 @@ def connect(http: HTTPSession, config: EndpointConfig) -> HubSpot:
 async def all_resources(
     log: logging.Logger, http: HTTPSession, config: EndpointConfig, with_schemas: bool = False
 ) -> list[Resource[Any, Any, Any]]:
-    """Every binding the account offers. `with_schemas` (discover) spells out each CRM type's
-    properties in its collection's schema; open and validate need only the names."""
+    """Every binding the account offers: its CRM object types, then the snapshot listings.
+    `with_schemas` (discover) spells out each CRM type's properties in its collection's schema;
+    open and validate need only the names."""
     client = connect(http, config)
     properties = Properties(client)
     types = await available_types(client, log, config.useLegacyNamingForCustomObjects)
@@ -42,7 +44,9 @@ async def all_resources(
         defs = await asyncio.gather(*(properties.of(log, t.path) for t in types))
         schemas = [document_schema(t, d) for t, d in zip(types, defs, strict=True)]
     lag = config.advanced.delayed_lag
-    return [
+    crm = [
         crm_resource(client, properties, t, config.capturePropertyHistory, lag, http.clock, schema)
         for t, schema in zip(types, schemas, strict=True)
     ]
+    snapshots = await readable_listings(client, log, [*listings(), property_listing(properties, types)])
+    return [*crm, *(snapshot_resource(client, s) for s in snapshots)]

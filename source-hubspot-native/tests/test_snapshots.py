@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,10 @@ CRM_BINDINGS = {
     "orders": "orders",
     "custom_cars": "p_cars",
 }
+SNAPSHOT_BINDINGS = [
+    "owners", "deal_pipelines", "forms", "marketing_events", "marketing_event_participants", "properties",
+]  # fmt: skip
+ALL_BINDINGS = [*CRM_BINDINGS, *SNAPSHOT_BINDINGS]
 
 
 @pytest.fixture
@@ -46,7 +51,7 @@ def test_discover(server: LocalServer, tmp_path: Path, snapshot: Any) -> None:
     bindings = lines(flowctl("raw", "discover", "--source", str(catalog), "-o", "json", "--emit-raw").stdout)
     # Goals and feedback submissions need scopes the test account did not grant; the archived
     # custom object (boats) is not offered.
-    assert [b["recommendedName"] for b in bindings] == list(CRM_BINDINGS)
+    assert [b["recommendedName"] for b in bindings] == ALL_BINDINGS
     assert snapshot("discover.stdout.json") == bindings
 
 
@@ -55,7 +60,7 @@ def test_discover_with_oauth(server: LocalServer, tmp_path: Path) -> None:
     endpoint and discovers the same bindings."""
     catalog = catalog_for(server, tmp_path, credentials=OAUTH)
     bindings = lines(flowctl("raw", "discover", "--source", str(catalog), "-o", "json", "--emit-raw").stdout)
-    assert [b["recommendedName"] for b in bindings] == list(CRM_BINDINGS)
+    assert [b["recommendedName"] for b in bindings] == ALL_BINDINGS
     assert server.requests.count("/oauth/v1/token", "POST") == 1
 
 
@@ -80,12 +85,32 @@ def test_capture(fake: FakeHubSpot, server: LocalServer, tmp_path: Path, snapsho
     # Cleared values ("") are null, and some associations are filled.
     assert any(None in d["properties"].values() for d in docs["acmeCo/contacts"])
     assert any(d["contacts"] for d in docs["acmeCo/deals"])
-    firsts = {
-        name: min(rows, key=lambda d: d["id"])
-        for name, rows in sorted(docs.items())
-        if name != "connectorState"
-    }
+    # The first document of each collection: the smallest id of a CRM object, row 0 of a listing.
+    firsts = {name: min(docs[f"acmeCo/{name}"], key=lambda d: d["id"]) for name in CRM_BINDINGS}
+    firsts.update({name: docs[f"acmeCo/{name}"][0] for name in SNAPSHOT_BINDINGS})
     assert snapshot("capture.first_documents.json") == firsts
+
+
+def test_an_owner_removed_is_deleted_by_a_tombstone(
+    fake: FakeHubSpot, server: LocalServer, tmp_path: Path
+) -> None:
+    """hubspot.md §6.4 #16: the next snapshot after an owner is removed deletes its row."""
+    catalog = catalog_for(server, tmp_path, bindings=["owners"], interval="PT1S")
+    # Without a backfill, preview's idle time runs from the session's start: a connector slow to
+    # start (a loaded CI machine) would look caught up before its first snapshot.
+    first = capture(catalog, "--output-state", idle="5s")
+    owners = [o["id"] for o in fake.marketing.owners]
+    assert {d["id"] for d in first["acmeCo/owners"]} == set(owners)
+    gone = owners[4]
+    fake.remove_owner(gone)
+    state = first["connectorState"][-1]["updated"]
+    second = capture(catalog, "--initial-state", json.dumps(state), idle="5s")["acmeCo/owners"]
+    deleted = [d for d in second if d["_meta"]["op"] == "d"]
+    # Rows after the removed one move up a place; the last row number is now past the end.
+    assert [d["_meta"]["row_id"] for d in deleted] == [len(owners) - 1]
+    assert set(deleted[0]) == {"_meta"}
+    kept = [d for d in second if d["_meta"]["op"] != "d"]
+    assert [d["id"] for d in kept] == [o for o in owners if o != gone]
 
 
 def test_wrong_token_is_one_clear_error(server: LocalServer, tmp_path: Path) -> None:

@@ -35,10 +35,12 @@ class Properties:
         self._cache: dict[str, list[PropertyInfo]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def of(self, log: logging.Logger, object_path: str) -> list[PropertyInfo]:
+    async def of(self, log: logging.Logger, object_path: str, fresh: bool = False) -> list[PropertyInfo]:
+        """The definitions of `object_path`'s properties; `fresh` reads them again (the
+        `properties` binding's snapshot), and what it reads is what later reads use."""
         lock = self._locks.setdefault(object_path, asyncio.Lock())
         async with lock:
-            cached = self._cache.get(object_path)
+            cached = None if fresh else self._cache.get(object_path)
             if cached is None:
                 body = await self.client.get(log, f"/crm/v3/properties/{object_path}")
                 results = body.get("results") if isinstance(body, dict) else None

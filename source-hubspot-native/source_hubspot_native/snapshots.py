@@ -1,0 +1,154 @@
+"""Snapshot bindings: small listings with no usable change cursor (owners, deal pipelines,
+forms, marketing events and their participants, property definitions), captured whole every
+interval and keyed on `/_meta/row_id`. The engine emits a snapshot only when it changed and
+deletes rows that vanished with tombstones (hubspot.md §2.1)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from estuary_cdk.capture import Task
+from estuary_cdk.capture.common import (
+    BaseDocument,
+    CaptureBinding,
+    ResourceState,
+    SnapshotResource,
+    open_binding,
+)
+
+from . import models
+from .api.client import HubSpot, MissingScopeError
+from .api.crm_read import CrmType
+from .api.listing import all_rows, first_row
+from .api.properties import Properties
+from .models import ResourceConfig
+
+Rows = Callable[[HubSpot, logging.Logger], AsyncGenerator[dict[str, Any], None]]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A snapshot binding: its rows, and how discovery checks the credentials may read them."""
+
+    name: str
+    model: type[BaseDocument]
+    interval: timedelta
+    rows: Rows
+    probe: Callable[[HubSpot, logging.Logger], Awaitable[Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _plain(
+    path: str, params: dict[str, Any] | None = None
+) -> tuple[Rows, Callable[[HubSpot, logging.Logger], Awaitable[Any]]]:
+    """Rows and probe of one listing endpoint."""
+
+    async def rows(client: HubSpot, log: logging.Logger) -> AsyncGenerator[dict[str, Any], None]:
+        async for row in all_rows(client, log, path, params):
+            yield row
+
+    async def probe(client: HubSpot, log: logging.Logger) -> Any:
+        return await first_row(client, log, path, {k: v for k, v in (params or {}).items() if k != "limit"})
+
+    return rows, probe
+
+
+async def _pipelines(client: HubSpot, log: logging.Logger) -> AsyncGenerator[dict[str, Any], None]:
+    """Deal pipelines: one unpaged response."""
+    async for row in all_rows(client, log, "/crm-pipelines/v1/pipelines/deals"):
+        yield row
+
+
+async def _pipelines_probe(client: HubSpot, log: logging.Logger) -> Any:
+    return await client.get(log, "/crm-pipelines/v1/pipelines/deals")
+
+
+_EVENTS = "/marketing/v3/marketing-events"
+
+
+async def _participants(client: HubSpot, log: logging.Logger) -> AsyncGenerator[dict[str, Any], None]:
+    """Every marketing event's participation breakdown, the event's id added to each row."""
+    events = [
+        str(e["objectId"]) async for e in all_rows(client, log, _EVENTS, {"limit": 100}) if e.get("objectId")
+    ]
+    for event in events:
+        path = f"{_EVENTS}/participations/{event}/breakdown"
+        async for row in all_rows(client, log, path, {"limit": 100}):
+            yield {**row, "marketingEventId": event}
+
+
+async def _participants_probe(client: HubSpot, log: logging.Logger) -> Any:
+    event = await first_row(client, log, _EVENTS)
+    if event is not None and event.get("objectId"):
+        await first_row(client, log, f"{_EVENTS}/participations/{event['objectId']}/breakdown")
+
+
+def listings() -> list[Listing]:
+    five = timedelta(minutes=5)
+    owners = _plain("/crm/v3/owners", {"limit": 500})
+    forms = _plain("/marketing/v3/forms", {"limit": 500, "formTypes": "all"})
+    events = _plain(_EVENTS, {"limit": 100})
+    return [
+        Listing("owners", models.Owner, five, *owners),
+        Listing("deal_pipelines", models.DealPipeline, five, _pipelines, _pipelines_probe),
+        Listing("forms", models.Form, five, *forms),
+        Listing("marketing_events", models.MarketingEvent, five, *events),
+        Listing("marketing_event_participants", models.MarketingEventParticipant, timedelta(minutes=15),
+                _participants, _participants_probe),
+    ]  # fmt: skip
+
+
+def property_listing(properties: Properties, types: list[CrmType]) -> Listing:
+    """Every CRM type's property definitions, each with the type it belongs to."""
+
+    async def rows(client: HubSpot, log: logging.Logger) -> AsyncGenerator[dict[str, Any], None]:
+        for crm in types:
+            for prop in await properties.of(log, crm.path, fresh=True):
+                yield {**prop.raw, "hubspotObject": crm.binding}
+
+    async def probe(client: HubSpot, log: logging.Logger) -> Any:
+        return None  # the CRM types were read with the same scopes
+
+    return Listing("properties", models.Property, timedelta(days=1), rows, probe)
+
+
+async def readable_listings(client: HubSpot, log: logging.Logger, candidates: list[Listing]) -> list[Listing]:
+    """The listings the credentials may read; those lacking a scope are left out with a log line."""
+    found = []
+    for listing in candidates:
+        try:
+            await listing.probe(client, log)
+        except MissingScopeError as err:
+            log.info(
+                "binding left out: the credentials lack a scope",
+                {"binding": listing.name, "scopes": err.scopes},
+            )
+            continue
+        found.append(listing)
+    return found
+
+
+def snapshot_resource(client: HubSpot, listing: Listing) -> SnapshotResource[Any, ResourceConfig]:
+    async def fetch(log: logging.Logger) -> AsyncGenerator[BaseDocument, None]:
+        async for row in listing.rows(client, log):
+            yield listing.model.model_validate(row)
+
+    def open(
+        binding: CaptureBinding[ResourceConfig],
+        binding_index: int,
+        state: ResourceState,
+        task: Task,
+        all_bindings: list[Any],
+    ) -> None:
+        open_binding(binding, binding_index, state, task, fetch_snapshot=fetch)
+
+    return SnapshotResource(
+        name=listing.name,
+        model=listing.model,
+        open=open,
+        initial_config=ResourceConfig(name=listing.name, interval=listing.interval),
+    )
