@@ -210,3 +210,16 @@ async def test_time_lapse_clock_runs_in_real_time_and_skips_sleeps() -> None:
     assert 600.05 <= elapsed < 601 and clock.sleeps == [600]
     with pytest.raises(ValueError, match="no manual mode"):
         FakeClock(real_time=True, auto_advance=False)
+
+
+async def test_fake_clock_a_sleep_below_the_clocks_resolution_still_moves_it() -> None:
+    """A token bucket a hair short of a token asks for a 2e-14 s wait, which added to 1000.0 is
+    1000.0 again: a loop that sleeps until the bucket refills would spin forever on a clock that
+    did not move at all."""
+    clock = FakeClock()
+    before = clock.monotonic()
+    await clock.sleep(2e-14)
+    assert clock.monotonic() > before
+    assert clock.sleeps == [2e-14]
+    await clock.sleep(0)
+    assert clock.sleeps == [2e-14, 0.0]

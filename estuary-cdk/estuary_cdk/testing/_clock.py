@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from datetime import UTC, datetime
 
@@ -80,7 +81,11 @@ class FakeClock:
         seconds = max(0.0, seconds)
         self.sleeps.append(seconds)
         if self.auto_advance:
-            self.advance(seconds)
+            # A sleep too short to change the clock's float (2e-14 s at 1000 s) still moves it
+            # by its smallest step: a loop that sleeps until time has passed must get there.
+            self.advance(
+                max(seconds, math.nextafter(self._mono, math.inf) - self._mono) if seconds > 0 else 0.0
+            )
             await asyncio.sleep(0)
             return
         deadline = self._mono + seconds
