@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import AsyncGenerator, AsyncIterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 import pydantic
@@ -23,7 +23,14 @@ from pydantic import BaseModel
 
 from ._errors import MalformedRequestError
 
-__all__ = ["MAX_REQUEST_LINE", "LineSource", "describe_validation_error", "parse_request_line", "stdin_jsonl"]
+__all__ = [
+    "MAX_REQUEST_LINE",
+    "LineSource",
+    "describe_validation_error",
+    "load_request_object",
+    "parse_request_line",
+    "stdin_jsonl",
+]
 
 Request = TypeVar("Request", bound=BaseModel)
 
@@ -51,9 +58,9 @@ def describe_validation_error(exc: pydantic.ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_request_line(cls: type[Request], line: bytes, lineno: int) -> Request:
-    """Parse one request line into `cls`, raising `MalformedRequestError` with a one-line
-    description of what is wrong (instead of a pydantic traceback)."""
+def load_request_object(line: bytes, lineno: int) -> dict[str, Any]:
+    """One request line's JSON object, or `MalformedRequestError` saying what is wrong and where
+    (the Airbyte shim, which runs without pydantic models, reads its requests with this too)."""
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -62,6 +69,13 @@ def parse_request_line(cls: type[Request], line: bytes, lineno: int) -> Request:
         raise MalformedRequestError(
             f"malformed request on line {lineno}: expected a JSON object, got {type(value).__name__}"
         )
+    return value
+
+
+def parse_request_line(cls: type[Request], line: bytes, lineno: int) -> Request:
+    """Parse one request line into `cls`, raising `MalformedRequestError` with a one-line
+    description of what is wrong (instead of a pydantic traceback)."""
+    value = load_request_object(line, lineno)
     try:
         request = cls.model_validate(value)
     except pydantic.ValidationError as exc:

@@ -17,11 +17,12 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
+import pydantic
 from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
 
 from ._secrets import (
     MIN_SECRET_LENGTH,
@@ -77,9 +78,36 @@ def _redact(value: Any) -> Any:
     return value
 
 
+def _jsonable_v1(value: Any, by_alias: bool = True) -> Any:
+    """`to_jsonable_python` for pydantic v1, where only the Airbyte shim runs
+    (`estuary_cdk.shim_airbyte_cdk`): pydantic's v1 encoder for what orjson cannot encode
+    (models, timedeltas as seconds, sets, decimals). Raises on anything else, like its v2
+    counterpart."""
+    from pydantic.json import pydantic_encoder  # type: ignore[attr-defined,unused-ignore]
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, BaseModel):
+            return obj.dict(by_alias=by_alias)  # type: ignore[deprecated,unused-ignore]
+        return pydantic_encoder(obj)
+
+    return orjson.loads(orjson.dumps(value, default=default, option=orjson.OPT_NON_STR_KEYS))
+
+
+# Decided once, at import: the kit's capture and materialize paths run on pydantic v2 only; the
+# Airbyte shim's connectors lock pydantic 1.10, and the modules they import (this one among them)
+# must load there too, without a per-call check on the v2 path.
+_to_jsonable: Callable[..., Any]
+if pydantic.VERSION.startswith("1."):
+    _to_jsonable = _jsonable_v1
+else:
+    from pydantic_core import to_jsonable_python
+
+    _to_jsonable = to_jsonable_python
+
+
 def _jsonable(value: Any) -> Any:
     try:
-        return to_jsonable_python(value, by_alias=True)
+        return _to_jsonable(value, by_alias=True)
     except Exception:
         return repr(value)
 

@@ -17,8 +17,9 @@ _PINNED = json.loads((Path(__file__).parent / "public_surface.json").read_text()
 SURFACE: dict[str, list[str]] = _PINNED["surface"]
 """Every public module (no underscore in its dotted path) and its sorted `__all__`."""
 REFERENCE_CONNECTOR_IMPORTS: dict[str, list[str]] = _PINNED["reference_connector_imports"]
-"""What the reference connectors import, by module (the Airbyte shim modules, which this kit does
-not provide, left out: `shim_airbyte_cdk`, `pydantic_polyfill`, `requests_session_send_patch`)."""
+"""What the reference connectors import, by module (the Airbyte shim's connectors import
+`shim_airbyte_cdk.CaptureShim`; `pydantic_polyfill` and `requests_session_send_patch` they import
+whole, for their effect)."""
 
 
 def _public_modules() -> list[str]:
