@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from estuary_cdk.http import HTTPMixin
@@ -15,9 +16,11 @@ from estuary_cdk.testing import FakeClock, LocalServer, open_http_session, serve
 from fake_hubspot import FakeHubSpot, make_app
 from flow import PRIVATE_APP
 from source_hubspot_native.api.client import HubSpot
+from source_hubspot_native.api.crm_backfill import fetch_crm_page
 from source_hubspot_native.api.objects import STANDARD_TYPES
 from source_hubspot_native.api.properties import Properties
 from source_hubspot_native.config import EndpointConfig
+from source_hubspot_native.models import CRMObject
 from source_hubspot_native.resources import connect
 
 LOG = logging.getLogger("test")
@@ -62,3 +65,22 @@ async def connected(
 
 async def collect(gen: AsyncIterator[Any]) -> list[Any]:
     return [item async for item in gen]
+
+
+async def backfill(
+    c: Connected, binding: str, cutoff: datetime, **kw: Any
+) -> tuple[list[CRMObject], list[str]]:
+    """Every page of a binding's backfill: its documents and its page cursors."""
+    docs: list[CRMObject] = []
+    pages: list[str] = []
+    page: str | None = None
+    while True:
+        out = await collect(
+            fetch_crm_page(c.client, c.properties, TYPES[binding], False, LOG, page, cutoff, **kw)
+        )
+        docs += [d for d in out if isinstance(d, CRMObject)]
+        cursors = [d for d in out if isinstance(d, str)]
+        if not cursors:
+            return docs, pages
+        page = cursors[-1]
+        pages.append(page)

@@ -5,13 +5,11 @@ properties' refresh (#13), ids deleted between listing and reading (#14), associ
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fake_hubspot import FakeHubSpot, Sizes
-from harness import LOG, TYPES, Connected, collect, connected
+from harness import LOG, TYPES, backfill, collect, connected
 from source_hubspot_native.api import dual
-from source_hubspot_native.api.crm_backfill import fetch_crm_page
 from source_hubspot_native.api.crm_read import read_objects
 from source_hubspot_native.api.search import search_changes
 from source_hubspot_native.models import CRMObject
@@ -21,25 +19,6 @@ WIDE = Sizes(contact_properties=400, contact_custom=120, long_custom_names=True)
 
 def wide(clock: Any) -> FakeHubSpot:
     return FakeHubSpot(seed=7, sizes=WIDE, clock=clock)
-
-
-async def backfill(
-    c: Connected, binding: str, cutoff: datetime, **kw: Any
-) -> tuple[list[CRMObject], list[str]]:
-    """Every page of a binding's backfill: its documents and its page cursors."""
-    docs: list[CRMObject] = []
-    pages: list[str] = []
-    page: str | None = None
-    while True:
-        out = await collect(
-            fetch_crm_page(c.client, c.properties, TYPES[binding], False, LOG, page, cutoff, **kw)
-        )
-        docs += [d for d in out if isinstance(d, CRMObject)]
-        cursors = [d for d in out if isinstance(d, str)]
-        if not cursors:
-            return docs, pages
-        page = cursors[-1]
-        pages.append(page)
 
 
 def expected_properties(fake: FakeHubSpot, store_name: str, record_id: int) -> dict[str, str | None]:
