@@ -21,9 +21,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
-import pydantic
 from pydantic import BaseModel
 
+from ._pydantic_major import PYDANTIC_V1
 from ._secrets import (
     MIN_SECRET_LENGTH,
     REDACTED,
@@ -97,7 +97,7 @@ def _jsonable_v1(value: Any, by_alias: bool = True) -> Any:
 # Airbyte shim's connectors lock pydantic 1.10, and the modules they import (this one among them)
 # must load there too, without a per-call check on the v2 path.
 _to_jsonable: Callable[..., Any]
-if pydantic.VERSION.startswith("1."):
+if PYDANTIC_V1:
     _to_jsonable = _jsonable_v1
 else:
     from pydantic_core import to_jsonable_python

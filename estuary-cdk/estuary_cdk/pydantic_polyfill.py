@@ -26,9 +26,11 @@ from typing import Any
 import orjson
 import pydantic
 
+from ._pydantic_major import PYDANTIC_V1
+
 __all__ = ["VERSION", "GenericModel"]
 
-VERSION = "v1" if pydantic.VERSION.startswith("1.") else "v2"
+VERSION = "v1" if PYDANTIC_V1 else "v2"
 
 GenericModel: Any
 if VERSION == "v1":

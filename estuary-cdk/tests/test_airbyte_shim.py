@@ -265,6 +265,12 @@ def _open(api: _FakeApi, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _python_c(python: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """`python -c script` with this tree's kit on the path."""
+    env = {**os.environ, "PYTHONPATH": str(KIT)}
+    return subprocess.run([str(python), "-c", script], capture_output=True, text=True, timeout=60, env=env)
+
+
 @skip_airbyte
 def test_under_pydantic_1_the_polyfill_and_the_requests_patch_work(shim_python: Path) -> None:
     script = (
@@ -288,14 +294,25 @@ def test_under_pydantic_1_the_polyfill_and_the_requests_patch_work(shim_python: 
         "assert seen == [7200, 3], seen\n"
         "print('ok')\n"
     )
-    proc = subprocess.run(
-        [str(shim_python), "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(KIT)},
-    )
+    proc = _python_c(shim_python, script)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+@skip_airbyte
+def test_under_pydantic_1_what_needs_pydantic_2_says_so(shim_python: Path) -> None:
+    script = (
+        "import estuary_cdk, estuary_cdk.flow, estuary_cdk.utils, estuary_cdk.logger, estuary_cdk.shim_airbyte_cdk\n"
+        "for name in ('estuary_cdk.capture', 'estuary_cdk.materialize'):\n"
+        "    try:\n        __import__(name)\n    except ImportError as exc:\n        print(exc)\n"
+    )
+    proc = _python_c(shim_python, script)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2
+    assert all(
+        line.startswith("this part of estuary_cdk needs pydantic 2 (this is pydantic 1.10.14)")
+        for line in lines
+    )
 
 
 @skip_airbyte

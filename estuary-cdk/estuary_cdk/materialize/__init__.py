@@ -6,6 +6,7 @@ values from their packed tuples (`packed.py`). `estuary_cdk.materialize.sql` is 
 for SQL destinations (dialects, type mapping, constraints, DDL, fenced checkpoints).
 """
 
+from .. import _pydantic2_only  # noqa: F401 (first: under pydantic 1 it says this needs 2)
 from . import request, response
 from .base_materialization_connector import BaseMaterializationConnector
 from .request import Request
