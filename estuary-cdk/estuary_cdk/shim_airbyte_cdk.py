@@ -872,8 +872,10 @@ def _restart_interval() -> timedelta:
 
 
 def _oauth2_json(spec: Any) -> dict[str, Any]:
-    """`spec.oauth2` as the protocol has it (the kit-internal `additionalTokenExchangeBody` left
-    out), from an `OAuth2Spec` under pydantic 1 or 2, or a plain dict."""
+    """`spec.oauth2` as the protocol has it, from an `OAuth2Spec` under pydantic 1 or 2, or a plain
+    dict: the kit-internal `additionalTokenExchangeBody` left out, and so is every field at its
+    proto3 default (source-asana's `accessTokenBody=""`, source-google-ads' `accessTokenHeaders={}`),
+    as in those connectors' committed spec snapshots."""
     if isinstance(spec, dict):
         out = dict(spec)
     elif hasattr(type(spec), "model_fields"):
@@ -881,4 +883,4 @@ def _oauth2_json(spec: Any) -> dict[str, Any]:
     else:
         out = spec.dict(by_alias=True)
     out.pop("additionalTokenExchangeBody", None)
-    return dict(out)
+    return {key: value for key, value in out.items() if value not in (None, "", {}, [])}

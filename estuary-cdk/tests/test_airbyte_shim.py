@@ -333,7 +333,13 @@ def test_spec(shim_python: Path) -> None:
     assert spec["documentationUrl"] == "https://example.com/source-tiny"
     assert spec["resourcePathPointers"] == ["/namespace", "/stream"]
     assert spec["protocol"] == 3032023
-    assert spec["oauth2"]["provider"] == "tiny" and "additionalTokenExchangeBody" not in spec["oauth2"]
+    assert list(spec["oauth2"]) == [
+        "provider",
+        "accessTokenBody",
+        "authUrlTemplate",
+        "accessTokenResponseMap",
+        "accessTokenUrlTemplate",
+    ]  # Neither accessTokenHeaders (empty: a default) nor the kit's additionalTokenExchangeBody.
     # Images set DOCS_URL; it wins over the source's own URL.
     run = _run(shim_python, {"spec": {}}, env={"DOCS_URL": "https://go.estuary.dev/tiny"})
     assert run.of("spec")[0]["documentationUrl"] == "https://go.estuary.dev/tiny"

@@ -16,7 +16,7 @@ asyncio.run(
             provider="tiny",
             accessTokenBody="grant_type=authorization_code&code={{#urlencode}}{{{ code }}}{{/urlencode}}",
             authUrlTemplate="https://tiny.example.com/authorize?client_id={{#urlencode}}{{{ client_id }}}{{/urlencode}}",
-            accessTokenHeaders={"content-type": "application/x-www-form-urlencoded"},
+            accessTokenHeaders={},  # At its default: left out of the spec.
             accessTokenResponseMap={"refresh_token": "/refresh_token"},
             accessTokenUrlTemplate="https://tiny.example.com/token",
         ),
