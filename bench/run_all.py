@@ -32,6 +32,7 @@ EXPECTED = [
     "http_*",
     "flowctl_preview",
     "hackernews_backfill",
+    "hubspot_backfill",
     "materialize_sqlite",
     "materialize_postgres",
 ]

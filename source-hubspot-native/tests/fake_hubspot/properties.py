@@ -7,6 +7,7 @@ a test changed (and their history).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,9 +17,19 @@ _ENUM_OPTIONS = ("lead", "subscriber", "opportunity", "customer", "evangelist")
 _STANDARD_KINDS = ("string", "number", "enumeration", "bool", "datetime", "date", "phone_number")
 
 
+@functools.lru_cache(maxsize=4096)
+def _day(days: int) -> str:
+    return datetime.fromtimestamp(days * 86_400, tz=UTC).strftime("%Y-%m-%dT")
+
+
 def iso(ms: int) -> str:
-    """HubSpot's CRM timestamps: ISO 8601 with milliseconds and a Z."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """HubSpot's CRM timestamps: ISO 8601 with milliseconds and a Z. (Arithmetic below the
+    day: the fake renders millions of them for a benchmark's pages.)"""
+    days, rest = divmod(ms, 86_400_000)
+    seconds, millis = divmod(rest, 1000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{_day(days)}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
 
 
 @dataclass(frozen=True)
