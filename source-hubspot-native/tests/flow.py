@@ -4,8 +4,10 @@ of test.flow.yaml whose config points at the fake, and the documents of a previe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +45,11 @@ def serving(fake: FakeHubSpot) -> Iterator[LocalServer]:
 def flowctl(
     *args: str, ok: bool = True, cwd: Path = CONNECTOR_DIR, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["flowctl", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    # The test's own virtualenv first: its flowctl, and the python the catalog's connector runs on.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(
+        ["flowctl", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
     if ok:
         assert proc.returncode == 0, (
             f"flowctl {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
