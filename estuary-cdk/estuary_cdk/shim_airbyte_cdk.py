@@ -115,8 +115,13 @@ ROW_ID_KEY = "/_meta/row_id"
 
 _RESTART_ENV = "ESTUARY_CDK_PERIODIC_RESTART_SECONDS"
 _RESTART_INTERVAL = timedelta(hours=24)
-_PIPE_CAPACITY = 1024
-"""Airbyte messages the read thread may get ahead of the event loop."""
+_PIPE_CAPACITY = 64
+"""Hand-overs the read thread may get ahead of the event loop."""
+_HAND_OVER = 256
+"""Records the read thread gathers before handing them over. Any other message (a state, a log
+line, a trace) is handed over at once with the records before it: records are committed only by
+the checkpoint of a later state message anyway, so gathering them delays no commit, and saves a
+wake-up of the event loop per record (a third of the shim's cost per record without it)."""
 _SPILL_AT = 64 << 20
 """Bytes of documents held in memory between two checkpoints before they move to a temporary
 file (a full refresh checkpoints only at its end)."""
@@ -344,14 +349,21 @@ def _register_secrets(config: Any, names: set[str]) -> None:
 
 class _ReadThread:
     """Iterates a blocking iterator on a daemon thread and hands its items to the event loop in
-    batches (at most `capacity` waiting). An exception of the iterator is raised to the reader
-    after the items before it."""
+    batches: items for which `gather(item)` holds wait for more, up to `_HAND_OVER` of them, and
+    any other item goes over at once with those before it; at most `capacity` hand-overs wait.
+    An exception of the iterator is raised to the reader after the items before it."""
 
-    def __init__(self, make_iterator: Callable[[], Iterable[Any]], capacity: int = _PIPE_CAPACITY) -> None:
+    def __init__(
+        self,
+        make_iterator: Callable[[], Iterable[Any]],
+        gather: Callable[[Any], bool],
+        capacity: int = _PIPE_CAPACITY,
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._ready = asyncio.Event()
         self._cond = threading.Condition()
-        self._items: deque[Any] = deque()
+        self._items: deque[list[Any]] = deque()
+        self._gather = gather
         self._capacity = capacity
         self._done = False
         self._abandoned = False
@@ -367,18 +379,31 @@ class _ReadThread:
         except RuntimeError:
             pass  # The loop is closed: nobody reads any more.
 
+    def _hand_over(self, items: list[Any]) -> bool:
+        """Queue `items` for the event loop; False once the reader abandoned us."""
+        with self._cond:
+            while len(self._items) >= self._capacity and not self._abandoned:
+                self._cond.wait()
+            if self._abandoned:
+                return False
+            self._items.append(items)
+            first = len(self._items) == 1
+        if first:
+            self._wake()
+        return True
+
     def _run(self, make_iterator: Callable[[], Iterable[Any]]) -> None:
         try:
+            pending: list[Any] = []
             for item in make_iterator():
-                with self._cond:
-                    while len(self._items) >= self._capacity and not self._abandoned:
-                        self._cond.wait()
-                    if self._abandoned:
-                        return
-                    self._items.append(item)
-                    first = len(self._items) == 1
-                if first:
-                    self._wake()
+                pending.append(item)
+                if len(pending) < _HAND_OVER and self._gather(item):
+                    continue
+                if not self._hand_over(pending):
+                    return
+                pending = []
+            if pending:
+                self._hand_over(pending)
         except BaseException as exc:
             with self._cond:
                 self._error = exc
@@ -398,7 +423,7 @@ class _ReadThread:
             await self._ready.wait()
             with self._cond:
                 self._ready.clear()
-                batch = list(self._items)
+                batch = [item for items in self._items for item in items]
                 self._items.clear()
                 done, error = self._done, self._error
                 self._cond.notify_all()
@@ -717,7 +742,10 @@ class CaptureShim(BaseConnector[Any]):
         state_doc: dict[str, Any],
     ) -> None:
         deadline = time.monotonic() + _restart_interval().total_seconds()
-        reader = _ReadThread(lambda: self.delegate.read(log, config, catalog, airbyte_states))
+        reader = _ReadThread(
+            lambda: self.delegate.read(log, config, catalog, airbyte_states),
+            gather=lambda message: getattr(message, "record", None) is not None,
+        )
         unit = _Unit()
         try:
             async for batch in reader.batches():

@@ -103,7 +103,9 @@ def test_sourced_schemas_are_closed_at_every_level() -> None:
 # -- under pydantic 1.10.14 with airbyte-cdk 0.52.10 --------------------------------------------
 
 skip_airbyte = pytest.mark.skipif(
-    os.environ.get("ESTUARY_CDK_SKIP_AIRBYTE_SHIM") == "1", reason="ESTUARY_CDK_SKIP_AIRBYTE_SHIM=1"
+    os.environ.get("ESTUARY_CDK_SKIP_AIRBYTE_SHIM") == "1" or sys.version_info >= (3, 13),
+    reason="ESTUARY_CDK_SKIP_AIRBYTE_SHIM=1, or Python 3.13+ (the Airbyte connectors' locked packages, "
+    "pydantic 1.10.14 and pendulum 3.0.0 among them, have no wheels for it; the connectors run on 3.11/3.12)",
 )
 
 
