@@ -10,8 +10,11 @@ each session boundary, and the summary at the end, also after Ctrl-C/SIGTERM.
 Caught up (`--until-caught-up`), from what the protocol lets the runtime observe:
   1. the reduced state shows no backfill in progress (capture_state.py; a connector whose state
      has no `bindingStateV1` backfills counts as having none), once at least one transaction
-     committed in the run, and
-  2. since then, the connector committed no document for `--caught-up-idle` (default 5s):
+     committed in the run, or once the connector answered Opened to a state that already holds
+     every binding with no backfill in progress (a resume of a capture that was caught up: an
+     incremental fetch that finds nothing and an unchanged snapshot commit nothing at all), and
+  2. since then (or since Opened), the connector committed no document for `--caught-up-idle`
+     (default 5s):
      it is quiet, or it checkpoints state only (e.g. an unchanged snapshot), which is what an
      incremental fetch that comes back empty looks like from outside; or its session ended
      because the connector exited."""
@@ -61,6 +64,7 @@ class PreviewWatch:
         self.had_backfill = [False for _ in views]
         self.activity = [time.time() for _ in views]  # wall time of each binding's last checkpoint
         self.last_docs_at: float | None = None  # monotonic
+        self.opened_at: float | None = None  # monotonic: the connector's Opened, this session
         self.stopping = asyncio.Event()
         self.stopped_by = ""
         self.ended_by = ""  # why the last session ended
@@ -81,6 +85,7 @@ class PreviewWatch:
 
     def session_opened(self, number: int, state: dict[str, Any]) -> None:
         self.sessions = number
+        self.opened_at = None
         self.session_txns = 0
         self.ended_by = ""
         self.observe(state, None)
@@ -89,6 +94,10 @@ class PreviewWatch:
         later = [text for text, when in self._schedule(now) if when - now > WAIT_NOTICE_AFTER]
         if later:
             self._info(f"preview: session {number} opened; by the connector's schedule: " + "; ".join(later))
+
+    def connector_opened(self) -> None:
+        """The connector answered Opened: a resumed, caught-up capture may be quiet from here."""
+        self.opened_at = time.monotonic()
 
     def session_ended(self, reason: str, more: bool, capture_interval: int) -> None:
         self.ended_by = reason
@@ -163,8 +172,8 @@ class PreviewWatch:
     def wake_at(self) -> float:
         """When the waiting session should look again: a notice is due, or it may be caught up."""
         at = self._wait_from + WAIT_NOTICE_AFTER + WAIT_NOTICE_EVERY * self._notices
-        if self.until_caught_up and self.transactions and self.backfills_done():
-            quiet_since = self.last_docs_at if self.last_docs_at is not None else self.started
+        quiet_since = self._quiet_since()
+        if self.until_caught_up and quiet_since is not None and self.backfills_done():
             at = min(at, quiet_since + self.caught_up_idle)
         return at
 
@@ -212,14 +221,31 @@ class PreviewWatch:
     def backfills_done(self) -> bool:
         return not any(cs.backfill_in_progress(cs.binding_state(self.state, v.state_key)) for v in self.views)
 
+    def _resumed_caught_up(self) -> bool:
+        """The connector opened on a state that holds every binding, none backfilling."""
+        return self.opened_at is not None and all(
+            cs.binding_state(self.state, v.state_key) is not None for v in self.views
+        )
+
+    def _quiet_since(self) -> float | None:
+        """Since when the connector has committed no document (None: caught up cannot start yet:
+        nothing committed and no caught-up state resumed)."""
+        if self.last_docs_at is not None:
+            return self.last_docs_at
+        if self.transactions:
+            return self.started
+        return self.opened_at if self._resumed_caught_up() else None
+
     def caught_up(self) -> bool:
         """Definition in the module docstring (`--until-caught-up`)."""
-        if not self.until_caught_up or not self.transactions or not self.backfills_done():
+        if not self.until_caught_up or not self.backfills_done():
+            return False
+        if not self.transactions and not self._resumed_caught_up():
             return False
         if self.ended_by == "the connector exited":
             return True
-        quiet_since = self.last_docs_at if self.last_docs_at is not None else self.started
-        return time.monotonic() - quiet_since >= self.caught_up_idle
+        quiet_since = self._quiet_since()
+        return quiet_since is not None and time.monotonic() - quiet_since >= self.caught_up_idle
 
     def done(self) -> bool:
         """No further session: stopped by a signal, or caught up."""

@@ -183,6 +183,8 @@ class Session:
                 f"connector protocol error (expected Opened): {orjson.dumps(msg).decode()}", proc.last_error
             )
         self.explicit_acks = bool(opened.get("explicitAcknowledgements"))
+        if self.watch is not None:
+            self.watch.connector_opened()
         while True:
             if self.ready_bytes >= self.options.fold_limit_bytes:
                 self.drained.clear()

@@ -61,6 +61,55 @@ def test_until_caught_up_stops_once_the_backfill_is_done_and_the_connector_is_qu
     assert "acmeCo/users: backfill done; cursor " in summary
 
 
+def test_a_resumed_caught_up_capture_that_commits_nothing_is_caught_up(tmp_path: Path) -> None:
+    """Resumed from the state of a capture that was caught up, a connector whose incremental fetch
+    finds nothing and whose snapshots are unchanged commits no transaction at all; it is caught
+    up once quiet since its Opened (before, preview waited for a transaction that never came:
+    the crash/resume harness found it). A state without the binding is not caught up."""
+    source = quiet_catalog(tmp_path, {"kit_state": True})
+    done = {"bindingStateV1": {"users": {"inc": {"cursor": "2026-01-01T00:00:00Z"}}}}
+    started = time.monotonic()
+    res = run_flowctl(
+        "preview", "--source", str(source), "--until-caught-up", "--caught-up-idle", "1s",
+        "--initial-state", json.dumps(done), "--timeout", "20s", timeout=40,
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    assert time.monotonic() - started < 15, res.stderr
+    assert res.lines() == []
+    assert "; caught up" in res.stderr[res.stderr.index("preview summary:") :]
+
+
+def test_a_resumed_state_counts_as_caught_up_only_when_it_holds_every_binding() -> None:
+    """Without a transaction, caught up needs the connector's Opened and every binding's state
+    present with no backfill in progress; quiet is counted from Opened, not from the start."""
+    views = [
+        BindingView("acmeCo/items", "items", 300.0, "PT5M"),
+        BindingView("acmeCo/kinds", "kinds", 60.0, "PT1M"),
+    ]
+    items = {"inc": {"cursor": "2026-01-01T00:00:00Z"}}
+    for state, expected in (
+        ({"bindingStateV1": {"items": items}}, False),  # kinds has never run
+        (
+            {
+                "bindingStateV1": {
+                    "items": {**items, "backfill": {"cutoff": "2026-01-01T00:00:00Z", "next_page": 2}},
+                    "kinds": {},
+                }
+            },
+            False,
+        ),
+        ({"bindingStateV1": {"items": items, "kinds": {"snapshot": {"last_count": 1}}}}, True),
+    ):
+        watch = PreviewWatch(views, [].append, until_caught_up=True, caught_up_idle=0.05)
+        watch.session_opened(1, state)
+        time.sleep(0.1)
+        assert not watch.caught_up()  # the connector has not answered Opened yet
+        watch.connector_opened()
+        assert not watch.caught_up()  # quiet since Opened, not since the start
+        time.sleep(0.1)
+        assert watch.caught_up() is expected, state
+
+
 def test_a_run_that_ends_mid_backfill_says_it_is_not_caught_up(tmp_path: Path) -> None:
     source = quiet_catalog(tmp_path, {"kit_state": True, "pages": 2, "finish": False})
     res = run_flowctl("preview", "--source", str(source), "--timeout", "1s", "--until-caught-up")
