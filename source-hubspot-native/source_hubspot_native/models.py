@@ -130,62 +130,6 @@ CustomObject = _crm(
 )
 
 
-# --- streams other than CRM objects -----------------------------------------------------------
-
-
-class EmailEvent(BaseDocument, extra="allow"):
-    """An email event; one without a `type` is an UNBOUNCE (hubspot.md §3.6)."""
-
-    id: str
-    created: AwareDatetime
-    type: str | None = None
-
-    @field_validator("created", mode="before")
-    @classmethod
-    def _ms(cls, value: Any) -> Any:
-        return from_ms(value)
-
-
-class MarketingEmail(BaseDocument, extra="allow"):
-    id: str
-    updatedAt: AwareDatetime
-
-
-class Workflow(BaseDocument, extra="allow"):
-    id: int
-    updatedAt: AwareDatetime
-    insertedAt: AwareDatetime | None = None
-
-    @field_validator("updatedAt", "insertedAt", mode="before")
-    @classmethod
-    def _ms(cls, value: Any) -> Any:
-        return from_ms(value)
-
-
-class FormSubmission(BaseDocument, extra="allow"):
-    """A submission of a form; `formId` is added by the connector (the API does not say it)."""
-
-    formId: str
-    submittedAt: int = Field(description="When the form was submitted, in epoch milliseconds")
-
-
-class ContactList(BaseDocument, extra="allow"):
-    listId: int
-    updatedAt: AwareDatetime | None = None
-    additionalProperties: dict[str, Any] = Field(default_factory=dict)
-
-
-class ListMembership(BaseDocument, extra="allow"):
-    listId: int
-    recordId: int
-    membershipTimestamp: AwareDatetime
-
-
-class Campaign(BaseDocument, extra="allow"):
-    id: str
-    updatedAt: AwareDatetime
-
-
 # --- snapshot bindings (keyed on /_meta/row_id) ------------------------------------------------
 
 
