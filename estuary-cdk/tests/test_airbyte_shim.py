@@ -477,3 +477,42 @@ def test_a_new_binding_starts_from_scratch_and_a_failing_source_fails_the_captur
     assert run.returncode == 1
     assert "checkpoint" in run.stdout[-1] or "opened" in run.stdout[-1]
     assert run.logs[-1]["level"] == "ERROR"
+
+
+@skip_airbyte
+def test_sourced_schemas_go_first_each_committed_by_an_empty_checkpoint(
+    shim_python: Path, api: _FakeApi
+) -> None:
+    # In-process, with the shim's output in memory and the open request handed to `serve`.
+    script = (
+        "import asyncio, io, json, sys\n"
+        "import estuary_cdk.pydantic_polyfill\n"
+        "from estuary_cdk import shim_airbyte_cdk\n"
+        "from source_tiny import SourceTiny\n"
+        "shim = shim_airbyte_cdk.CaptureShim(delegate=SourceTiny(), oauth2=None, schema_inference=False,\n"
+        "                                    should_emit_sourced_schemas=True)\n"
+        "shim.output = io.BytesIO()\n"
+        "async def requests(_cls):\n    yield json.loads(sys.argv[1])\n"
+        "asyncio.run(shim.serve(requests=requests))\n"
+        "sys.__stdout__.write(shim.output.getvalue().decode())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{KIT}{os.pathsep}{FIXTURE}"}
+    proc = subprocess.run(
+        [str(shim_python), "-c", script, json.dumps(_open(api, {}))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines[0] == {"opened": {"explicitAcknowledgements": False}}
+    empty = {"checkpoint": {"state": {"updated": {}, "mergePatch": True}}}
+    assert [lines[1]["sourcedSchema"]["binding"], lines[3]["sourcedSchema"]["binding"]] == [0, 1]
+    assert lines[2] == empty and lines[4] == empty
+    items = lines[1]["sourcedSchema"]["schema_json"]
+    assert items["additionalProperties"] is False
+    assert items["properties"]["_meta"]["additionalProperties"] is False
+    assert items["properties"]["_meta"]["required"] == ["row_id"]
+    assert "x-infer-schema" not in items
+    assert "captured" in lines[5]
