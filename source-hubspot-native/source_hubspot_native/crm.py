@@ -1,5 +1,7 @@
 """The resource of a CRM object type: a backfill of its list API, and the realtime + delayed
-pair of change streams over its search API (hubspot.md §2.3, §2.4), with associations."""
+pair of change streams (hubspot.md §2.3, §2.4), with associations. Realtime reads the legacy
+recent-changes API of companies, contacts, deals and engagements, the search API for the other
+types; delayed always reads the search API, completely."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from .api.client import HubSpot
 from .api.crm_backfill import fetch_crm_page
 from .api.crm_read import CrmType, read_in_batches
 from .api.properties import Properties, PropertyInfo, properties_schema
+from .api.recent import RECENT, recent_changes
 from .api.search import search_changes
 from .models import ResourceConfig
 
@@ -68,6 +71,16 @@ def crm_resource(
     def lister(log: logging.Logger, since: datetime, until: datetime | None) -> AsyncIterator[dual.Window]:
         return search_changes(client, crm, log, since, until)
 
+    recent = RECENT.get(crm.path)
+
+    def realtime_lister(
+        log: logging.Logger, since: datetime, until: datetime | None
+    ) -> AsyncIterator[dual.Window]:
+        """The legacy recent API where HubSpot has one (fast, unindexed), else the search."""
+        if recent is None:
+            return search_changes(client, crm, log, since, until)
+        return recent_changes(client, recent, log, since, until)
+
     async def hydrate(log: logging.Logger, changes: list[dual.Listed]) -> AsyncIterator[list[Any]]:
         async for docs in read_in_batches(
             client, properties, crm, log, [int(c.key) for c in changes], with_history
@@ -88,7 +101,9 @@ def crm_resource(
             task,
             fetch_page=functools.partial(fetch_crm_page, client, properties, crm, with_history),
             fetch_changes={
-                dual.REALTIME: functools.partial(dual.realtime_changes, crm.binding, lister, hydrate, clock),
+                dual.REALTIME: functools.partial(
+                    dual.realtime_changes, crm.binding, realtime_lister, hydrate, clock
+                ),
                 dual.DELAYED: functools.partial(
                     dual.delayed_changes, crm.binding, lister, hydrate, clock, lag
                 ),

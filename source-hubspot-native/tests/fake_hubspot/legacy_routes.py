@@ -47,7 +47,7 @@ def _lastmod(ms: int) -> dict[str, Any]:
     return {"hs_lastmodifieddate": {"value": str(ms), "timestamp": ms, "source": "CALCULATED"}}
 
 
-def _recent(request: web.Request, name: str, id_field: str) -> web.Response:
+def _recent_page(request: web.Request, name: str, id_field: str) -> web.Response:
     """A legacy recent-modified page of `name`: ids under `id_field` with their last-mod."""
     _, page, meta = _offset_list(request, name)
     results = [
@@ -58,12 +58,12 @@ def _recent(request: web.Request, name: str, id_field: str) -> web.Response:
 
 @routes.get("/companies/v2/companies/recent/modified")
 async def recent_companies(request: web.Request) -> web.Response:
-    return _recent(request, "companies", "companyId")
+    return _recent_page(request, "companies", "companyId")
 
 
 @routes.get("/deals/v1/deal/recent/modified")
 async def recent_deals(request: web.Request) -> web.Response:
-    return _recent(request, "deals", "dealId")
+    return _recent_page(request, "deals", "dealId")
 
 
 def _engagement(ts: int, rid: int) -> dict[str, Any]:
