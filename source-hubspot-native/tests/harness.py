@@ -8,17 +8,19 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from estuary_cdk.http import HTTPMixin
 from estuary_cdk.testing import FakeClock, LocalServer, open_http_session, serve_app
 from fake_hubspot import FakeHubSpot, make_app
 from flow import PRIVATE_APP
+from source_hubspot_native.api import dual
 from source_hubspot_native.api.client import HubSpot
 from source_hubspot_native.api.crm_backfill import fetch_crm_page
 from source_hubspot_native.api.objects import STANDARD_TYPES
 from source_hubspot_native.api.properties import Properties
+from source_hubspot_native.api.search import search_changes
 from source_hubspot_native.config import EndpointConfig
 from source_hubspot_native.models import CRMObject
 from source_hubspot_native.resources import connect
@@ -84,3 +86,25 @@ async def backfill(
             return docs, pages
         page = cursors[-1]
         pages.append(page)
+
+
+async def delayed_poll(c: Connected, binding: str, cursor: datetime) -> tuple[list[int], list[datetime]]:
+    """One poll of the delayed stream with a hydrator that returns the listed ids: the ids it
+    emits and the checkpoints it yields."""
+    crm = TYPES[binding]
+
+    async def ids(log: Any, changes: list[dual.Listed]) -> Any:
+        yield [int(x.key) for x in changes]
+
+    out = await collect(
+        dual.delayed_changes(
+            f"{binding}-{id(c)}",
+            lambda log, since, until: search_changes(c.client, crm, log, since, until),
+            ids,
+            c.clock,
+            timedelta(hours=1),
+            LOG,
+            cursor,
+        )
+    )
+    return [x for x in out if isinstance(x, int)], [x for x in out if isinstance(x, datetime)]

@@ -6,15 +6,13 @@ stream's search."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from estuary_cdk.testing import FakeClock
 from fake_hubspot import FakeHubSpot, Sizes
-from harness import LOG, TYPES, Connected, collect, connected
+from harness import LOG, Connected, collect, connected, delayed_poll
 from source_hubspot_native.api import dual
 from source_hubspot_native.api.recent import MAX_IDS, RECENT, recent_changes
-from source_hubspot_native.api.search import search_changes
 
 LAG = timedelta(hours=1)
 
@@ -26,26 +24,11 @@ async def listed(c: Connected, binding: str, since: datetime) -> list[dual.Liste
 
 async def delayed_ids(c: Connected, binding: str, cursor: datetime) -> list[int]:
     """Every id the delayed stream (search) emits from `cursor` until it reaches the horizon."""
-    crm = TYPES[binding]
-
-    async def ids(log: Any, changes: list[dual.Listed]) -> Any:
-        yield [int(x.key) for x in changes]
-
     emitted: list[int] = []
     while cursor < c.clock.now() - LAG - dual.min_window(LAG):
-        out = await collect(
-            dual.delayed_changes(
-                f"recent-{id(c)}-{binding}",
-                lambda log, since, until: search_changes(c.client, crm, log, since, until),
-                ids,
-                c.clock,
-                LAG,
-                LOG,
-                cursor,
-            )
-        )
-        emitted += [x for x in out if isinstance(x, int)]
-        cursor = max([x for x in out if isinstance(x, datetime)], default=cursor)
+        ids, checkpoints = await delayed_poll(c, binding, cursor)
+        emitted += ids
+        cursor = max(checkpoints, default=cursor)
     return emitted
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from estuary_cdk.testing import FakeClock
 from fake_hubspot import FakeHubSpot, Sizes
-from harness import LOG, TYPES, Connected, collect, connected
+from harness import LOG, TYPES, Connected, collect, connected, delayed_poll
 from source_hubspot_native.api import dual
 from source_hubspot_native.api.search import RESULT_CAP, search_changes
 
@@ -40,28 +40,6 @@ def assert_within_cap(c: Connected, path: str) -> None:
     assert bodies
     assert all(int(b.get("after") or 0) + int(b["limit"]) <= RESULT_CAP for b in bodies)
     assert c.fake.status_log.count(400) == 0
-
-
-async def delayed_poll(c: Connected, binding: str, cursor: datetime) -> tuple[list[int], list[datetime]]:
-    """One poll of the delayed stream with a hydrator that returns the listed ids: the ids it
-    emits and the checkpoints it yields."""
-    crm = TYPES[binding]
-
-    async def ids(log: Any, changes: list[dual.Listed]) -> Any:
-        yield [int(x.key) for x in changes]
-
-    out = await collect(
-        dual.delayed_changes(
-            f"{binding}-{id(c)}",
-            lambda log, since, until: search_changes(c.client, crm, log, since, until),
-            ids,
-            c.clock,
-            timedelta(hours=1),
-            LOG,
-            cursor,
-        )
-    )
-    return [x for x in out if isinstance(x, int)], [x for x in out if isinstance(x, datetime)]
 
 
 async def test_12000_changes_in_one_window_are_split_by_time_with_checkpoints() -> None:
