@@ -50,9 +50,18 @@ def _pydantic_constraint() -> SpecifierSet:
 
 
 def _floor() -> Version:
-    floors = [Version(s.version) for s in _pydantic_constraint() if s.operator == ">="]
-    assert len(floors) == 1, "the pydantic constraint needs exactly one >= floor"
+    """The oldest pydantic 2 minor the constraint admits. (It admits pydantic 1.10 too, for the
+    Airbyte shim's connectors alone: tests/test_airbyte_shim.py tests that one.)"""
+    constraint = _pydantic_constraint()
+    floors = [Version(f"2.{minor}") for minor in range(0, 100) if f"2.{minor}.0" in constraint]
+    assert floors, "the pydantic constraint admits no pydantic 2"
     return floors[0]
+
+
+def test_the_constraint_admits_the_airbyte_connectors_pydantic_1_and_no_2_below_the_floor() -> None:
+    constraint = _pydantic_constraint()
+    assert "1.10.14" in constraint  # what all 14 Airbyte-based reference connectors lock
+    assert [v for v in ("2.0.3", "2.6.4") if v in constraint] == []
 
 
 def test_the_floor_admits_every_pydantic_v2_a_reference_connector_locks() -> None:
