@@ -95,16 +95,19 @@ def test_an_owner_removed_is_deleted_by_a_tombstone(
     fake: FakeHubSpot, server: LocalServer, tmp_path: Path
 ) -> None:
     """hubspot.md §6.4 #16: the next snapshot after an owner is removed deletes its row."""
-    catalog = catalog_for(server, tmp_path, bindings=["owners"], interval="PT1S")
-    # Without a backfill, preview's idle time runs from the session's start: a connector slow to
-    # start (a loaded CI machine) would look caught up before its first snapshot.
-    first = capture(catalog, "--output-state", idle="5s")
+    # Each run binds a CRM type whose backfill is pending (products, then orders): preview is
+    # caught up only once it is done. With snapshots alone its idle time ran from the session's
+    # start, and a connector slow to start (a loaded machine) looked caught up before its
+    # first snapshot.
+    catalog = catalog_for(server, tmp_path, bindings=["products", "owners"], interval="PT1S")
+    first = capture(catalog, "--output-state")
     owners = [o["id"] for o in fake.marketing.owners]
     assert {d["id"] for d in first["acmeCo/owners"]} == set(owners)
     gone = owners[4]
     fake.remove_owner(gone)
     state = first["connectorState"][-1]["updated"]
-    second = capture(catalog, "--initial-state", json.dumps(state), idle="5s")["acmeCo/owners"]
+    again = catalog_for(server, tmp_path / "again", bindings=["orders", "owners"], interval="PT1S")
+    second = capture(again, "--initial-state", json.dumps(state))["acmeCo/owners"]
     deleted = [d for d in second if d["_meta"]["op"] == "d"]
     # Rows after the removed one move up a place; the last row number is now past the end.
     assert [d["_meta"]["row_id"] for d in deleted] == [len(owners) - 1]
