@@ -24,6 +24,7 @@ from ..flow import (
     RotatingOAuth2Credentials,
 )
 from ..http import ENCRYPTION_URL, ConfigEncryptionError, HTTPMixin, encrypt_config
+from ..http._interactive import answering
 from ..http._rotation import ROTATION_MESSAGE
 from ..logger import FlowLogger, register_secrets_in
 from . import request, response
@@ -145,11 +146,13 @@ class BaseCaptureConnector(
             await self._emit(Response(spec=spec))
         elif request.discover is not None:
             register_secrets_in(request.discover.config)
-            discovered = await self.discover(log, request.discover)
+            with answering("discover"):
+                discovered = await self.discover(log, request.discover)
             await self._emit(Response(discovered=discovered))
         elif request.validate_ is not None:
             register_secrets_in(request.validate_.config)
-            validated = await self.validate(log, request.validate_)
+            with answering("validate"):
+                validated = await self.validate(log, request.validate_)
             await self._emit(Response(validated=validated))
         elif request.apply is not None:
             register_secrets_in(request.apply.capture.config)

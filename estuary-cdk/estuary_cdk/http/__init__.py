@@ -79,6 +79,7 @@ from ._encryption import (
 )
 from ._errors import (
     Headers,
+    HostNotFoundError,
     HTTPConnectionError,
     HTTPError,
     PaginationCycleError,
@@ -133,6 +134,7 @@ __all__ = [
     "HTTPSession",
     "Headers",
     "HeadersAndBodyGenerator",
+    "HostNotFoundError",
     "Logger",
     "LongLivedClientCredentialsOAuth2Credentials",
     "Mixin",

@@ -44,6 +44,17 @@ class HTTPConnectionError(HTTPError):
     until the retry budget ran out. `code` is 0; the original error is the `__cause__`."""
 
 
+class HostNotFoundError(HTTPConnectionError):
+    """The request's host name did not resolve while answering a request a user waits on
+    (`validate`, `discover`): reported at once, naming the host, rather than retried, since a
+    name that does not resolve there is almost always a mistyped one. (During a capture the same
+    fault is retried as transient.) `host` is the name; the resolver's error is the `__cause__`."""
+
+    def __init__(self, message: str, *, host: str, url: str | None = None) -> None:
+        super().__init__(message, 0, url=url)
+        self.host = host
+
+
 class ResponseBodyError(HTTPConnectionError):
     """A streamed response body (`request_stream`/`request_lines`) broke off mid-way: a reset,
     a truncated body or a read timeout. Not retried automatically, as part of the body was

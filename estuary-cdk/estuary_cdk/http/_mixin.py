@@ -13,14 +13,15 @@ from .. import Mixin
 from ._aiohttp import aiohttp
 from ._attempts import RETRY_NOW, Attempts, Done, Fail, Outcome, Retry, caused, transport_retry
 from ._body import ResponseBody, read_error_body
-from ._errors import Headers, HTTPConnectionError, HTTPError, format_error_body
+from ._errors import Headers, HostNotFoundError, HTTPConnectionError, HTTPError, format_error_body
 from ._headers import budget_exhausted, server_wait, server_wait_header
+from ._interactive import interactive_request
 from ._limits import HTTPLimits
 from ._ratelimit import RateLimiter, RequestBudget
 from ._redact import redact
 from ._session import BodyGeneratorFunction, HeadersAndBodyGenerator, HTTPSession
 from ._spec import RequestSpec, ShouldRetryProtocol, Timeout
-from ._transport import describe_fault, is_transient
+from ._transport import describe, describe_fault, is_transient
 from ._waits import await_headers
 
 
@@ -206,6 +207,8 @@ class HTTPMixin(Mixin, HTTPSession):
         except (aiohttp.ClientError, TimeoutError, ConnectionResetError) as exc:
             if debug:
                 _log_attempt(log, spec, attempts, started, fault=redact(describe_fault(exc)))
+            if isinstance(exc, aiohttp.ClientConnectorDNSError) and (request := interactive_request()):
+                return Fail(_host_not_found(spec, exc, request))
             if is_transient(exc):
                 return transport_retry(
                     spec, exc, "Request failed", "error occurred while sending the request (will retry)"
@@ -295,6 +298,22 @@ class HTTPMixin(Mixin, HTTPSession):
             )
 
         return Fail(fail(f"Encountered HTTP error status {status} which cannot be retried"))
+
+
+def _host_not_found(
+    spec: RequestSpec, exc: aiohttp.ClientConnectorDNSError, request: str
+) -> HostNotFoundError:
+    """The error of a host name that did not resolve while answering `request` (validate,
+    discover): the name first, as the user typed it, then what the resolver said."""
+    scrubbed = spec.scrubbed_url()
+    message = (
+        f"The host name {exc.host!r} could not be resolved while answering {request}: check it in "
+        f"the endpoint configuration (not retried: a name that does not resolve is usually "
+        f"mistyped). Resolver: {redact(describe(exc.os_error))}\nURL: {scrubbed}"
+    )
+    error = HostNotFoundError(message, host=exc.host, url=scrubbed)
+    caused(error, exc)
+    return error
 
 
 def _log_attempt(
