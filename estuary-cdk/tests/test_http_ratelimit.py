@@ -246,3 +246,64 @@ def test_http_mixin_class_budget_is_used() -> None:
             await c._mixin_exit(log)
 
     assert asyncio.run(run()) == (RequestBudget(5, 1),)
+
+
+# The reference kit's pacing API (issue 11): source-genesys builds its own limiter, sets
+# `delay = 3.0` and calls `update(log, delay, failed)` as the backoff of a polling loop.
+
+
+def test_a_set_delay_grows_by_the_reference_rule_on_each_failed_update(logged) -> None:
+    log, _ = logged
+    limiter = RateLimiter()
+    limiter.delay = 3.0
+    delays = []
+    for _ in range(3):
+        delay = limiter.delay
+        delays.append(delay)
+        limiter.update(log, delay, True)
+    # 0.99 x delay + 0.01 x max(4 x delay, 0.1): about 3 % more each time.
+    assert delays == [3.0, pytest.approx(3.09), pytest.approx(3.1827)]
+    assert limiter.total == 3 and limiter.failed == 3 and limiter.error_ratio == 1.0
+
+
+def test_successful_updates_shrink_the_delay_fast_until_the_first_failure(logged) -> None:
+    log, _ = logged
+    limiter = RateLimiter()
+    limiter.delay = 1.0
+    limiter.update(log, 1.0, False)
+    assert limiter.delay == pytest.approx(0.995)  # towards half of it before any failure
+    limiter.update(log, limiter.delay, True)
+    after_failure = limiter.delay
+    limiter.update(log, after_failure, False)
+    assert limiter.delay == pytest.approx(after_failure * 0.9999)  # towards 0.99 x it after one
+    assert limiter.failed == 1 and limiter.total == 3
+
+
+def test_the_delay_stops_at_max_delay_with_one_warning(logged) -> None:
+    log, capture = logged
+    limiter = RateLimiter()
+    limiter.delay = 299.0
+    for _ in range(5):
+        limiter.update(log, limiter.delay, True)
+    assert limiter.delay == RateLimiter.MAX_DELAY and limiter.has_reached_max_delay
+    assert capture.messages("WARNING").count("rate limiter has reached its maximum delay") == 1
+
+
+async def test_a_set_delay_paces_every_request_and_the_default_does_not(clock: FakeClock, logged) -> None:
+    log, _ = logged
+    limiter = RateLimiter(clock=clock)
+    await limiter.acquire(log)
+    assert clock.sleeps == [] and limiter.delay == 0.0  # no warm-up, unlike the reference's 1 s
+    limiter.delay = 0.5
+    await limiter.acquire(log)
+    await limiter.acquire(log)
+    assert clock.sleeps == [0.5, 0.5] and limiter.total == 3
+    limiter.delay = 0
+    await limiter.acquire(log)
+    assert clock.sleeps == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan")])
+def test_a_delay_that_is_no_wait_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match=r"RateLimiter\.delay must be a number of seconds >= 0"):
+        RateLimiter().delay = bad

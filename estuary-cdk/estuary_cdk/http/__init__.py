@@ -24,14 +24,17 @@ Behaviour in short (details on each class):
   `max_retry_time` (60 s) since the first attempt; the final `HTTPError` /
   `HTTPConnectionError` names the URL (secrets scrubbed), the fault or status, how many attempts
   over how long, and a body excerpt. Other 4xx fail at once. `should_retry` can refuse a 5xx
-  retry.
+  retry. A host name that does not resolve while the connector answers `validate` or `discover`
+  is not retried: `HostNotFoundError` names the host at once (the user has just typed it); during
+  a capture it is retried like any other connection fault.
 * Rate limits (`RateLimiter`, one per connector): no warm-up; 429s, `Retry-After` (seconds or
   HTTP date), `RateLimit-Reset`/`X-RateLimit-Reset`, and an exhausted `RateLimit-Remaining`
   pause every task until the time the server gave (resuming them jittered over up to 1 s, not
   all at once); a server asking for more than `max_server_wait` (1 h) fails the request at
   once, and one request waits at most `max_rate_limited_time` (1 h) in all; optional proactive
   `RequestBudget`s; waits over 30 s are announced with a `connectorStatus` event ("waiting on
-  rate limit until …").
+  rate limit until …"). The reference kit's pacing API too: a settable `delay` slept before
+  every request (0 by default) and `update(log, cur_delay, failed)`.
 * Auth (`TokenSource`): access tokens / API keys (any header, or a query parameter), basic
   auth, OAuth2 refresh-token / client-credentials (header or form) / password grants, rotating
   refresh tokens persisted through `persist_rotated_credentials` (a `configUpdate` event) before

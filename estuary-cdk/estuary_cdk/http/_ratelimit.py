@@ -56,10 +56,21 @@ class RateLimiter:
     could trip the limit again at once): each resumes at a random moment up to `resume_jitter`
     seconds after the end, and no more than a tenth of the time it had left to wait.
     `resume_jitter=0` resumes them together (`HTTPMixin` does so under `RetryPolicy(jitter=0)`).
+
+    The reference kit's pacing API is here too, for connectors written against it: `delay` is a
+    sleep before every request (0 here, where the reference starts at 1 s: there is no warm-up),
+    which a connector may set, and `update(log, cur_delay, failed)` moves it by the reference's
+    rule (source-genesys sets `delay = 3.0` and calls `update` as the backoff of a polling loop,
+    sleeping `delay` itself). This kit's own requests never call `update`, so the delay changes
+    only when a connector changes it.
     """
 
     STATUS_AFTER = 30.0
     RESUME_JITTER = 1.0
+    MAX_DELAY = 300.0
+    """The most `update` grows `delay` to (the reference's cap)."""
+    gain = 0.01
+    """How far each `update` moves `delay` towards its target (the reference's smoothing)."""
 
     def __init__(
         self,
@@ -81,12 +92,43 @@ class RateLimiter:
         self.total = 0
         self.failed = 0
         self.waited = 0.0
+        self.has_reached_max_delay = False
+        self._pacing = 0.0
         self.set_budget(budget)
 
-    # Reference-kit compatibility: its limiter exposed a pacing delay and error counters.
     @property
     def delay(self) -> float:
-        return max(0.0, self._paused_until - self.clock.monotonic())
+        """Seconds the next request waits at least: the pacing delay, or what is left of a
+        server's pause if longer. Setting it sets the pacing delay (the reference kit's API)."""
+        return max(self._pacing, self._paused_until - self.clock.monotonic())
+
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        if not seconds >= 0.0:  # also refuses NaN
+            raise ValueError(f"RateLimiter.delay must be a number of seconds >= 0, not {seconds!r}")
+        self._pacing = min(float(seconds), self.MAX_DELAY)
+
+    def update(self, log: logging.Logger, cur_delay: float, failed: bool) -> None:
+        """The reference kit's feedback rule, for connectors that drive the delay themselves:
+        after a request made `cur_delay` seconds after the previous one, move `delay` a `gain`
+        of the way towards 4 x `cur_delay` (at least 0.1 s) if it `failed` (was rate limited),
+        else towards half of it until anything ever failed, and 0.99 x it after that; never
+        above `MAX_DELAY` (announced once, as a warning)."""
+        self.total += 1
+        if failed:
+            self.failed += 1
+            target = max(4.0 * cur_delay, 0.1)
+        elif self.failed == 0:
+            target = cur_delay / 2.0
+        else:
+            target = cur_delay * 0.99
+        pacing = (1.0 - self.gain) * self._pacing + self.gain * target
+        if pacing >= self.MAX_DELAY:
+            pacing = self.MAX_DELAY
+            if not self.has_reached_max_delay:
+                self.has_reached_max_delay = True
+                log.warning("rate limiter has reached its maximum delay", {"delay": pacing})
+        self._pacing = pacing
 
     @property
     def error_ratio(self) -> float:
@@ -110,10 +152,13 @@ class RateLimiter:
 
     def paused_for(self) -> float:
         """Seconds until server pushback ends (0 if not paused)."""
-        return self.delay
+        return max(0.0, self._paused_until - self.clock.monotonic())
 
     async def acquire(self, log: logging.Logger) -> None:
         """Wait until a request may be sent, then take one unit of every budget."""
+        if self._pacing > 0.0:  # A connector set `delay`: the reference sleeps it before each request.
+            self.waited += self._pacing
+            await self.clock.sleep(self._pacing)
         while True:
             now = self.clock.monotonic()
             paused = self._paused_until - now
