@@ -516,3 +516,18 @@ def test_sourced_schemas_go_first_each_committed_by_an_empty_checkpoint(
     assert items["properties"]["_meta"]["required"] == ["row_id"]
     assert "x-infer-schema" not in items
     assert "captured" in lines[5]
+
+
+@skip_airbyte
+def test_a_capture_past_its_restart_interval_stops_cleanly(shim_python: Path, api: _FakeApi) -> None:
+    # As every capture of the kit after 24 h (here at once): it stops reading and exits 0, the
+    # documents since its last checkpoint unwritten, for the runtime to restart it.
+    run = _run(shim_python, _open(api, {}), env={"ESTUARY_CDK_PERIODIC_RESTART_SECONDS": "0"})
+    assert run.returncode == 0, run.stderr
+    messages = [line["msg"] for line in run.logs]
+    assert "Airbyte shim is yielding to stop." in messages
+    assert "Emitting final checkpoint for sweep." not in messages
+    assert run.stdout[0] == {"opened": {"explicitAcknowledgements": False}}
+    assert all("captured" in line or "checkpoint" in line for line in run.stdout[1:])
+    if len(run.stdout) > 1:
+        assert "checkpoint" in run.stdout[-1]
