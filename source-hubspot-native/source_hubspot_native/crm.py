@@ -23,7 +23,7 @@ from estuary_cdk.http import Clock
 
 from .api import dual
 from .api.client import HubSpot
-from .api.crm_backfill import fetch_crm_page
+from .api.crm_backfill import PageReader, fetch_crm_page
 from .api.crm_read import CrmType, read_in_batches
 from .api.properties import Properties, PropertyInfo, properties_schema
 from .api.recent import RECENT, recent_changes
@@ -99,7 +99,7 @@ def crm_resource(
             binding_index,
             state,
             task,
-            fetch_page=functools.partial(fetch_crm_page, client, properties, crm, with_history),
+            fetch_page=functools.partial(fetch_crm_page, client, properties, crm, with_history, PageReader()),
             fetch_changes={
                 dual.REALTIME: functools.partial(
                     dual.realtime_changes, crm.binding, realtime_lister, hydrate, clock

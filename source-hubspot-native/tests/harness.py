@@ -17,7 +17,7 @@ from fake_hubspot import FakeHubSpot, make_app
 from flow import PRIVATE_APP
 from source_hubspot_native.api import dual
 from source_hubspot_native.api.client import HubSpot
-from source_hubspot_native.api.crm_backfill import fetch_crm_page
+from source_hubspot_native.api.crm_backfill import PageReader, fetch_crm_page
 from source_hubspot_native.api.objects import STANDARD_TYPES
 from source_hubspot_native.api.properties import Properties
 from source_hubspot_native.api.search import search_changes
@@ -76,9 +76,10 @@ async def backfill(
     docs: list[CRMObject] = []
     pages: list[str] = []
     page: str | None = None
+    reader = PageReader()
     while True:
         out = await collect(
-            fetch_crm_page(c.client, c.properties, TYPES[binding], False, LOG, page, cutoff, **kw)
+            fetch_crm_page(c.client, c.properties, TYPES[binding], False, reader, LOG, page, cutoff, **kw)
         )
         docs += [d for d in out if isinstance(d, CRMObject)]
         cursors = [d for d in out if isinstance(d, str)]

@@ -5,11 +5,13 @@ properties' refresh (#13), ids deleted between listing and reading (#14), associ
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fake_hubspot import FakeHubSpot, Sizes
 from harness import LOG, TYPES, backfill, collect, connected
 from source_hubspot_native.api import dual
+from source_hubspot_native.api.crm_backfill import PageReader, fetch_crm_page
 from source_hubspot_native.api.crm_read import read_objects
 from source_hubspot_native.api.search import search_changes
 from source_hubspot_native.models import CRMObject
@@ -134,3 +136,28 @@ async def test_association_pages_are_all_followed() -> None:
             assert doc.contacts == sorted(c.fake.crm.associations("deals", doc.id, "contacts"))
         reads = c.requests("/crm/v4/associations/deals/contacts/batch/read", "POST")
         assert len(reads) == max(len(d.contacts) for d in docs)
+
+
+async def test_the_next_page_is_read_while_this_one_is_worked_on() -> None:
+    async with connected() as c:
+        reader = PageReader()
+        cutoff = c.clock.now()
+        crm = TYPES["contacts"]
+        first = await collect(fetch_crm_page(c.client, c.properties, crm, False, reader, LOG, None, cutoff))
+        following = first[-1]
+        assert isinstance(following, str)
+        await asyncio.sleep(0.05)  # the read ahead runs while the engine emits the first page
+        assert [r.query.get("after") for r in c.requests("/crm/v3/objects/contacts", "GET")][-1] == following
+        sent = len(c.requests("/crm/v3/objects/contacts", "GET"))
+        second = await collect(
+            fetch_crm_page(c.client, c.properties, crm, False, reader, LOG, following, cutoff)
+        )
+        assert len(second) == 101 and second[0].id > first[-2].id
+        await asyncio.sleep(0.05)
+        # The second page came from the read ahead; only the third was asked for since.
+        afters = [r.query.get("after") for r in c.requests("/crm/v3/objects/contacts", "GET")[sent:]]
+        assert afters == [second[-1]]
+        # A different page than the one read ahead (a restarted backfill) is read afresh.
+        again = await collect(fetch_crm_page(c.client, c.properties, crm, False, reader, LOG, None, cutoff))
+        assert [d.id for d in again[:-1]] == [d.id for d in first[:-1]]
+        reader.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -51,11 +51,46 @@ async def _get_chunk(
     return body
 
 
+class PageReader:
+    """Reads a backfill's pages one ahead: once a page's bodies are in, the next page (whose
+    cursor they carry) is asked for while this one is merged, validated and emitted, so the
+    backfill is not a strict alternation of waiting for HubSpot and working on its answer.
+    At most one page waits ahead; one left behind (the task stopped) is cancelled on the next
+    read of another page."""
+
+    def __init__(self) -> None:
+        self._ahead: tuple[tuple[Any, ...], asyncio.Task[list[dict[str, Any]]]] | None = None
+
+    async def read(
+        self, key: tuple[Any, ...], fetch: Callable[[Any], Awaitable[list[dict[str, Any]]]], page: PageCursor
+    ) -> list[dict[str, Any]]:
+        """The bodies of `page` (prefetched if it was the page read ahead), and the next page
+        started."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == (*key, page):
+            bodies = await ahead[1]
+        else:
+            if ahead is not None:
+                ahead[1].cancel()
+            bodies = await fetch(page)
+        following = ((bodies[0].get("paging") or {}).get("next") or {}).get("after")
+        if following:
+            self._ahead = ((*key, str(following)), asyncio.ensure_future(fetch(str(following))))
+        return bodies
+
+    def close(self) -> None:
+        """Cancel the page read ahead, if any (its backfill stopped)."""
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
+
+
 async def fetch_crm_page(
     client: HubSpot,
     properties: Properties,
     crm: CrmType,
     with_history: bool,
+    reader: PageReader,
     log: logging.Logger,
     page: PageCursor,
     cutoff: LogCursor,
@@ -73,18 +108,24 @@ async def fetch_crm_page(
         return
     budget = PROPERTY_CHUNK_BYTES // 2 if with_history else PROPERTY_CHUNK_BYTES
     chunks = chunk_names(names, budget)
-    params: dict[str, Any] = {"limit": HISTORY_PAGE_SIZE if with_history else PAGE_SIZE}
-    if page is not None:
-        params["after"] = str(page)
-    first_params = dict(params)
-    if crm.associations and not is_connector_initiated:
-        first_params["associations"] = ",".join(crm.associations)
-    bodies = await asyncio.gather(
-        *(
-            _get_chunk(client, log, crm, c, first_params if i == 0 else params, with_history)
-            for i, c in enumerate(chunks)
+
+    async def fetch(at: PageCursor) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": HISTORY_PAGE_SIZE if with_history else PAGE_SIZE}
+        if at is not None:
+            params["after"] = str(at)
+        first_params = dict(params)
+        if crm.associations and not is_connector_initiated:
+            first_params["associations"] = ",".join(crm.associations)
+        return list(
+            await asyncio.gather(
+                *(
+                    _get_chunk(client, log, crm, c, first_params if i == 0 else params, with_history)
+                    for i, c in enumerate(chunks)
+                )
+            )
         )
-    )
+
+    bodies = await reader.read((cutoff, is_connector_initiated, tuple(names)), fetch, page)
     others = [{row["id"]: row for row in body["results"]} for body in bodies[1:]]
     dropped = 0
     for row in bodies[0]["results"]:
