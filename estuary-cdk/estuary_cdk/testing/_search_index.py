@@ -89,7 +89,7 @@ class LaggedIndex(Generic[K]):
         """Bulk-load settled entries (a data set that predates the test), replacing any."""
         with self._lock:
             self._settled = dict(items)
-            self._sorted = sorted((v, k) for k, v in self._settled.items())  # type: ignore[type-var]
+            self._sorted = sorted((v, k) for k, v in self._settled.items())
             self._pending.clear()
 
     def value(self, key: K, now_ms: int) -> int | None:
@@ -127,9 +127,9 @@ class LaggedIndex(Generic[K]):
         for w in done:
             old = self._settled.pop(w.key, None)
             if old is not None:
-                i = bisect.bisect_left(self._sorted, (old, w.key))  # type: ignore[arg-type]
+                i = bisect.bisect_left(self._sorted, (old, w.key))
                 if i < len(self._sorted) and self._sorted[i] == (old, w.key):
                     del self._sorted[i]
             if w.value is not None:
                 self._settled[w.key] = w.value
-                bisect.insort(self._sorted, (w.value, w.key))  # type: ignore[arg-type]
+                bisect.insort(self._sorted, (w.value, w.key))
