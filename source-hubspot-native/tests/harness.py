@@ -70,16 +70,16 @@ async def collect(gen: AsyncIterator[Any]) -> list[Any]:
 
 
 async def backfill(
-    c: Connected, binding: str, cutoff: datetime, **kw: Any
+    c: Connected, binding: str, cutoff: datetime, log: logging.Logger = LOG, **kw: Any
 ) -> tuple[list[CRMObject], list[str]]:
-    """Every page of a binding's backfill: its documents and its page cursors."""
+    """Every page of a binding's backfill (logging to `log`): its documents and its page cursors."""
     docs: list[CRMObject] = []
     pages: list[str] = []
     page: str | None = None
     reader = PageReader()
     while True:
         out = await collect(
-            fetch_crm_page(c.client, c.properties, TYPES[binding], False, reader, LOG, page, cutoff, **kw)
+            fetch_crm_page(c.client, c.properties, TYPES[binding], False, reader, log, page, cutoff, **kw)
         )
         docs += [d for d in out if isinstance(d, CRMObject)]
         cursors = [d for d in out if isinstance(d, str)]

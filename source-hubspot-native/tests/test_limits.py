@@ -120,3 +120,20 @@ async def test_a_token_the_fake_expires_early_is_refreshed_once_and_the_request_
         assert got == expected(c, "contacts", "deals")
         assert c.fake.status_log.count(401) > 0
         assert len(c.requests("/oauth/v1/token", "POST")) > 1
+
+
+async def test_long_waits_on_the_limits_are_said_as_a_status() -> None:
+    """Paced at 2 requests a second, a 35 s backfill says every 30 s how long it waited."""
+
+    def slow(clock: FakeClock) -> FakeHubSpot:
+        fake = bigger(clock)
+        fake.set_limits(True, general=BucketLimit(2, 1.0))
+        return fake
+
+    log, logs = capture_logger("test")
+    async with connected(slow) as c:
+        await backfill(c, "contacts", c.clock.now(), log=log)
+        await backfill(c, "deals", c.clock.now(), log=log)
+    statuses = [e for e in logs.events("connectorStatus") if "waiting on HubSpot's rate limits" in str(e)]
+    assert statuses, logs.text[-2000:]
+    assert c.fake.status_log.count(429) == 0
