@@ -17,6 +17,7 @@ from pydantic.json_schema import JsonDict
 __all__ = [
     "CRMObject",
     "ConnectorState",
+    "EmailEvent",
     "ResourceConfig",
     "ResourceState",
     "from_ms",
@@ -128,6 +129,19 @@ FeedbackSubmission = _crm("FeedbackSubmission", (), "A feedback survey submissio
 CustomObject = _crm(
     "CustomObject", ("contacts", "companies", "deals", "tickets"), "A custom object's record."
 )
+
+
+class EmailEvent(BaseDocument, extra="allow"):
+    """An email event; one without a `type` is an UNBOUNCE (hubspot.md §3.6)."""
+
+    id: str
+    created: AwareDatetime
+    type: str | None = None
+
+    @field_validator("created", mode="before")
+    @classmethod
+    def _ms(cls, value: Any) -> Any:
+        return from_ms(value)
 
 
 # --- snapshot bindings (keyed on /_meta/row_id) ------------------------------------------------

@@ -9,11 +9,13 @@ from typing import Any
 from estuary_cdk.capture.common import Resource
 from estuary_cdk.http import HTTPSession, TokenSource
 
-from .api.client import PRIVATE_APP_BUDGET, PUBLIC_APP_BUDGET, HubSpot
+from .api.client import PRIVATE_APP_BUDGET, PUBLIC_APP_BUDGET, HubSpot, MissingScopeError
+from .api.email_events import probe_email_events
 from .api.objects import available_types
 from .api.properties import Properties
 from .config import EndpointConfig, OAuth2Credentials, token_spec
 from .crm import crm_resource, document_schema
+from .email_events import email_events_resource
 from .snapshots import listings, property_listing, readable_listings, snapshot_resource
 
 
@@ -33,7 +35,8 @@ def connect(http: HTTPSession, config: EndpointConfig) -> HubSpot:
 async def all_resources(
     log: logging.Logger, http: HTTPSession, config: EndpointConfig, with_schemas: bool = False
 ) -> list[Resource[Any, Any, Any]]:
-    """Every binding the account offers: its CRM object types, then the snapshot listings.
+    """Every binding the account offers: its CRM object types, email events, then the snapshot
+    listings.
     `with_schemas` (discover) spells out each CRM type's properties in its collection's schema;
     open and validate need only the names."""
     client = connect(http, config)
@@ -48,5 +51,14 @@ async def all_resources(
         crm_resource(client, properties, t, config.capturePropertyHistory, lag, http.clock, schema)
         for t, schema in zip(types, schemas, strict=True)
     ]
+    streams = []
+    try:
+        await probe_email_events(client, log)
+        streams.append(email_events_resource(client, lag, http.clock))
+    except MissingScopeError as err:
+        log.info(
+            "binding left out: the credentials lack a scope",
+            {"binding": "email_events", "scopes": err.scopes},
+        )
     snapshots = await readable_listings(client, log, [*listings(), property_listing(properties, types)])
-    return [*crm, *(snapshot_resource(client, s) for s in snapshots)]
+    return [*crm, *streams, *(snapshot_resource(client, s) for s in snapshots)]

@@ -12,7 +12,8 @@ from source_hubspot_native.resources import all_resources
 
 ALL = [
     "companies", "contacts", "deals", "engagements", "tickets", "products", "line_items", "orders", "custom_cars",
-    "owners", "deal_pipelines", "forms", "marketing_events", "marketing_event_participants", "properties",
+    "email_events", "owners", "deal_pipelines", "forms", "marketing_events", "marketing_event_participants",
+    "properties",
 ]  # fmt: skip
 
 
@@ -37,12 +38,20 @@ async def test_bindings_without_their_scope_are_left_out_with_a_log_line() -> No
         "forms",
         "crm.schemas.custom.read",
         "crm.objects.orders.read",
+        "content",
     }
     names, left_out = await discovered(DEFAULT_SCOPES - missing)
-    gone = {"forms", "marketing_events", "marketing_event_participants", "custom_cars", "orders"}
+    gone = {
+        "forms",
+        "marketing_events",
+        "marketing_event_participants",
+        "custom_cars",
+        "orders",
+        "email_events",
+    }
     assert names == [n for n in ALL if n not in gone]
     said = "\n".join(left_out)
-    for binding in ("forms", "marketing_events", "orders"):
+    for binding in ("forms", "marketing_events", "orders", "email_events"):
         assert f'"binding":"{binding}"' in said.replace(" ", "")
     assert "custom objects are left out" in "\n".join(left_out) or "crm.schemas.custom.read" in said
 

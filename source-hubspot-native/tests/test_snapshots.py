@@ -28,7 +28,7 @@ CRM_BINDINGS = {
 SNAPSHOT_BINDINGS = [
     "owners", "deal_pipelines", "forms", "marketing_events", "marketing_event_participants", "properties",
 ]  # fmt: skip
-ALL_BINDINGS = [*CRM_BINDINGS, *SNAPSHOT_BINDINGS]
+ALL_BINDINGS = [*CRM_BINDINGS, "email_events", *SNAPSHOT_BINDINGS]
 
 
 @pytest.fixture
@@ -69,7 +69,8 @@ def expected_associations(fake: FakeHubSpot, store_name: str, record_id: int, ta
 
 
 def test_capture(fake: FakeHubSpot, server: LocalServer, tmp_path: Path, snapshot: Any) -> None:
-    docs = capture(catalog_for(server, tmp_path))
+    # Idle 4 s: every snapshot binding has its first pass in before preview calls it caught up.
+    docs = capture(catalog_for(server, tmp_path), idle="4s")
     for binding, store_name in CRM_BINDINGS.items():
         got = docs[f"acmeCo/{binding}"]
         store = fake.crm.types[store_name]
@@ -85,9 +86,33 @@ def test_capture(fake: FakeHubSpot, server: LocalServer, tmp_path: Path, snapsho
     # Cleared values ("") are null, and some associations are filled.
     assert any(None in d["properties"].values() for d in docs["acmeCo/contacts"])
     assert any(d["contacts"] for d in docs["acmeCo/deals"])
+    # Email events: every one once (they all predate the capture), those without a type too.
+    events = docs["acmeCo/email_events"]
+    assert sorted(d["id"] for d in events) == sorted(e["id"] for e in fake.marketing.email_events)
+    assert any(d.get("type") is None for d in events)
+    # The snapshot bindings: every row of each listing, numbered.
+    marketing = fake.marketing
+    assert [d["id"] for d in docs["acmeCo/owners"]] == [o["id"] for o in marketing.owners]
+    assert [d["pipelineId"] for d in docs["acmeCo/deal_pipelines"]] == [
+        p["pipelineId"] for p in marketing.pipelines
+    ]
+    assert [d["id"] for d in docs["acmeCo/forms"]] == [f["id"] for f in marketing.forms]  # every form type
+    assert len({d["formType"] for d in docs["acmeCo/forms"]}) == len(marketing.forms)
+    assert [d["objectId"] for d in docs["acmeCo/marketing_events"]] == [
+        e["objectId"] for e in marketing.marketing_events
+    ]
+    participants = [(p["marketingEventId"], p["id"]) for p in docs["acmeCo/marketing_event_participants"]]
+    assert participants == [(e, p["id"]) for e, rows in marketing.participants.items() for p in rows]
+    props = [(p["hubspotObject"], p["name"]) for p in docs["acmeCo/properties"]]
+    assert props == [(b, p.name) for b, t in CRM_BINDINGS.items() for p in fake.crm.types[t].props]
+    for name in SNAPSHOT_BINDINGS:
+        assert [d["_meta"]["row_id"] for d in docs[f"acmeCo/{name}"]] == list(
+            range(len(docs[f"acmeCo/{name}"]))
+        )
     # The first document of each collection: the smallest id of a CRM object, row 0 of a listing.
     firsts = {name: min(docs[f"acmeCo/{name}"], key=lambda d: d["id"]) for name in CRM_BINDINGS}
     firsts.update({name: docs[f"acmeCo/{name}"][0] for name in SNAPSHOT_BINDINGS})
+    firsts["email_events"] = min(events, key=lambda d: d["id"])
     assert snapshot("capture.first_documents.json") == firsts
 
 
