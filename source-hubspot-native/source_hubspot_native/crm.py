@@ -11,13 +11,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from estuary_cdk.capture import Task
 from estuary_cdk.capture.common import (
-    CaptureBinding,
     ReductionStrategy,
     Resource,
     ResourceState,
-    open_binding,
 )
 from estuary_cdk.http import Clock
 
@@ -28,6 +25,7 @@ from .api.crm_read import CrmType, read_in_batches
 from .api.properties import Properties, PropertyInfo, properties_schema
 from .api.recent import RECENT, recent_changes
 from .api.search import search_changes
+from .dual_binding import dual_open, initial_state
 from .models import ResourceConfig
 
 DEFAULT_SCHEDULE = "55 23 * * *"
@@ -42,18 +40,6 @@ def document_schema(crm: CrmType, properties: list[PropertyInfo]) -> dict[str, A
     props["properties"] = properties_schema(properties)
     props["additionalProperties"] = {"type": ["string", "null"]}
     return schema
-
-
-def initial_state(now: datetime, lag: timedelta) -> ResourceState:
-    """Both streams start at the backfill's cutoff; the delayed one `lag` behind it, so changes
-    made just before the capture started, not yet in the search index, are read too."""
-    return ResourceState(
-        inc={
-            dual.REALTIME: ResourceState.Incremental(cursor=now),
-            dual.DELAYED: ResourceState.Incremental(cursor=now - lag),
-        },
-        backfill=ResourceState.Backfill(next_page=None, cutoff=now),
-    )
 
 
 def crm_resource(
@@ -87,28 +73,15 @@ def crm_resource(
         ):
             yield docs
 
-    def open(
-        binding: CaptureBinding[ResourceConfig],
-        binding_index: int,
-        state: ResourceState,
-        task: Task,
-        all_bindings: list[Any],
-    ) -> None:
-        open_binding(
-            binding,
-            binding_index,
-            state,
-            task,
-            fetch_page=functools.partial(fetch_crm_page, client, properties, crm, with_history, PageReader()),
-            fetch_changes={
-                dual.REALTIME: functools.partial(
-                    dual.realtime_changes, crm.binding, realtime_lister, hydrate, clock
-                ),
-                dual.DELAYED: functools.partial(
-                    dual.delayed_changes, crm.binding, lister, hydrate, clock, lag
-                ),
-            },
-        )
+    open = dual_open(
+        crm.binding,
+        functools.partial(fetch_crm_page, client, properties, crm, with_history, PageReader()),
+        realtime_lister,
+        lister,
+        hydrate,
+        clock,
+        lag,
+    )
 
     return Resource(
         name=crm.binding,

@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from estuary_cdk.capture import Task
-from estuary_cdk.capture.common import CaptureBinding, Resource, ResourceState, open_binding
+from estuary_cdk.capture.common import Resource, ResourceState
 from estuary_cdk.http import Clock
 
 from .api import dual
 from .api.client import HubSpot
 from .api.email_events import fetch_email_events_page, list_email_events
-from .crm import initial_state
+from .dual_binding import dual_open, initial_state
 from .models import EmailEvent, ResourceConfig
 
 NAME = "email_events"
@@ -29,24 +28,8 @@ def email_events_resource(
     def lister(log: logging.Logger, since: datetime, until: datetime | None) -> AsyncIterator[dual.Window]:
         return list_email_events(client, log, since, until)
 
-    def open(
-        binding: CaptureBinding[ResourceConfig],
-        binding_index: int,
-        state: ResourceState,
-        task: Task,
-        all_bindings: list[Any],
-    ) -> None:
-        open_binding(
-            binding,
-            binding_index,
-            state,
-            task,
-            fetch_page=functools.partial(fetch_email_events_page, client),
-            fetch_changes={
-                dual.REALTIME: functools.partial(dual.realtime_changes, NAME, lister, dual.carried, clock),
-                dual.DELAYED: functools.partial(dual.delayed_changes, NAME, lister, dual.carried, clock, lag),
-            },
-        )
+    fetch_page = functools.partial(fetch_email_events_page, client)
+    open = dual_open(NAME, fetch_page, lister, lister, dual.carried, clock, lag)
 
     return Resource(
         name=NAME,
