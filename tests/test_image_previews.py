@@ -250,6 +250,24 @@ def _descendants(pid: int) -> dict[int, list[str]]:
     return found
 
 
+def _connector_interfaces(root: int) -> tuple[int, list[str]]:
+    """The connector's process under `root` and its network interfaces (/proc/<pid>/net/dev).
+
+    Not `buildah run` itself (its argv holds the command too), and retried briefly: buildah's
+    chroot isolation passes through short-lived processes with the same argv, which may be gone
+    by the time their /proc entry is read."""
+    deadline = time.monotonic() + 10
+    while True:
+        for pid, argv in _descendants(root).items():
+            if "source_hello_world" in argv and argv and "buildah" not in Path(argv[0]).name:
+                try:
+                    return pid, (Path("/proc") / str(pid) / "net" / "dev").read_text().splitlines()[2:]
+                except OSError:
+                    continue
+        assert time.monotonic() < deadline, "no connector process under flowctl"
+        time.sleep(0.1)
+
+
 def _alive(pid: int) -> bool:
     try:
         return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -288,13 +306,12 @@ def test_hello_world_image_has_no_network_and_goes_with_a_sigkilled_flowctl(
 ) -> None:
     assert preview_process.stdout is not None
     assert preview_process.stdout.readline().startswith('["acmeCo/'), preview_process.stderr
+    connector, interfaces = _connector_interfaces(preview_process.pid)
     processes = _descendants(preview_process.pid)
-    connector = next(p for p, argv in processes.items() if "source_hello_world" in argv)
     runner = next(argv for argv in processes.values() if argv[:2] == ["buildah", "run"])
     container = runner[runner.index("--") - 1]
     assert container.startswith("flowctl-") and container in _containers()
     # Its own network namespace, with no interface but a loopback that is down.
-    interfaces = (Path("/proc") / str(connector) / "net" / "dev").read_text().splitlines()[2:]
     assert [line.split(":")[0].strip() for line in interfaces] == ["lo"]
     assert os.readlink(f"/proc/{connector}/ns/net") != os.readlink("/proc/self/ns/net")
 
