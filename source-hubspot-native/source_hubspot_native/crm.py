@@ -22,7 +22,7 @@ from .api import dual
 from .api.client import HubSpot
 from .api.crm_backfill import PageReader, fetch_crm_page
 from .api.crm_read import CrmType, read_in_batches
-from .api.properties import Properties, PropertyInfo, properties_schema
+from .api.properties import Properties, PropertyInfo, properties_schema, sourced_schema
 from .api.recent import RECENT, recent_changes
 from .api.search import search_changes
 from .dual_binding import dual_open, initial_state
@@ -67,6 +67,11 @@ def crm_resource(
             return search_changes(client, crm, log, since, until)
         return recent_changes(client, recent, log, since, until)
 
+    async def sourced(log: logging.Logger) -> dict[str, Any]:
+        """The account's properties as they are at open: the collection's schema knows every
+        one (1,000+ in some accounts, past what inference keeps) before a row carries it."""
+        return sourced_schema(await properties.of(log, crm.path))
+
     async def hydrate(log: logging.Logger, changes: list[dual.Listed]) -> AsyncIterator[list[Any]]:
         async for docs in read_in_batches(
             client, properties, crm, log, [int(c.key) for c in changes], with_history
@@ -81,6 +86,7 @@ def crm_resource(
         hydrate,
         clock,
         lag,
+        sourced,
     )
 
     return Resource(

@@ -1,10 +1,12 @@
 """What every binding with a backfill and the realtime + delayed pair of change streams shares
-(CRM objects, email events): its initial state and its `open`."""
+(CRM objects, email events): its initial state and its `open`, which may first commit a
+sourced schema (CRM objects: the account's properties, hubspot.md §2.2)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,9 +21,10 @@ from estuary_cdk.capture.common import (
 from estuary_cdk.http import Clock
 
 from .api import dual
-from .models import ResourceConfig
+from .models import ConnectorState, ResourceConfig
 
-OpenFn = Callable[[CaptureBinding[ResourceConfig], int, ResourceState, Task, list[Any]], None]
+OpenFn = Callable[[CaptureBinding[ResourceConfig], int, ResourceState, Task, list[Any]], Awaitable[None]]
+SourcedSchemaFn = Callable[[logging.Logger], Awaitable[dict[str, Any]]]
 
 
 def initial_state(now: datetime, lag: timedelta) -> ResourceState:
@@ -44,17 +47,22 @@ def dual_open(
     hydrate: dual.Hydrator,
     clock: Clock,
     lag: timedelta,
+    sourced: SourcedSchemaFn | None = None,
 ) -> OpenFn:
     """The `open` of a binding: its backfill, and the two streams sharing `name`'s entries of
-    the emitted-changes cache."""
+    the emitted-changes cache. With `sourced`, the schema it reads now is committed (a
+    checkpoint) as the binding's sourced schema before any document."""
 
-    def open(
+    async def open(
         binding: CaptureBinding[ResourceConfig],
         binding_index: int,
         state: ResourceState,
         task: Task,
         all_bindings: list[Any],
     ) -> None:
+        if sourced is not None:
+            task.sourced_schema(binding_index, await sourced(task.log))
+            await task.checkpoint(ConnectorState())
         open_binding(
             binding,
             binding_index,

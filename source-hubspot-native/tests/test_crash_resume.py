@@ -4,33 +4,20 @@ SIGKILLed, against the fake in a thread)."""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from estuary_cdk.testing import KillPoint, LocalServer
 from estuary_cdk.testing.crash_resume import ConnectorTarget, run_plan
 from fake_hubspot import FakeHubSpot
-from flow import catalog_for, serving
+from flow import catalog_for
 
 BINDINGS = ["contacts", "deals", "engagements", "owners"]
 
 
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeHubSpot, LocalServer]]:
-    # The catalog runs `python -m source_hubspot_native`: this virtualenv's python.
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    fake = FakeHubSpot(seed=7)
-    with serving(fake) as running:
-        yield fake, running
-
-
 def test_a_killed_connector_resumes_its_backfills_without_losing_a_record(
-    server: tuple[FakeHubSpot, LocalServer], tmp_path: Path
+    served: tuple[FakeHubSpot, LocalServer], tmp_path: Path
 ) -> None:
-    fake, running = server
+    fake, running = served
     catalog = catalog_for(running, tmp_path, bindings=BINDINGS, interval="PT1H")
     target = ConnectorTarget.from_catalog(catalog, idle=2.0)
     kills = [KillPoint("document", 250), KillPoint("checkpoint", 2), KillPoint("document", 400)]
