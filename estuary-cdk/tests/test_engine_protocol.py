@@ -167,17 +167,10 @@ def test_discover() -> None:
     ]
     item_schema = Item.model_json_schema(mode="serialization")
     assert item_schema["required"] == ["id", "name"]
-    # A deletion needs only the key (`id`): `name` is required of the other documents.
-    item_schema["required"] = ["id"]
-    unless_deleted = {"else": {"required": ["name"]}}
-    assert bindings[0]["documentSchema"] == {
-        **item_schema,
-        "x-infer-schema": True,
-        **delete_rule,
-        **unless_deleted,
-    }
+    # Keyed resources: the model's schema as the reference kit discovers it.
+    assert bindings[0]["documentSchema"] == {**item_schema, "x-infer-schema": True, **delete_rule}
     assert bindings[1]["documentSchema"]["x-infer-schema"] is True
-    assert bindings[2]["documentSchema"] == {**item_schema, "if": delete_rule["if"], **unless_deleted}
+    assert bindings[2]["documentSchema"] == item_schema
 
 
 def test_validate() -> None:

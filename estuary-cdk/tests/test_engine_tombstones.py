@@ -89,19 +89,37 @@ def _schema(model: Any, key: list[str], **kwargs: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("inference", [True, False])
 @pytest.mark.parametrize("strategy", [None, ReductionStrategy.MERGE])
-def test_the_discovered_schema_requires_fields_only_of_documents_that_are_not_deletions(
+def test_a_snapshot_schema_requires_fields_only_of_documents_that_are_not_deletions(
     inference: bool, strategy: ReductionStrategy | None
 ) -> None:
-    schema = _schema(Project, ["/id"], schema_inference=inference, reduction_strategy=strategy)
+    schema = _schema(Project, ROW_KEY, schema_inference=inference, reduction_strategy=strategy)
     validator = jsonschema.Draft202012Validator(schema)
-    assert schema["required"] == ["id"]  # the key stays required at the top
-    assert validator.is_valid({"id": 1, "name": "a"})
-    assert validator.is_valid({"id": 1, "_meta": {"op": "d"}})
-    assert not validator.is_valid({"id": 1})
-    assert not validator.is_valid({"id": 1, "_meta": {"op": "u"}})
-    assert not validator.is_valid({"_meta": {"op": "d"}})  # a deletion still needs its key
+    assert "required" not in schema  # no key field of the model's: the row id is the engine's
+    assert validator.is_valid({"id": 1, "name": "a", "_meta": {"row_id": 0}})
+    assert validator.is_valid({"_meta": {"op": "d", "row_id": 3}})
+    assert not validator.is_valid({"id": 1, "_meta": {"row_id": 0}})
+    assert not validator.is_valid({"id": 1, "_meta": {"op": "u", "row_id": 0}})
     if inference and strategy is not None:
-        assert schema["else"] == {"reduce": {"strategy": "merge"}, "required": ["name"]}
+        assert schema["else"] == {"reduce": {"strategy": "merge"}, "required": ["id", "name"]}
+
+
+@pytest.mark.parametrize("inference", [True, False])
+@pytest.mark.parametrize("strategy", [None, ReductionStrategy.MERGE])
+def test_a_keyed_resources_schema_is_the_models_as_the_reference_discovers_it(
+    inference: bool, strategy: ReductionStrategy | None
+) -> None:
+    """Byte-identical discover output for connectors moved from the reference kit (issue 11):
+    every required field of the model stays required at the top, of deletions too."""
+    schema = _schema(Project, ["/id"], schema_inference=inference, reduction_strategy=strategy)
+    model = Project.model_json_schema(mode="serialization")
+    assert schema["required"] == model["required"] == ["id", "name"]
+    assert {
+        k: v for k, v in schema.items() if k not in ("x-infer-schema", "if", "then", "else", "reduce")
+    } == model
+    assert "required" not in schema.get("else", {})
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid({"id": 1, "name": "a"})
+    assert not validator.is_valid({"id": 1, "_meta": {"op": "d"}})
 
 
 def test_a_snapshot_models_tombstone_passes_its_discovered_schema() -> None:

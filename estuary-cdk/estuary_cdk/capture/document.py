@@ -83,9 +83,12 @@ class BaseDocument(BaseModel):
         key, and a snapshot's tombstone cannot know the fields of the row that vanished. So
         `Project(_meta=Project.Meta(op="d"))` (the guide's tombstone) and
         `Project(id=7, _meta=...)` build documents with the given fields only, validated as
-        usual, and no required field made up; they serialize as just those fields (the
-        discovered schemas require the other fields only of documents that are not deletions).
-        A missing field of such a document is absent: reading it raises `AttributeError`.
+        usual, and no required field made up; they serialize as just those fields. A snapshot
+        resource's discovered schema requires the other fields only of documents that are not
+        deletions; any other resource's schema is the model's, as on the reference kit, so its
+        deletions must carry the model's required fields (or the model makes them optional),
+        or the collection refuses them with an error naming the field. A missing field of such
+        a document is absent: reading it raises `AttributeError`.
         """
         try:
             self.__pydantic_validator__.validate_python(data, self_instance=self)

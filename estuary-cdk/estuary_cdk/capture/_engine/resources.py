@@ -105,19 +105,22 @@ def _document_schema(resource: Resource[Any, Any, Any]) -> dict[str, Any]:
     """The discovered schema of a resource's documents: its model's (or the fixed one), marked
     for inference and reduction as the resource asks.
 
-    A model's required fields other than the collection key's are required only of documents
-    that are not deletions (`else` of the deletion test): a deletion carries the key and
-    `_meta` only (a snapshot's tombstone knows nothing else of the row that vanished, see
-    `BaseDocument.__init__`), and would otherwise fail the collection's schema. The key's
-    fields stay required at the top, where the runtime looks for them. A fixed schema is the
-    connector's own and is left as it is.
+    Of a snapshot resource (keyed on the row id), the model's required fields are required only
+    of documents that are not deletions (`else` of the deletion test): the engine's tombstone
+    for a row that vanished carries `_meta` and the key only (it knows nothing else of the row,
+    see `BaseDocument.__init__`) and would otherwise fail the collection's schema. Every other
+    resource's schema is the model's, exactly as the reference kit discovers it, so a connector
+    moved to this kit discovers byte-identical collections (issue 11): its deletions carry the
+    required fields, or its model makes them optional, as on the reference. A fixed schema is
+    the connector's own and is left as it is.
     """
+    required_unless_deleted: list[str] = []
     if isinstance(resource.model, Resource.FixedSchema):
         schema = copy.deepcopy(resource.model.value)
-        required_unless_deleted: list[str] = []
     else:
         schema = resource.model.model_json_schema(mode="serialization")
-        required_unless_deleted = _split_required(schema, resource.key)
+        if ROW_ID_POINTER in resource.key:
+            required_unless_deleted = _split_required(schema, resource.key)
 
     strategy = resource.reduction_strategy
     otherwise: dict[str, Any] = {}
