@@ -31,7 +31,7 @@ way and resumes where it was.
 Why this module is built the way it is: Airbyte connectors lock pydantic 1.10 (their
 airbyte-cdk needs it) while the rest of the kit is written for pydantic 2 and must not be slowed
 or complicated for them. So the shim depends on nothing pydantic-specific: requests are parsed
-and responses written as plain JSON (orjson), resource configs and states are checked by hand,
+and written as plain JSON, resource configs and states are checked by hand,
 and the Airbyte models are only touched through the attributes both airbyte-cdk generations
 share. It builds on the kit's process framework (`estuary_cdk.BaseConnector`: request loop,
 exit codes, last ERROR line, the one output writer) and the logger, which load under either
@@ -43,7 +43,9 @@ waits on HTTP.
 
 Responses carry what the kit's pydantic-2 path writes for the same response (`disable` in
 discovered bindings, `actionDescription` in `applied`, as the reference does) and nothing at a
-default besides: no `"oauth2": null`.
+default besides: no `"oauth2": null`. They are written with `json.dumps`'s spacing, as the
+reference's shim writes them (pydantic 1's `.json()`), so its connectors' discover output is
+byte-identical on both kits; documents and checkpoints are written compact, with orjson.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ import asyncio
 import copy
 import dataclasses
 import decimal
+import json
 import logging
 import os
 import sys
@@ -577,7 +580,11 @@ class CaptureShim(BaseConnector[Any]):
         # An acknowledgement: this shim never asks for them, so there is nothing to do.
 
     async def _respond(self, name: str, body: dict[str, Any]) -> None:
-        self.writer.write(b'{"' + name.encode() + b'":' + _dumps(body) + b"}\n")
+        """Write one response as the reference's shim does under pydantic 1 (`.json()`, that is
+        `json.dumps` with its default separators and ASCII escapes), so spec, discover and
+        validate are byte-identical to it; documents and checkpoints stay compact (orjson)."""
+        line = json.dumps({name: body}, default=_json_default)
+        self.writer.write(line.encode() + b"\n")
         await self.writer.throttle()
 
     # -- spec, discover, validate ------------------------------------------------------------

@@ -209,7 +209,8 @@ def api() -> Iterator[_FakeApi]:
 class Run:
     def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
         self.returncode = proc.returncode
-        self.stdout = [json.loads(line) for line in proc.stdout.splitlines()]
+        self.raw = proc.stdout.splitlines()
+        self.stdout = [json.loads(line) for line in self.raw]
         self.stderr = proc.stderr
         self.logs = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
 
@@ -342,6 +343,8 @@ def test_spec(shim_python: Path) -> None:
         "accessTokenResponseMap",
         "accessTokenUrlTemplate",
     ]  # Neither accessTokenHeaders (empty: a default) nor the kit's additionalTokenExchangeBody.
+    # Written as the reference's shim writes it (pydantic 1's `.json()`): byte-identical output.
+    assert run.raw == [json.dumps({"spec": spec})]
     # Images set DOCS_URL; it wins over the source's own URL.
     run = _run(shim_python, {"spec": {}}, env={"DOCS_URL": "https://go.estuary.dev/tiny"})
     assert run.of("spec")[0]["documentationUrl"] == "https://go.estuary.dev/tiny"
@@ -370,6 +373,7 @@ def test_discover(shim_python: Path, api: _FakeApi) -> None:
     assert schema["x-infer-schema"] is True
     assert schema["then"] == {"reduce": {"strategy": "merge", "delete": True}}
     assert "isFallbackKey" not in json.dumps(discovered)
+    assert run.raw == [json.dumps({"discovered": discovered})]
 
 
 @skip_airbyte
