@@ -112,6 +112,7 @@ class RequestLog(list[str]):
     on a slow page is not idle)."""
 
     last: float = 0.0
+    recorded: list[Any]  # what the fake chose to record (`app["recorded"]`), compared too
 
 
 @contextlib.asynccontextmanager
@@ -119,6 +120,7 @@ async def serving(fake: ModuleType, env: Env):
     """A fresh fake (its seeded data anew) on a loopback TLS port; yields (port, request log)."""
     app = fake.app(ANCHOR)
     requests = RequestLog()
+    requests.recorded = app["recorded"] if "recorded" in app else []
 
     @web.middleware
     async def log_requests(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -432,6 +434,7 @@ async def run_connector(module: str, env: Env, args: argparse.Namespace) -> dict
             )
             run["wall_start"] = wall
             run["requests"] = list(log)
+            run["recorded"] = log.recorded
         runs[kit].update(run)
         print(
             f"  {name} {kit}: {run['ended']} rc={run['rc']} {run['seconds']}s "
@@ -493,8 +496,17 @@ def compare(runs: dict[str, Any], n_bindings: int) -> dict[str, Any]:
         states["ref"], states["ours"], runs["ref"]["wall_start"], runs["ours"]["wall_start"], counter
     )
     out["state_now_values"] = counter[0]
+    recorded = [0]
+    out["recorded_equal"] = same_up_to_now(
+        runs["ref"]["recorded"],
+        runs["ours"]["recorded"],
+        runs["ref"]["wall_start"],
+        runs["ours"]["wall_start"],
+        recorded,
+    )
+    out["recorded_count"] = len(runs["ref"]["recorded"])
     out["state_ref"], out["state_ours"] = states["ref"], states["ours"]
-    ok = out["docs_equal"] and out["states_equal"] and out["docs_ref"] > 0
+    ok = out["docs_equal"] and out["states_equal"] and out["recorded_equal"] and out["docs_ref"] > 0
     out["verdict"] = "same" if ok else ("no documents" if out["docs_ref"] == 0 else "differs")
     return out
 
@@ -527,6 +539,14 @@ def table(path: Path) -> None:
             f"ended {ends}",
             "same order" if c["docs_same_order"] else "order differs",
             f"state date-times from now {c['state_now_values']}",
+            *(
+                [
+                    f"{c['recorded_count']} recorded requests (token, encrypted config) "
+                    + ("equal" if c["recorded_equal"] else "**differ**")
+                ]
+                if c.get("recorded_count")
+                else []
+            ),
             "docs exact"
             if c["docs_exact"]
             else f"docs equal once {c['docs_blurred']} date-times near now are blurred",
