@@ -7,11 +7,11 @@ responses over time, and a strict model would stop the capture each time (hubspo
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from estuary_cdk.capture import common
 from estuary_cdk.capture.common import BaseDocument, ResourceConfigWithSchedule, ResourceState
-from pydantic import AwareDatetime, BaseModel, Field, create_model, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, create_model, field_validator
 from pydantic.json_schema import JsonDict
 
 __all__ = [
@@ -33,6 +33,14 @@ def from_ms(value: Any) -> Any:
         value = int(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, tz=UTC)
+    return value
+
+
+def cleared_is_null(value: Any) -> Any:
+    """A `properties` map with HubSpot's cleared values ("") as null, so that a collection's
+    merge reduction clears them too."""
+    if isinstance(value, dict):
+        return {k: (None if v == "" else v) for k, v in value.items()}
     return value
 
 
@@ -81,9 +89,7 @@ class CRMObject(BaseDocument, extra="allow"):
     @field_validator("properties", mode="before")
     @classmethod
     def _cleared_is_null(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: (None if v == "" else v) for k, v in value.items()}
-        return value
+        return cleared_is_null(value)
 
     @field_validator("propertiesWithHistory", mode="before")
     @classmethod
@@ -184,3 +190,61 @@ class Property(BaseDocument, extra="allow"):
     hubspotObject: str
     type: str
     calculated: bool = False
+
+
+# --- change streams outside the CRM (hubspot.md §2.1, §3.7) ------------------------------------
+
+
+class MarketingEmail(BaseDocument, extra="allow"):
+    """A marketing email, with `stats` unless HubSpot's listing with statistics left it out."""
+
+    id: int
+    updatedAt: AwareDatetime
+    archived: bool = False
+
+
+MsDatetime = Annotated[AwareDatetime, BeforeValidator(from_ms)]
+"""A time HubSpot gives in epoch milliseconds."""
+
+
+class Workflow(BaseDocument, extra="allow"):
+    """A workflow; the v3 API gives its times in epoch milliseconds."""
+
+    id: int
+    updatedAt: MsDatetime
+    insertedAt: MsDatetime | None = None
+
+
+class FormSubmission(BaseDocument, extra="allow"):
+    """A form submission, keyed on its form and its time in epoch milliseconds."""
+
+    formId: str = Field(description="The form submitted (added by the connector)")
+    submittedAt: int
+
+
+class ContactList(BaseDocument, extra="allow"):
+    """A list of contacts (lists of other object types are not captured)."""
+
+    listId: int
+    objectTypeId: str
+
+
+class ContactListMembership(BaseDocument, extra="allow"):
+    """A contact in a list, since `membershipTimestamp`."""
+
+    listId: int = Field(description="The list (added by the connector)")
+    recordId: int
+    membershipTimestamp: AwareDatetime
+
+
+class Campaign(BaseDocument, extra="allow"):
+    """A marketing campaign with its readable properties (cleared values as null)."""
+
+    id: str
+    updatedAt: AwareDatetime
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _cleared_is_null(cls, value: Any) -> Any:
+        return cleared_is_null(value)

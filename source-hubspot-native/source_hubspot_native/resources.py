@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
 from estuary_cdk.capture.common import Resource
 from estuary_cdk.http import HTTPSession, TokenSource
 
-from .api.client import PRIVATE_APP_BUDGET, PUBLIC_APP_BUDGET, HubSpot, MissingScopeError
+from .api.client import PRIVATE_APP_BUDGET, PUBLIC_APP_BUDGET, HubSpot
 from .api.email_events import probe_email_events
 from .api.objects import available_types
 from .api.properties import Properties
 from .config import EndpointConfig, OAuth2Credentials, token_spec
 from .crm import crm_resource, document_schema
 from .email_events import email_events_resource
+from .scopes import granted
 from .snapshots import listings, property_listing, readable_listings, snapshot_resource
+from .streams import stream_resources
 
 
 def connect(http: HTTPSession, config: EndpointConfig) -> HubSpot:
@@ -35,8 +38,8 @@ def connect(http: HTTPSession, config: EndpointConfig) -> HubSpot:
 async def all_resources(
     log: logging.Logger, http: HTTPSession, config: EndpointConfig, with_schemas: bool = False
 ) -> list[Resource[Any, Any, Any]]:
-    """Every binding the account offers: its CRM object types, email events, then the snapshot
-    listings.
+    """Every binding the account offers: its CRM object types, email events, the snapshot
+    listings, then the other change streams (streams.py).
     `with_schemas` (discover) spells out each CRM type's properties in its collection's schema;
     open and validate need only the names."""
     client = connect(http, config)
@@ -52,13 +55,8 @@ async def all_resources(
         for t, schema in zip(types, schemas, strict=True)
     ]
     streams = []
-    try:
-        await probe_email_events(client, log)
+    if await granted(log, "email_events", functools.partial(probe_email_events, client, log)):
         streams.append(email_events_resource(client, lag, http.clock))
-    except MissingScopeError as err:
-        log.info(
-            "binding left out: the credentials lack a scope",
-            {"binding": "email_events", "scopes": err.scopes},
-        )
     snapshots = await readable_listings(client, log, [*listings(), property_listing(properties, types)])
-    return [*crm, *streams, *(snapshot_resource(client, s) for s in snapshots)]
+    more = await stream_resources(client, properties, log, lag, http.clock)
+    return [*crm, *streams, *(snapshot_resource(client, s) for s in snapshots), *more]

@@ -5,27 +5,23 @@ deletes rows that vanished with tombstones (hubspot.md §2.1)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from estuary_cdk.capture import Task
-from estuary_cdk.capture.common import (
-    BaseDocument,
-    CaptureBinding,
-    ResourceState,
-    SnapshotResource,
-    open_binding,
-)
+from estuary_cdk.capture.common import BaseDocument, SnapshotResource
 
 from . import models
-from .api.client import HubSpot, MissingScopeError
+from .api.client import HubSpot
 from .api.crm_read import CrmType
 from .api.listing import all_rows, first_row
 from .api.properties import Properties
 from .models import ResourceConfig
+from .opening import opener
+from .scopes import granted
 
 Rows = Callable[[HubSpot, logging.Logger], AsyncGenerator[dict[str, Any], None]]
 
@@ -118,18 +114,11 @@ def property_listing(properties: Properties, types: list[CrmType]) -> Listing:
 
 async def readable_listings(client: HubSpot, log: logging.Logger, candidates: list[Listing]) -> list[Listing]:
     """The listings the credentials may read; those lacking a scope are left out with a log line."""
-    found = []
-    for listing in candidates:
-        try:
-            await listing.probe(client, log)
-        except MissingScopeError as err:
-            log.info(
-                "binding left out: the credentials lack a scope",
-                {"binding": listing.name, "scopes": err.scopes},
-            )
-            continue
-        found.append(listing)
-    return found
+    return [
+        listing
+        for listing in candidates
+        if await granted(log, listing.name, functools.partial(listing.probe, client, log))
+    ]
 
 
 def snapshot_resource(client: HubSpot, listing: Listing) -> SnapshotResource[Any, ResourceConfig]:
@@ -137,18 +126,9 @@ def snapshot_resource(client: HubSpot, listing: Listing) -> SnapshotResource[Any
         async for row in listing.rows(client, log):
             yield listing.model.model_validate(row)
 
-    def open(
-        binding: CaptureBinding[ResourceConfig],
-        binding_index: int,
-        state: ResourceState,
-        task: Task,
-        all_bindings: list[Any],
-    ) -> None:
-        open_binding(binding, binding_index, state, task, fetch_snapshot=fetch)
-
     return SnapshotResource(
         name=listing.name,
         model=listing.model,
-        open=open,
+        open=opener(fetch_snapshot=fetch),
         initial_config=ResourceConfig(name=listing.name, interval=listing.interval),
     )

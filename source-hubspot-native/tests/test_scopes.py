@@ -13,7 +13,8 @@ from source_hubspot_native.resources import all_resources
 ALL = [
     "companies", "contacts", "deals", "engagements", "tickets", "products", "line_items", "orders", "custom_cars",
     "email_events", "owners", "deal_pipelines", "forms", "marketing_events", "marketing_event_participants",
-    "properties",
+    "properties", "marketing_emails", "workflows", "form_submissions", "contact_lists", "contact_list_memberships",
+    "campaigns",
 ]  # fmt: skip
 
 
@@ -48,12 +49,28 @@ async def test_bindings_without_their_scope_are_left_out_with_a_log_line() -> No
         "custom_cars",
         "orders",
         "email_events",
+        "marketing_emails",
+        "form_submissions",
     }
     assert names == [n for n in ALL if n not in gone]
     said = "\n".join(left_out)
     for binding in ("forms", "marketing_events", "orders", "email_events"):
         assert f'"binding":"{binding}"' in said.replace(" ", "")
     assert "custom objects are left out" in "\n".join(left_out) or "crm.schemas.custom.read" in said
+
+
+async def test_the_other_change_streams_without_their_scope_are_left_out_with_a_log_line() -> None:
+    """Workflows (automation), lists and their memberships (crm.lists.read), campaigns
+    (marketing.campaigns.read)."""
+    names, left_out = await discovered(
+        DEFAULT_SCOPES - {"automation", "crm.lists.read", "marketing.campaigns.read"}
+    )
+    gone = {"workflows", "contact_lists", "contact_list_memberships", "campaigns"}
+    assert names == [n for n in ALL if n not in gone]
+    said = "\n".join(left_out).replace(" ", "")
+    for binding, scope in [("workflows", "automation"), ("contact_lists", "crm.lists.read"),
+                           ("contact_list_memberships", "crm.lists.read"), ("campaigns", "marketing.campaigns.read")]:  # fmt: skip
+        assert f'"binding":"{binding}","scopes":["{scope}"]' in said, binding
 
 
 async def test_the_proper_permissions_wording_is_a_missing_scope_too() -> None:
@@ -73,12 +90,13 @@ async def test_the_proper_permissions_wording_is_a_missing_scope_too() -> None:
     assert "marketing_event_participants" not in names and "marketing_events" in names
 
 
-async def test_another_403_fails_discovery_loudly() -> None:
+@pytest.mark.parametrize("path", ["/crm/v3/owners", "/automation/v3/workflows", "/crm/v3/lists/search"])
+async def test_another_403_fails_discovery_loudly(path: str) -> None:
     async with connected() as c:
         c.server.faults.status(
             403,
             body=b'{"status":"error","message":"This portal is locked.","category":"FORBIDDEN"}',
-            path="/crm/v3/owners",
+            path=path,
         )
         log, _ = capture_logger("test")
         with pytest.raises(HTTPError) as raised:

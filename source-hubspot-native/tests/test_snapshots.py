@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,10 @@ CRM_BINDINGS = {
 SNAPSHOT_BINDINGS = [
     "owners", "deal_pipelines", "forms", "marketing_events", "marketing_event_participants", "properties",
 ]  # fmt: skip
-ALL_BINDINGS = [*CRM_BINDINGS, "email_events", *SNAPSHOT_BINDINGS]
+STREAM_BINDINGS = [
+    "marketing_emails", "workflows", "form_submissions", "contact_lists", "contact_list_memberships", "campaigns",
+]  # fmt: skip
+ALL_BINDINGS = [*CRM_BINDINGS, "email_events", *SNAPSHOT_BINDINGS, *STREAM_BINDINGS]
 
 
 @pytest.fixture
@@ -109,11 +113,39 @@ def test_capture(fake: FakeHubSpot, server: LocalServer, tmp_path: Path, snapsho
         assert [d["_meta"]["row_id"] for d in docs[f"acmeCo/{name}"]] == list(
             range(len(docs[f"acmeCo/{name}"]))
         )
+    # The other change streams: every row once (all predate the capture).
+    assert sorted(d["id"] for d in docs["acmeCo/marketing_emails"]) == sorted(
+        int(e["id"]) for e in marketing.emails
+    )
+    assert sorted(d["id"] for d in docs["acmeCo/workflows"]) == sorted(w["id"] for w in marketing.workflows)
+    assert sorted((d["formId"], d["submittedAt"]) for d in docs["acmeCo/form_submissions"]) == sorted(
+        (f, s["submittedAt"]) for f, rows in marketing.submissions.items() for s in rows
+    )
+    contact_lists = [int(r["listId"]) for r in marketing.lists if r["objectTypeId"] == "0-1"]
+    assert sorted(d["listId"] for d in docs["acmeCo/contact_lists"]) == contact_lists
+    assert sorted((d["listId"], d["recordId"]) for d in docs["acmeCo/contact_list_memberships"]) == sorted(
+        (int(k), int(m["recordId"])) for k, rows in marketing.memberships.items() for m in rows
+    )
+    assert sorted(d["id"] for d in docs["acmeCo/campaigns"]) == sorted(c["id"] for c in marketing.campaigns)
     # The first document of each collection: the smallest id of a CRM object, row 0 of a listing.
     firsts = {name: min(docs[f"acmeCo/{name}"], key=lambda d: d["id"]) for name in CRM_BINDINGS}
     firsts.update({name: docs[f"acmeCo/{name}"][0] for name in SNAPSHOT_BINDINGS})
     firsts["email_events"] = min(events, key=lambda d: d["id"])
+    keys = {
+        "marketing_emails": ["id"],
+        "workflows": ["id"],
+        "form_submissions": ["formId", "submittedAt"],
+        "contact_lists": ["listId"],
+        "contact_list_memberships": ["listId", "recordId"],
+        "campaigns": ["id"],
+    }
+    for name, key in keys.items():
+        firsts[name] = min(docs[f"acmeCo/{name}"], key=functools.partial(_key_of, key))
     assert snapshot("capture.first_documents.json") == firsts
+
+
+def _key_of(pointers: list[str], doc: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(doc[p] for p in pointers)
 
 
 def test_an_owner_removed_is_deleted_by_a_tombstone(

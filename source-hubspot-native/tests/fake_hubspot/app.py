@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from estuary_cdk.testing import FaultPlan, RequestLog, control_routes
 
-from . import crm_routes, legacy_routes, marketing_routes, middlewares, search_routes
+from . import crm_routes, legacy_routes, marketing_control, marketing_routes, middlewares, search_routes
 from .fake import FakeHubSpot, Knobs
 from .responses import FAKE_KEY, fake_of, json, json_body
 
@@ -106,5 +106,6 @@ def make_app(
     app.add_routes([web.post("/crm/v3/objects/{object}/search", search_routes.search)])
     app.add_routes(legacy_routes.routes)
     app.add_routes(marketing_routes.routes)
+    app.add_routes(marketing_control.routes)
     app.add_routes(control_routes(clock=fake.clock, faults=faults, requests=requests))
     return app
