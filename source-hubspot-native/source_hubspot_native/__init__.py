@@ -1,7 +1,8 @@
 """Flow capture connector for HubSpot: CRM objects with their properties and associations."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from logging import Logger
+from typing import Any
 
 from estuary_cdk import cli
 from estuary_cdk.capture import BaseCaptureConnector, Request, Task, common, request, response
@@ -47,13 +48,30 @@ class Connector(
             raise common.ValidationError(
                 [f"cannot read HubSpot at {validate.config.base_url}: {err}"]
             ) from err
-        return common.validated(common.resolve_bindings(validate.bindings, resources))
+        return common.validated(resolve(validate.bindings, resources))
 
     async def open(
         self, log: Logger, open: request.Open[EndpointConfig, ResourceConfig, ConnectorState]
     ) -> tuple[response.Opened, Callable[[Task], Awaitable[None]]]:
         resources = await all_resources(log, self, open.capture.config)
-        return common.open(open, common.resolve_bindings(open.capture.bindings, resources))
+        return common.open(open, resolve(open.capture.bindings, resources))
+
+
+def resolve(bindings: Sequence[Any], resources: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """Each binding with its resource. A bound binding the account no longer offers most often
+    lost its scope (discovery logged which one it lacks): say so, once per binding, rather than
+    the bare "not found" of a resource that never existed."""
+    offered = {r.name for r in resources}
+    gone = [b.resourceConfig.name for b in bindings if b.resourceConfig.name not in offered]
+    if gone:
+        raise common.ValidationError(
+            [
+                f"binding {name!r} is not offered by this HubSpot account: its credentials lack the scope it "
+                "needs (logged above), or the object no longer exists; grant the scope or disable the binding"
+                for name in gone
+            ]
+        )
+    return common.resolve_bindings(bindings, resources)
 
 
 def main() -> None:
