@@ -138,6 +138,28 @@ async def test_association_pages_are_all_followed() -> None:
         assert len(reads) == max(len(d.contacts) for d in docs)
 
 
+async def test_the_next_pages_chunks_are_asked_for_before_this_page_is_emitted() -> None:
+    """Every chunk of the next page reaches HubSpot while this page's documents are still being
+    taken (not once the last one is), so HubSpot's latency overlaps the connector's work."""
+    async with connected(wide) as c:
+        reader = PageReader()
+        gen = fetch_crm_page(
+            c.client, c.properties, TYPES["contacts"], False, reader, LOG, None, c.clock.now()
+        )
+        items: list[Any] = []
+        asked: list[str | None] = []
+        async for item in gen:
+            if isinstance(item, CRMObject):
+                asked = [r.query.get("after") for r in c.requests("/crm/v3/objects/contacts", "GET")]
+            items.append(item)
+        following = items[-1]
+        assert isinstance(following, str) and len(items) == 101
+        chunks = asked.count(None)
+        assert chunks >= 2, "the wide data set needs several property chunks"
+        assert asked.count(following) == chunks
+        reader.close()
+
+
 async def test_the_next_page_is_read_while_this_one_is_worked_on() -> None:
     async with connected() as c:
         reader = PageReader()

@@ -51,38 +51,82 @@ async def _get_chunk(
     return body
 
 
+Fetch = Callable[[Any, Callable[[dict[str, Any]], None]], Awaitable[list[dict[str, Any]]]]
+"""Reads one page: `fetch(cursor, first)` returns the bodies of its property chunks, and calls
+`first(body)` as soon as the first chunk's body (the one whose cursor is the page's) is in."""
+
+YIELD_EVERY = 1
+"""Rows merged between yields to the event loop while a page is worked on, so the next page's
+requests go out (and their answers come in) meanwhile rather than after the page."""
+
+
+def next_cursor(body: dict[str, Any]) -> str | None:
+    following = ((body.get("paging") or {}).get("next") or {}).get("after")
+    return str(following) if following else None
+
+
+class _Read:
+    """One page asked for: its task, and the next page's cursor once its first chunk is in."""
+
+    def __init__(
+        self, key: tuple[Any, ...], fetch: Fetch, page: Any, on_cursor: Callable[[_Read], None]
+    ) -> None:
+        self.key = (*key, page)
+        self.known = False
+        self.cursor: str | None = None
+        self.armed = False  # the page is being read: its successor may be asked for
+        self._on_cursor = on_cursor
+        self.task = asyncio.ensure_future(fetch(page, self._first))
+
+    def _first(self, body: dict[str, Any]) -> None:
+        if not self.known:
+            self.known, self.cursor = True, next_cursor(body)
+            self._on_cursor(self)
+
+
 class PageReader:
-    """Reads a backfill's pages one ahead: once a page's bodies are in, the next page (whose
-    cursor they carry) is asked for while this one is merged, validated and emitted, so the
-    backfill is not a strict alternation of waiting for HubSpot and working on its answer.
-    At most one page waits ahead; one left behind (the task stopped) is cancelled on the next
-    read of another page."""
+    """Reads a backfill's pages one ahead. While a page is read, the next page (whose cursor its
+    first chunk carries) is asked for as soon as that chunk is in, so the next page's requests
+    are in flight while this page's other chunks arrive and while it is merged, validated and
+    emitted: the backfill does not alternate between waiting for HubSpot and working on its
+    answer (the list cursor is opaque, so pages cannot be asked for further ahead). At most one
+    page waits ahead; one left behind (the task stopped) is cancelled on the next read of
+    another page."""
 
     def __init__(self) -> None:
-        self._ahead: tuple[tuple[Any, ...], asyncio.Task[list[dict[str, Any]]]] | None = None
+        self._ahead: _Read | None = None
 
-    async def read(
-        self, key: tuple[Any, ...], fetch: Callable[[Any], Awaitable[list[dict[str, Any]]]], page: PageCursor
-    ) -> list[dict[str, Any]]:
-        """The bodies of `page` (prefetched if it was the page read ahead), and the next page
-        started."""
+    def _start(self, key: tuple[Any, ...], fetch: Fetch, page: Any) -> _Read:
+        def on_cursor(read: _Read) -> None:
+            if read.armed:
+                self._follow(read, key, fetch)
+
+        return _Read(key, fetch, page, on_cursor)
+
+    def _follow(self, read: _Read, key: tuple[Any, ...], fetch: Fetch) -> None:
+        if read.cursor is not None and self._ahead is None:
+            self._ahead = self._start(key, fetch, read.cursor)
+
+    async def read(self, key: tuple[Any, ...], fetch: Fetch, page: PageCursor) -> list[dict[str, Any]]:
+        """The bodies of `page` (prefetched if it was the page read ahead); the next page is
+        asked for as soon as this one's first chunk is in."""
         ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == (*key, page):
-            bodies = await ahead[1]
+        if ahead is not None and ahead.key == (*key, page):
+            current = ahead
         else:
             if ahead is not None:
-                ahead[1].cancel()
-            bodies = await fetch(page)
-        following = ((bodies[0].get("paging") or {}).get("next") or {}).get("after")
-        if following:
-            self._ahead = ((*key, str(following)), asyncio.ensure_future(fetch(str(following))))
-        return bodies
+                ahead.task.cancel()
+            current = self._start(key, fetch, page)
+        current.armed = True
+        if current.known:
+            self._follow(current, key, fetch)
+        return await current.task
 
     def close(self) -> None:
         """Cancel the page read ahead, if any (its backfill stopped)."""
         if self._ahead is not None:
-            self._ahead[1].cancel()
-            self._ahead = None
+            self._ahead.task.cancel()
+        self._ahead = None
 
 
 async def fetch_crm_page(
@@ -109,26 +153,28 @@ async def fetch_crm_page(
     budget = PROPERTY_CHUNK_BYTES // 2 if with_history else PROPERTY_CHUNK_BYTES
     chunks = chunk_names(names, budget)
 
-    async def fetch(at: PageCursor) -> list[dict[str, Any]]:
+    async def fetch(at: PageCursor, first: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": HISTORY_PAGE_SIZE if with_history else PAGE_SIZE}
         if at is not None:
             params["after"] = str(at)
         first_params = dict(params)
         if crm.associations and not is_connector_initiated:
             first_params["associations"] = ",".join(crm.associations)
-        return list(
-            await asyncio.gather(
-                *(
-                    _get_chunk(client, log, crm, c, first_params if i == 0 else params, with_history)
-                    for i, c in enumerate(chunks)
-                )
-            )
-        )
+
+        async def chunk(i: int, names: list[str]) -> dict[str, Any]:
+            body = await _get_chunk(client, log, crm, names, first_params if i == 0 else params, with_history)
+            if i == 0:
+                first(body)
+            return body
+
+        return list(await asyncio.gather(*(chunk(i, c) for i, c in enumerate(chunks))))
 
     bodies = await reader.read((cutoff, is_connector_initiated, tuple(names)), fetch, page)
     others = [{row["id"]: row for row in body["results"]} for body in bodies[1:]]
     dropped = 0
-    for row in bodies[0]["results"]:
+    for n, row in enumerate(bodies[0]["results"], 1):
+        if n % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
         merged, consistent = dict(row.get("properties") or {}), True
         history = dict(row.get("propertiesWithHistory") or {})
         for other in others:
@@ -157,6 +203,6 @@ async def fetch_crm_page(
             "rows modified while their page was read are left to the incremental streams",
             {"object": crm.path, "rows": dropped},
         )
-    following = ((bodies[0].get("paging") or {}).get("next") or {}).get("after")
+    following = next_cursor(bodies[0])
     if following:
-        yield str(following)
+        yield following
