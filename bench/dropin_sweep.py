@@ -19,8 +19,10 @@ from the connector's directory with its venv's python (as `python -m source_x` r
 
 * import: `import source_x`;
 * spec: `{"spec": ...}` on stdin; compared with the committed flowctl snapshot (as JSON, the
-  top-level fields that are null left out, as flowctl leaves them out of what it prints, e.g.
-  `"oauth2": null`) and, on ours, byte for byte with the reference's stdout;
+  fields at their default left out as flowctl's protobuf round trip leaves them out of what it
+  prints: top-level nulls such as `"oauth2": null`, OAuth2's `accessTokenBody: ""` and
+  `accessTokenHeaders: {}`; a connector with no spec snapshot is counted as such) and, on ours,
+  byte for byte with the reference's stdout;
 * discover and validate with one placeholder config built from the reference's config schema
   (every required field given a dummy of its type, defaults kept) and, for validate, the
   bindings of the committed test.flow.yaml; no network is reachable, so these mostly fail: ours is
@@ -63,6 +65,19 @@ DEFAULT_COMMIT = "a9bf95333966bf4bac21c0c152d5e5ac03ec7f6b"
 # pyenv's own 3.12 rather than its shim (a shim fails unless pyenv selects that version).
 _PYENV312 = Path("/root/.pyenv/versions/3.12.1/bin/python3.12")
 PY312 = str(_PYENV312) if _PYENV312.exists() else shutil.which("python3.12") or "python3.12"
+_PYENV313 = Path("/root/.pyenv/versions/3.13.0/bin/python3.13")
+PYTHON_OVERRIDES = {"source-iterable-native": str(_PYENV313)}
+"""Connectors run on another Python than `--python`, and why: source-iterable-native builds
+`TypeVar(name=..., bound=...)`, which crashes CPython 3.12.0-3.12.3 with a segmentation fault
+(python/cpython#118814, fixed in later 3.12 releases, which production's python:3.12-slim has);
+this machine's only 3.12 is 3.12.1, so it runs on 3.13, on both kits alike."""
+
+
+def python_for(name: str, args: argparse.Namespace) -> str:
+    override = PYTHON_OVERRIDES.get(name)
+    return override if override and Path(override).exists() else args.python
+
+
 KIT_DEP = re.compile(r"^estuary-cdk\s*=\s*\{[^}]*\}", re.M)
 
 
@@ -99,7 +114,7 @@ def install(kit: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
     base = WORK / kit
     cdir = base / name
     marker = cdir / ".sweep-installed"
-    py = args.python
+    py = python_for(name, args)
     kit_hash = hashlib.sha256((KIT / "pyproject.toml").read_bytes()).hexdigest() if kit == "ours" else "ref"
     kit_hash += f" {py}"
     if marker.exists() and marker.read_text() == kit_hash and not args.reinstall:
@@ -290,8 +305,24 @@ def snapshot_spec(cdir: Path) -> Any:
 
 
 def _shown(spec: Any) -> Any:
-    """A spec as flowctl prints it into the snapshots: without its top-level null fields."""
-    return {k: v for k, v in spec.items() if v is not None} if isinstance(spec, dict) else spec
+    """A spec as flowctl prints it into the snapshots: through Flow's protobuf, so without its
+    top-level null fields nor the OAuth2 fields at their proto3 default ("" and {})."""
+    if not isinstance(spec, dict):
+        return spec
+    shown = {k: v for k, v in spec.items() if v is not None}
+    if isinstance(shown.get("oauth2"), dict):
+        shown["oauth2"] = {k: v for k, v in shown["oauth2"].items() if v not in (None, "", {}, [])}
+    return shown
+
+
+def spec_vs_snapshot(cdir: Path, stdout: str) -> bool | None:
+    """Whether the spec printed equals the connector's committed flowctl snapshot of it; None
+    when it has committed none (source-sage-intacct)."""
+    snap = snapshot_spec(cdir)
+    if snap is None:
+        return None
+    spec = spec_of(stdout)
+    return spec is not None and _shown(spec) == _shown(snap)
 
 
 def spec_of(stdout: str) -> Any:
@@ -311,7 +342,7 @@ def probe(kit: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
         "connector": name,
         "kit": kit,
         "kit_commit": _kit_commit() if kit == "ours" else args.commit[:8],
-        "python": Path(args.python).name,
+        "python": Path(python_for(name, args)).name,
         "ran_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "install": install(kit, name, args),
     }
@@ -320,8 +351,7 @@ def probe(kit: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
         out["import"] = run(cdir, ["-c", f"import {module}"], b"", args.timeout)
         out["spec"] = run(cdir, ["-m", module], b'{"spec":{"connectorType":"IMAGE"}}\n', args.timeout)
         spec = spec_of(out["spec"]["stdout"])
-        snap = snapshot_spec(cdir)
-        out["spec_matches_snapshot"] = spec is not None and snap is not None and _shown(spec) == _shown(snap)
+        out["spec_matches_snapshot"] = spec_vs_snapshot(cdir, out["spec"]["stdout"])
         ref_spec = _ref_result(name, "spec")
         schema = (spec_of(ref_spec) if ref_spec else None) or spec
         config = placeholder(schema["configSchema"]) if isinstance(schema, dict) else {}
@@ -375,32 +405,34 @@ def load(kit: str, name: str) -> dict[str, Any] | None:
         return None
 
 
-REQUIRED_ONLY = "differs only in `required`: non-key fields under `else` (by design)"
-"""Our kit writes a model's required non-key fields as required only of documents that are not
-deletions (`"else": {"required": [...]}`, estuary-cdk commit 392cee9), so that the tombstones the
-guide shows validate; the reference requires them of every document."""
+DEFAULTS_ONLY = "differs only in fields at their default, which ours omits (as Flow's JSON does)"
+"""The reference's Airbyte shim writes `"oauth2": null` and OAuth2 fields at their proto3
+default (`accessTokenBody: ""`, `accessTokenHeaders: {}`); ours leaves them out, as the
+protocol does and as those connectors' committed spec snapshots have it."""
 
 
-def _unsplit(stdout: str) -> Any:
-    """A discovered response with each schema's `else.required` put back into `required` (and an
-    `if`/`else` left empty by that removed), to tell that difference from any other."""
+def _without_defaults(messages: Any) -> Any:
+    """Spec responses with the members at a default (null, "", {}, []) of `spec` and of
+    `spec.oauth2` left out; nothing else touched (a schema's own defaults stay compared)."""
+    if not isinstance(messages, list):
+        return messages
+    out = []
+    for message in messages:
+        spec = message.get("spec") if isinstance(message, dict) else None
+        if isinstance(spec, dict):
+            spec = {k: v for k, v in spec.items() if v is not None}
+            if isinstance(spec.get("oauth2"), dict):
+                spec["oauth2"] = {k: v for k, v in spec["oauth2"].items() if v not in (None, "", {}, [])}
+            message = {**message, "spec": spec}
+        out.append(message)
+    return out
+
+
+def _parsed(stdout: str) -> Any:
     try:
-        msg = json.loads(stdout.splitlines()[0])
-        bindings = msg["discovered"]["bindings"]
-    except (ValueError, IndexError, KeyError, TypeError):
+        return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    except ValueError:
         return None
-    for binding in bindings:
-        schema = binding.get("documentSchema") or {}
-        otherwise = schema.get("else")
-        if isinstance(otherwise, dict) and "required" in otherwise:
-            schema["required"] = [*schema.get("required", []), *otherwise.pop("required")]
-            if not otherwise:
-                del schema["else"]
-                if not schema.get("x-infer-schema"):
-                    schema.pop("if", None)
-        if "required" in schema:
-            schema["required"] = sorted(schema["required"])
-    return msg
 
 
 def compare(ours: dict[str, Any] | None, ref: dict[str, Any] | None, what: str) -> str:
@@ -414,8 +446,9 @@ def compare(ours: dict[str, Any] | None, ref: dict[str, Any] | None, what: str) 
         if o["rc"] == 0:
             return "identical"
         return f"same failure ({o['seconds']}s vs {r['seconds']}s)"
-    if what == "discover" and o["rc"] == r["rc"] == 0 and _unsplit(o["stdout"]) == _unsplit(r["stdout"]):
-        return REQUIRED_ONLY
+    if o["rc"] == r["rc"] == 0 and (parsed := _parsed(o["stdout"])) is not None:
+        if parsed == _without_defaults(_parsed(r["stdout"])):
+            return DEFAULTS_ONLY
     return f"**differs**: rc {o['rc']} vs {r['rc']} ({o['seconds']}s vs {r['seconds']}s)"
 
 
@@ -458,11 +491,12 @@ def table(names: list[str], path: Path, args: argparse.Namespace) -> None:
             "spec_ref",
             "discover_ref_ok",
             "discover_same",
-            "discover_required",
+            "spec_defaults",
             "both",
         )
     }
     ref_tally = {"install": 0, "import": 0, "spec_snap": 0}
+    with_snapshot = 0
     run, partial, not_run, kit_commits, pythons = [], [], [], set(), set()
     for name in names:
         ours, ref = load("ours", name), load("ref", name)
@@ -475,28 +509,36 @@ def table(names: list[str], path: Path, args: argparse.Namespace) -> None:
         kit_commits.add((ours.get("ran_at", "?"), ours.get("kit_commit", "?")))
         pythons.update({ours.get("python", "?"), ref.get("python", "?")})
         ok = lambda r, w: bool(r and r["install"]["ok"] and r[w]["rc"] == 0)  # noqa: E731
+        # Recomputed from the spec printed, so a change of the comparison needs no rerun.
+        ref_snap, ours_snap = (
+            spec_vs_snapshot(WORK / kit / name, r["spec"]["stdout"])
+            if r["install"]["ok"] and "spec" in r
+            else False
+            for kit, r in (("ref", ref), ("ours", ours))
+        )
+        with_snapshot += ours_snap is not None
         if ref["install"]["ok"]:
             ref_tally["install"] += 1
             ref_tally["import"] += ok(ref, "import")
-            ref_tally["spec_snap"] += bool(ref.get("spec_matches_snapshot"))
+            ref_tally["spec_snap"] += bool(ref_snap)
         if ours["install"]["ok"]:
             tally["install"] += 1
             tally["import"] += ok(ours, "import")
-            tally["spec_snap"] += bool(ours.get("spec_matches_snapshot"))
+            tally["spec_snap"] += bool(ours_snap)
         spec_cmp = compare(ours, ref, "spec") if ok(ours, "spec") else "n/a"
         tally["spec_ref"] += spec_cmp == "identical"
+        tally["spec_defaults"] += spec_cmp == DEFAULTS_ONLY
         disc = compare(ours, ref, "discover") if ok(ours, "import") else "n/a"
         if ok(ref, "discover"):
             tally["discover_ref_ok"] += 1
             tally["discover_same"] += disc == "identical"
-            tally["discover_required"] += disc == REQUIRED_ONLY
         val = compare(ours, ref, "validate") if ok(ours, "import") else "n/a"
-        same = lambda c: c in ("identical", REQUIRED_ONLY) or c.startswith(("same failure", "fails at once"))  # noqa: E731
+        same = lambda c: c == "identical" or c.startswith(("same failure", "fails at once"))  # noqa: E731
         tally["both"] += same(disc) and same(val)
         yn = lambda b: "yes" if b else "**no**"  # noqa: E731
         rows.append(
             f"| {name} | {yn(ours['install']['ok'])} | {yn(ok(ours, 'import'))} "
-            f"| {yn(bool(ours.get('spec_matches_snapshot')))} | {spec_cmp} | {disc} | {val} "
+            f"| {'no snapshot' if ours_snap is None else yn(ours_snap)} | {spec_cmp} | {disc} | {val} "
             f"| {error_cell(ours).replace('|', '/')} |"
         )
     n, total = len(run), len(names)
@@ -516,23 +558,35 @@ def table(names: list[str], path: Path, args: argparse.Namespace) -> None:
         f"Table written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {_kit_span(kit_commits)}; "
         f"Python {', '.join(sorted(pythons)) or 'n/a'}.",
         "",
+        *(
+            [
+                f"Run on another Python than 3.12, on both kits alike: {', '.join(sorted(PYTHON_OVERRIDES))} "
+                "(it builds `TypeVar(name=..., bound=...)`, which crashes this machine's CPython 3.12.1 "
+                "with a segmentation fault, python/cpython#118814, fixed in the later 3.12 releases "
+                "production runs), on 3.13.",
+                "",
+            ]
+            if PYTHON_OVERRIDES
+            else []
+        ),
         f"| of the {n} run | reference kit | our kit |",
         "|---|---|---|",
         f"| install | {ref_tally['install']}/{n} | {tally['install']}/{n} |",
         f"| import | {ref_tally['import']}/{n} | {tally['import']}/{n} |",
-        f"| spec = committed snapshot | {ref_tally['spec_snap']}/{n} | {tally['spec_snap']}/{n} |",
+        f"| spec = committed snapshot (of the {with_snapshot} with one) | {ref_tally['spec_snap']}/{with_snapshot} "
+        f"| {tally['spec_snap']}/{with_snapshot} |",
         f"| spec byte-identical to the reference | | {tally['spec_ref']}/{n} |",
+        "| ... or differing only in fields at their default, which ours omits (see below) | | "
+        f"{tally['spec_defaults']}/{n} |",
         f"| discover byte-identical where the reference succeeds offline | | "
         f"{tally['discover_same']}/{tally['discover_ref_ok']} |",
-        "| ... or differing only in `required` (non-key required fields under `else`, by design: "
-        f"see below) | | {tally['discover_required']}/{tally['discover_ref_ok']} |",
         "| discover and validate: same output and exit code as the reference (or ours fails at once "
         f"where the reference hangs) | | {tally['both']}/{n} |",
         "",
-        "The `required` difference: our kit requires a model's non-key fields only of documents "
-        'that are not deletions (`"else": {"required": [...]}`, kit commit 392cee9), so the '
-        "tombstones of the guide validate against the schema; the reference requires them of every "
-        "document. Counted as the same where it is the only difference.",
+        'Fields at their default: the reference\'s Airbyte shim writes `"oauth2": null` and OAuth2 '
+        'fields at their proto3 default (`accessTokenBody: ""`, `accessTokenHeaders: {}`); ours '
+        "leaves them out, as Flow's protocol JSON does and as those connectors' committed spec "
+        "snapshots have them.",
         "",
         "| connector | install | import | spec = snapshot | spec vs reference | discover vs reference "
         "| validate vs reference | first failure (ours) |",
