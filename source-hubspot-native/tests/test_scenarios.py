@@ -35,8 +35,9 @@ others were written with the code they prove.
                                                                                             delayed stream: every document, 429s
                                                                                             counted by the limiter
 12  missing scopes                           test_scopes (discover); here: test_12_...      bindings left out with a log line, other
-                                             (flowctl)                                      403 fails; a bound binding whose scope
-                                                                                            is gone is one clear error
+    (and bad config)                         (flowctl); test_snapshots::test_wrong_token_   403 fails; here a wrong token, a revoked
+                                             is_one_clear_error (flowctl)                   refresh token, a bound binding whose
+                                                                                            scope is gone: one error line each
 13  calculated property + cron fire          test_crm_reads::test_the_scheduled_refresh_*;  page reads only calculated properties;
                                              here: test_13_... (flowctl)                    here the schedule fires on resume, the
                                                                                             partial documents carry only calculated
@@ -63,9 +64,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from estuary_cdk.testing import FakeClock, LocalServer
 from fake_hubspot import DEFAULT_SCOPES, FakeHubSpot, Sizes
-from flow import capture, catalog_for, flowctl, lines
+from flow import OAUTH, PRIVATE_APP, capture, catalog_for, flowctl, lines
 from harness import LOG, TYPES, Connected, backfill, collect, connected
 from source_hubspot_native.api import dual
 from source_hubspot_native.api.crm_read import read_in_batches, read_objects
@@ -215,22 +217,47 @@ async def test_11_a_search_429_storm_and_5xx_under_the_delayed_stream_lose_no_do
 # --- #12 --------------------------------------------------------------------------------------
 
 
-def test_12_a_bound_binding_whose_scope_is_gone_is_one_clear_error(
-    served: tuple[FakeHubSpot, LocalServer], tmp_path: Path
+BAD_CONFIGS = {
+    "wrong private-app token": (
+        {"credentials_title": "Private App Credentials", "access_token": "nope"},
+        DEFAULT_SCOPES,
+        ["401", "INVALID_AUTHENTICATION", "check the credentials"],
+    ),
+    "revoked refresh token": ({**OAUTH, "refresh_token": "revoked"}, DEFAULT_SCOPES, ["BAD_REFRESH_TOKEN"]),
+    "scope of a bound binding gone": (
+        PRIVATE_APP,
+        DEFAULT_SCOPES - {"crm.objects.contacts.read"},
+        [
+            "binding 'contacts' is not offered by this HubSpot account",
+            "lack the scope",
+            "disable the binding",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_12_bad_config_is_one_clear_error(
+    served: tuple[FakeHubSpot, LocalServer], tmp_path: Path, case: str
 ) -> None:
+    """A wrong token, a revoked refresh token, a bound binding whose scope was revoked: the
+    capture fails with one error line saying what is wrong."""
+    credentials, scopes, said = BAD_CONFIGS[case]
     fake, running = served
-    fake.set_scopes(DEFAULT_SCOPES - {"crm.objects.contacts.read"})
-    catalog = catalog_for(running, tmp_path, bindings=["contacts", "owners"])
+    fake.set_scopes(scopes)
+    catalog = catalog_for(running, tmp_path, credentials=credentials, bindings=["contacts", "owners"])
     proc = flowctl("preview", "--source", str(catalog), "--sessions", "1", ok=False)
     assert proc.returncode != 0
-    errors = [line for line in proc.stderr.splitlines() if " ERROR " in line]
+    stderr = proc.stderr.splitlines()
+    errors = [n for n, line in enumerate(stderr) if " ERROR " in line]
     assert len(errors) == 1, proc.stderr[-3000:]
-    assert "binding 'contacts' is not offered by this HubSpot account" in errors[0]
-    assert "lack the scope" in errors[0] and "disable the binding" in errors[0]
-    said = [
-        line for line in proc.stderr.splitlines() if "left out" in line and '"binding":"contacts"' in line
-    ]
-    assert said and "crm.objects.contacts.read" in said[0]
+    # The error's text: its line and the response it quotes, up to flowctl's own last word.
+    ends = [n for n, line in enumerate(stderr) if line.startswith("error: connector failed")]
+    error = "\n".join(stderr[errors[0] : ends[0]])
+    assert all(text in error for text in said), error
+    if scopes != DEFAULT_SCOPES:  # the log line before it names the scope
+        left_out = [line for line in proc.stderr.splitlines() if '"binding":"contacts"' in line]
+        assert left_out and "crm.objects.contacts.read" in left_out[0]
 
 
 # --- #13 --------------------------------------------------------------------------------------
