@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from change_streams import LookBack, backfill
 from fake_hubspot.marketing_control import join, touch_list
-from harness import connected
+from harness import LOG, collect, connected
 from source_hubspot_native.api import dual
 from source_hubspot_native.api.lists import (
     changed_lists,
@@ -51,6 +51,12 @@ async def test_the_memberships_backfill_reads_one_list_a_page() -> None:
         assert all(dual.parse_ts(times[(d.listId, d.recordId)]) == d.membershipTimestamp for d in docs)
         # Every member of a list: 100 a list, 250 a page.
         assert len(c.requests(members_path(contacts[0]))) == 1
+        # Resumed after the third list (a restarted backfill), it reads only the lists after it.
+        rest = await collect(fetch_memberships_page(c.client, LOG, contacts[2], c.clock.now()))
+        assert rest[-1] == contacts[3]
+        assert {d.listId for d in rest[:-1]} == {contacts[3]} and len(rest) == 1 + len(
+            marketing.memberships[str(contacts[3])]
+        )
 
 
 async def test_the_look_back_emits_a_change_once_and_again_after_a_restart() -> None:

@@ -8,7 +8,7 @@ import functools
 
 from change_streams import Dual, backfill
 from fake_hubspot.marketing_control import edit_workflow
-from harness import connected
+from harness import LOG, connected
 from source_hubspot_native.api import dual
 from source_hubspot_native.api.workflows import PATH, fetch_workflows_page, list_workflows
 
@@ -45,3 +45,16 @@ async def test_an_edit_comes_through_realtime_and_the_delayed_stream_skips_it() 
         streams.restart()
         again = await streams.delayed_until(t0, c.clock.now() + dual.MAX_WINDOW)
         assert [d.id for d in again] == [edited["id"], new["id"]]
+
+
+async def test_a_workflow_edited_through_the_control_api_comes_through_realtime() -> None:
+    """`POST /_fake/marketing` (a fake served on its own) makes the same changes as the functions."""
+    async with connected() as c:
+        streams = Dual(c, "workflows", list_workflows)
+        t0 = c.clock.now()
+        c.clock.advance(1)
+        answer = await c.client.post(LOG, "/_fake/marketing", {"change": "workflow"})
+        docs, _ = await streams.realtime(t0)
+        assert [d.id for d in docs] == [answer["id"]] and answer["id"] in {
+            w["id"] for w in c.fake.marketing.workflows
+        }
