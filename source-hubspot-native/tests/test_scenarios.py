@@ -1,5 +1,5 @@
 """The 16 scenarios of hubspot.md §6.4, each with the test that covers it and what it asserts
-of the documents (not only that nothing crashed). Tests marked here are in this module; the
+of the documents (not only that nothing crashed). Tests after `here:` are in this module; the
 others were written with the code they prove.
 
  #  Scenario                                 Test                                          Asserts
@@ -21,7 +21,9 @@ others were written with the code they prove.
  6  12,000 changes in one delayed window     test_search::test_12000_changes_in_one_        every id once, >= 2 ordered checkpoints,
                                              window_are_split_by_time_with_checkpoints      no search past 10,000, no 400
  7  10,500 rows in one millisecond           test_search::test_10500_rows_in_one_           every id once at that ms, drained by
-                                             millisecond_are_drained_by_id                  hs_object_id, listing goes on past it
+                                             millisecond_are_drained_by_id; here:           hs_object_id; here through the delayed
+                                             test_07_...                                    stream with rows 1 ms and 1 s after:
+                                                                                            every one once, checkpoints forward
  8  search misordered by up to 1 h           test_search::test_results_misordered_by_up_   delayed: every id of 12,000 once;
                                              to_an_hour_lose_nothing; here: test_08_...     here realtime (search) + delayed over
                                                                                             11,000 products: every document once
@@ -46,7 +48,7 @@ others were written with the code they prove.
                                                                                             whole documents
 14  ids deleted between listing and read     test_crm_reads::test_ids_deleted_between_      the others' documents, in order, values
                                              listing_and_reading_are_skipped                and associations; one 207
-15  association paging (> 500 targets)      test_crm_reads::test_association_pages_are_    every target (pages of 1); here 1,200
+15  association paging (> 500 targets)     test_crm_reads::test_association_pages_are_    every target (pages of 1); here 1,200
                                              all_followed; here: test_15_...                contacts of a deal at HubSpot's 500 a page,
                                                                                             and the backfill's inline list agrees.
                                                                                             This connector follows every page (its
@@ -68,7 +70,7 @@ import pytest
 from estuary_cdk.testing import FakeClock, LocalServer
 from fake_hubspot import DEFAULT_SCOPES, FakeHubSpot, Sizes
 from flow import OAUTH, PRIVATE_APP, capture, catalog_for, flowctl, lines
-from harness import LOG, TYPES, Connected, backfill, collect, connected
+from harness import LOG, TYPES, Connected, backfill, collect, connected, delayed_poll
 from source_hubspot_native.api import dual
 from source_hubspot_native.api.crm_read import read_in_batches, read_objects
 from source_hubspot_native.api.recent import MAX_IDS, RECENT, recent_changes
@@ -133,6 +135,34 @@ def modified_over(name: str, count: int, over: timedelta, **sizes: Any) -> Any:
         return fake
 
     return factory
+
+
+# --- #7 ---------------------------------------------------------------------------------------
+
+
+async def test_07_the_delayed_stream_goes_on_one_millisecond_past_a_crowded_one() -> None:
+    """10,300 contacts stamped with one millisecond (more than a search answers), 100 the next
+    millisecond and 100 a second later: the delayed stream emits every one once, and its
+    checkpoints move forward to the window's end."""
+    stamp = dual.to_ms(START) + 1234
+    clock = FakeClock(start=START + timedelta(hours=3))
+
+    def factory(c: FakeClock) -> FakeHubSpot:
+        fake = FakeHubSpot(seed=7, sizes=Sizes(contacts=10_500), clock=c)
+        ids = fake.ids("contacts")
+        fake.crm.bulk_touch("contacts", ids[:10_300], at_ms=stamp)
+        fake.crm.bulk_touch("contacts", ids[10_300:10_400], at_ms=stamp + 1)
+        fake.crm.bulk_touch("contacts", ids[10_400:], at_ms=stamp + 1_000)
+        return fake
+
+    async with connected(factory, clock=clock) as c:
+        emitted, checkpoints = await delayed_poll(c, "contacts", START)
+        assert sorted(emitted) == c.fake.ids("contacts")  # every one, once
+        assert checkpoints == sorted(set(checkpoints)) and checkpoints[-1] == START + HOUR
+        searched = [json.loads(r.body) for r in c.requests("/crm/v3/objects/contacts/search", "POST")]
+        drains = [b for b in searched if any(f["propertyName"] == "hs_object_id" for f in b["filters"])]
+        assert drains  # the crowded millisecond was read by id
+        assert c.fake.status_log.count(400) == 0
 
 
 # --- #8 ---------------------------------------------------------------------------------------
