@@ -34,7 +34,8 @@ lister may list older ones too: they are skipped)."""
 async def lookback_changes(
     name: str, changes: Changes, clock: Clock, log: logging.Logger, cursor: Any
 ) -> AsyncGenerator[Any, None]:
-    """One poll: the changes since `cursor - LOOKBACK` not emitted yet, then the poll's start."""
+    """One poll: the changes since `cursor - LOOKBACK` not emitted yet, then the poll's start as
+    the cursor."""
     start = clock.now()
     lower = cursor - LOOKBACK
     skipped = 0
@@ -49,8 +50,9 @@ async def lookback_changes(
         log.debug("changes already emitted", {"binding": name, "skipped": skipped})
     # No later poll lists a change before its lower bound, `start - LOOKBACK`.
     cache.cleanup(name, start - LOOKBACK - _MS)
-    if start > cursor:
-        yield start
+    # The poll's start; a millisecond on should the clock have stepped back (a checkpoint must
+    # follow what was emitted, and move forwards).
+    yield max(start, cursor + _MS)
 
 
 def lookback_resource(

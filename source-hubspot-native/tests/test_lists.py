@@ -65,7 +65,7 @@ async def test_the_look_back_emits_a_change_once_and_again_after_a_restart() -> 
         lists = LookBack(c, "contact_lists", functools.partial(changed_lists, c.client))
         members = LookBack(c, "contact_list_memberships", functools.partial(changed_memberships, c.client))
         t0 = c.clock.now()
-        assert await lists.poll(t0) == ([], t0)  # nothing changed in the last hour
+        assert (await lists.poll(t0))[0] == []  # nothing changed in the last hour
         contact_list = marketing.lists[1]["listId"]
         company_list = next(r["listId"] for r in marketing.lists if r["objectTypeId"] == "0-2")
         c.clock.advance(10)
@@ -94,3 +94,15 @@ async def test_the_look_back_emits_a_change_once_and_again_after_a_restart() -> 
         lists.restart()
         docs, _ = await lists.poll(c.clock.now() - timedelta(seconds=1))
         assert docs == []
+
+
+async def test_a_poll_always_ends_in_a_later_cursor_even_if_the_clock_stepped_back() -> None:
+    """The engine refuses documents without a following checkpoint, and a cursor that does not
+    move forwards."""
+    async with connected() as c:
+        lists = LookBack(c, "contact_lists", functools.partial(changed_lists, c.client))
+        touch_list(c.fake, c.fake.marketing.lists[0]["listId"])
+        ahead = c.clock.now() + timedelta(seconds=30)  # a cursor from a clock that ran fast
+        docs, cursor = await lists.poll(ahead)
+        assert [d.listId for d in docs] == [int(c.fake.marketing.lists[0]["listId"])]
+        assert cursor == ahead + timedelta(milliseconds=1)
