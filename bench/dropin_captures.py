@@ -172,11 +172,18 @@ async def one_shot(
     except TimeoutError:
         proc.kill()
         out, err = await proc.communicate()
-        return {"rc": "timeout", "messages": [], "error": f"no answer in {seconds:.0f}s"}
+        return {
+            "rc": "timeout",
+            "messages": [],
+            "error": f"no answer in {seconds:.0f}s",
+            "stderr_tail": err[-4000:].decode(errors="replace"),
+        }
+    stderr = err.decode(errors="replace")
     return {
         "rc": proc.returncode,
         "messages": parse_lines(out),
-        "error": last_error(err.decode(errors="replace")),
+        "error": last_error(stderr),
+        "stderr_tail": stderr[-4000:],
     }
 
 
@@ -398,7 +405,12 @@ async def run_connector(module: str, env: Env, args: argparse.Namespace) -> dict
             try:
                 paths = [v["resourcePath"] for v in val["messages"][0]["validated"]["bindings"]]
             except (IndexError, KeyError):
-                runs[kit] = {"error": f"validate: rc {val['rc']}: {val['error']}", "messages": []}
+                runs[kit] = {
+                    "error": f"validate: rc {val['rc']}: {val['error']}",
+                    "messages": [],
+                    "validate": val,
+                    "requests": list(log),
+                }
                 continue
             runs[kit] = {"resourcePaths": paths}
         if kit == "ours" and runs.get("ref", {}).get("resourcePaths") not in (None, paths):

@@ -7,7 +7,9 @@ reaches the fake's TLS listener while the client still checks the certificate fo
 name (the fake's certificate is signed by a throwaway CA that `SSL_CERT_FILE` /
 `REQUESTS_CA_BUNDLE` trust). Any other name but loopback fails to resolve: nothing leaves the
 machine. aiohttp's default resolver is aiodns when installed, which bypasses
-`socket.getaddrinfo`, so the threaded resolver (which uses it) is made the default.
+`socket.getaddrinfo`, so the threaded resolver (which uses it) is made the default. And
+`certifi.where()` names the same CA file: the Airbyte CDK sends prepared requests with
+`Session.send`, which skips `REQUESTS_CA_BUNDLE` and verifies against certifi's bundle.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ def _getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):  # type: ignor
 
 if _HOSTS:
     socket.getaddrinfo = _getaddrinfo
+    if os.environ.get("SSL_CERT_FILE"):
+        try:
+            import certifi
+
+            certifi.where = lambda: os.environ["SSL_CERT_FILE"]
+        except ImportError:
+            pass
     try:
         import aiohttp.connector
         import aiohttp.resolver
