@@ -202,10 +202,12 @@ async def capture(
     idle: float,
     limit: float,
     fake_log: RequestLog,
+    webhooks: list[tuple[str, Any]],
 ) -> dict[str, Any]:
     """Runs `open` until the connector is quiet `idle` s after a checkpoint, neither writing nor
     calling the fake (or `limit` s, or it exits), answering acknowledgements; returns its
-    messages, how it ended and its last error."""
+    messages, how it ended and its last error. `webhooks` (path, JSON body) are posted to the
+    connector's own webhook server once it has checkpointed."""
     started = time.monotonic()
     proc = await connector_process(cdir, env)
     assert proc.stdin and proc.stdout and proc.stderr
@@ -215,6 +217,7 @@ async def capture(
     messages: list[Any] = []
     acks = False
     checkpointed = False
+    posting: asyncio.Future[list[Any]] | None = None
     ended = "exited"
     last_line = started
     reading = asyncio.ensure_future(proc.stdout.readline())
@@ -242,6 +245,8 @@ async def capture(
         if "opened" in msg:
             acks = bool(msg["opened"].get("explicitAcknowledgements"))
         elif "checkpoint" in msg:
+            if webhooks and not checkpointed:
+                posting = asyncio.ensure_future(post_webhooks(webhooks, fake_log))
             checkpointed = True
             if acks:
                 with contextlib.suppress(ConnectionError):
@@ -261,6 +266,7 @@ async def capture(
         ended += ", killed"
     err = (await stderr_task).decode(errors="replace")
     return {
+        "webhook_responses": await posting if posting else [],
         "ended": ended,
         "rc": proc.returncode,
         "seconds": round(time.monotonic() - started, 1),
@@ -268,6 +274,32 @@ async def capture(
         "error": last_error(err) if proc.returncode not in (0, -signal.SIGTERM) else "",
         "stderr_tail": err[-4000:],
     }
+
+
+WEBHOOK_URL = "http://127.0.0.1:8080"
+"""Where both kits' webhook servers listen by default."""
+
+
+async def post_webhooks(webhooks: list[tuple[str, Any]], activity: RequestLog) -> list[Any]:
+    """POSTs each (path, body) in turn, waiting up to 20 s for the server to come up; returns
+    each response's status (or error)."""
+    import aiohttp
+
+    statuses: list[Any] = []
+    async with aiohttp.ClientSession() as session:
+        for path, body in webhooks:
+            for _ in range(40):
+                activity.last = time.monotonic()
+                try:
+                    async with session.post(f"{WEBHOOK_URL}{path}", json=body) as resp:
+                        statuses.append(resp.status)
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.5)
+            else:
+                statuses.append("no webhook server")
+    activity.last = time.monotonic()
+    return statuses
 
 
 # --- the protocol around open ------------------------------------------------------------------
@@ -373,7 +405,7 @@ async def run_connector(module: str, env: Env, args: argparse.Namespace) -> dict
     dirs = {kit: SWEEP / kit / name for kit in KITS}
     result: dict[str, Any] = {"connector": name, "pattern": fake.PATTERN, "notes": getattr(fake, "NOTES", "")}
     result["ran_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    config = fake.CONFIG
+    config = fake.config(ANCHOR) if hasattr(fake, "config") else fake.CONFIG
     async with serving(fake, env) as (port, log):
         disc = await one_shot(
             dirs["ref"], env.for_port(port), {"discover": {"connectorType": "IMAGE", "config": config}}, 120
@@ -442,7 +474,13 @@ async def run_connector(module: str, env: Env, args: argparse.Namespace) -> dict
         async with serving(fake, env) as (port, log):
             wall = time.time()
             run = await capture(
-                dirs[kit], env.for_port(port), open_request, fake_idle(fake, args), args.limit, log
+                dirs[kit],
+                env.for_port(port),
+                open_request,
+                fake_idle(fake, args),
+                args.limit,
+                log,
+                getattr(fake, "WEBHOOKS", []),
             )
             run["wall_start"] = wall
             run["requests"] = list(log)
@@ -454,7 +492,8 @@ async def run_connector(module: str, env: Env, args: argparse.Namespace) -> dict
             flush=True,
         )
     result["runs"] = runs
-    result["comparison"] = compare(runs, len(chosen))
+    result["comparison"] = compare(runs, len(chosen), getattr(fake, "DROP_FIELDS", []))
+    result["dropped_fields"] = getattr(fake, "DROP_FIELDS", [])
     return result
 
 
@@ -462,16 +501,31 @@ def fake_idle(fake: ModuleType, args: argparse.Namespace) -> float:
     return float(getattr(fake, "IDLE", args.idle))
 
 
-def compare(runs: dict[str, Any], n_bindings: int) -> dict[str, Any]:
+def drop_pointer(doc: Any, pointer: str) -> bool:
+    """Removes `pointer` (a JSON pointer) from `doc`; whether it was there."""
+    *parents, last = pointer.lstrip("/").split("/")
+    for part in parents:
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return isinstance(doc, dict) and doc.pop(last, None) is not None
+
+
+def compare(runs: dict[str, Any], n_bindings: int, drop: list[str]) -> dict[str, Any]:
+    """Ours against the reference (see the docstring); `drop`: document fields left out of the
+    comparison, each a known difference the fake module explains (counted per kit)."""
     if any("rc" not in runs.get(kit, {}) for kit in KITS):
         return {"verdict": "error", "why": "; ".join(f"{k}: {runs.get(k, {}).get('error')}" for k in KITS)}
     out: dict[str, Any] = {}
     docs: dict[str, list[list[Any]]] = {}
+    out["dropped"] = {}
     for kit in KITS:
         per: list[list[Any]] = [[] for _ in range(n_bindings)]
+        dropped = 0
         for m in runs[kit]["messages"]:
             if "captured" in m:
-                per[m["captured"]["binding"]].append(m["captured"]["doc"])
+                doc = json.loads(json.dumps(m["captured"]["doc"]))
+                dropped += sum(drop_pointer(doc, p) for p in drop)
+                per[m["captured"]["binding"]].append(doc)
+        out["dropped"][kit] = dropped
         docs[kit] = per
         out[f"docs_{kit}"] = sum(len(p) for p in per)
         out[f"checkpoints_{kit}"] = sum("checkpoint" in m for m in runs[kit]["messages"])
@@ -518,7 +572,14 @@ def compare(runs: dict[str, Any], n_bindings: int) -> dict[str, Any]:
     )
     out["recorded_count"] = len(runs["ref"]["recorded"])
     out["state_ref"], out["state_ours"] = states["ref"], states["ours"]
-    ok = out["docs_equal"] and out["states_equal"] and out["recorded_equal"] and out["docs_ref"] > 0
+    out["webhooks"] = [runs[kit].get("webhook_responses", []) for kit in KITS]
+    ok = (
+        out["docs_equal"]
+        and out["states_equal"]
+        and out["recorded_equal"]
+        and out["webhooks"][0] == out["webhooks"][1]
+        and out["docs_ref"] > 0
+    )
     out["verdict"] = "same" if ok else ("no documents" if out["docs_ref"] == 0 else "differs")
     return out
 
@@ -563,6 +624,14 @@ def table(path: Path) -> None:
             if c["docs_exact"]
             else f"docs equal once {c['docs_blurred']} date-times near now are blurred",
         ]
+        if any(c.get("webhooks", [])):
+            notes.append(f"webhook responses ref {c['webhooks'][0]}, ours {c['webhooks'][1]}")
+        if r.get("dropped_fields"):
+            d = c["dropped"]
+            notes.append(
+                f"left out of the comparison: {', '.join(r['dropped_fields'])} "
+                f"(present {d['ref']} times on ref, {d['ours']} on ours)"
+            )
         if r.get("notes"):
             notes.append(r["notes"])
         verdict = c["verdict"] if c["verdict"] == "same" else f"**{c['verdict']}**"
