@@ -416,8 +416,9 @@ async def run_connector(module: str, env: Env, args: argparse.Namespace) -> dict
     except (IndexError, KeyError, RuntimeError) as e:
         result["error"] = f"discover on the reference failed: {e!r} {disc.get('error', '')}"
         return result
+    overrides = getattr(fake, "RESOURCE_OVERRIDES", {})
     for b in chosen:
-        b["resourceConfig"] = {**b["resourceConfig"], **getattr(fake, "RESOURCE_OVERRIDES", {})}
+        b["resourceConfig"] = {**b["resourceConfig"], **overrides.get(b["recommendedName"], {})}
     validate = {
         "validate": {
             "name": f"acmeCo/{name}",
@@ -478,7 +479,7 @@ async def run_connector(module: str, env: Env, args: argparse.Namespace) -> dict
                 env.for_port(port),
                 open_request,
                 fake_idle(fake, args),
-                args.limit,
+                float(getattr(fake, "LIMIT", args.limit)),
                 log,
                 getattr(fake, "WEBHOOKS", []),
             )

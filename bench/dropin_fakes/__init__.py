@@ -3,7 +3,8 @@
 Each module `source_x.py` defines `CONNECTOR` (the connector's name), `PATTERN` (what of the kit
 it exercises), `HOSTS` (the vendor host names redirected to it), `CONFIG` (the endpoint config
 the connector runs with, or `config(anchor)` making it), `BINDINGS` (the discovered
-`recommendedName`s captured), optionally `NOTES`, `IDLE`, `DROP_FIELDS` (document
+`recommendedName`s captured), optionally `NOTES`, `IDLE`, `LIMIT` (seconds
+of a time-bounded run), `RESOURCE_OVERRIDES` (per binding name, merged into its resource config), `DROP_FIELDS` (document
 fields left out of the comparison: a known difference its NOTES explain) and `WEBHOOKS` ((path, body) posted to
 the connector's webhook server once it has checkpointed), and `app(anchor)` building a fresh
 aiohttp application with its seeded data (dated from `anchor` where the connector only reads
