@@ -1,6 +1,6 @@
 """A binding whose listing carries its documents (email events, marketing emails, workflows):
 a backfill of the rows before the cutoff, then the realtime + delayed pair over the same
-listing, keyed on `/id`, polled continuously (hubspot.md §2.1)."""
+listing, keyed on `/id` (hubspot.md §2.1)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ def carried_resource(
     list_changes: ListFn,
     lag: timedelta,
     clock: Clock,
+    interval: timedelta = timedelta(0),
 ) -> Resource[Any, ResourceConfig, ResourceState]:
+    """The binding `name`, polled every `interval` (0: realtime polls back to back)."""
     lister = functools.partial(list_changes, client)
     open = dual_open(name, functools.partial(fetch_page, client), lister, lister, dual.carried, clock, lag)
     return Resource(
@@ -41,6 +43,6 @@ def carried_resource(
         model=model,
         open=open,
         initial_state=initial_state(clock.now(), lag),
-        initial_config=ResourceConfig(name=name, interval=timedelta(0)),
+        initial_config=ResourceConfig(name=name, interval=interval),
         schema_inference=True,
     )

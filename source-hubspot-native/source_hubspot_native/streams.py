@@ -39,11 +39,13 @@ from .scopes import granted
 Built = Resource[Any, ResourceConfig, ResourceState]
 
 LISTS_INTERVAL = timedelta(hours=3)
-CAMPAIGNS_INTERVAL = timedelta(minutes=5)
-"""Each poll re-reads the last hour of campaigns: every 5 minutes, one request a poll, rather
-than back to back as Estuary's connector does (interval 0), which spends the account's request
-budget on a listing that rarely changes."""
 SUBMISSIONS_INTERVAL = timedelta(minutes=5)
+POLL_INTERVAL = timedelta(minutes=5)
+"""Marketing emails, workflows and campaigns are polled every 5 minutes, not back to back as
+Estuary's connector does (interval 0). Back to back, a realtime stream asks again as soon as it
+is answered (marketing emails: four requests a poll) and a delayed stream waiting for its window
+spins; together they took most of the account's request budget (HubSpot's limit is the
+account's, shared by its apps) for listings that rarely change."""
 
 
 def form_submissions_resource(client: HubSpot) -> Built:
@@ -68,9 +70,10 @@ def _builders(
     return [
         ("marketing_emails", marketing_emails.probe_marketing_emails, lambda: carried_resource(
             client, "marketing_emails", MarketingEmail, marketing_emails.fetch_marketing_emails_page,
-            marketing_emails.list_marketing_emails, lag, clock)),
+            marketing_emails.list_marketing_emails, lag, clock, POLL_INTERVAL)),
         ("workflows", workflows.probe_workflows, lambda: carried_resource(
-            client, "workflows", Workflow, workflows.fetch_workflows_page, workflows.list_workflows, lag, clock)),
+            client, "workflows", Workflow, workflows.fetch_workflows_page, workflows.list_workflows, lag, clock,
+            POLL_INTERVAL)),
         ("form_submissions", form_submissions.probe_form_submissions,
          lambda: form_submissions_resource(client)),
         ("contact_lists", lists.probe_lists, lambda: lookback_resource(
@@ -82,7 +85,7 @@ def _builders(
             functools.partial(lists.changed_memberships, client), clock, LISTS_INTERVAL)),
         ("campaigns", campaigns.probe_campaigns, lambda: lookback_resource(
             "campaigns", ["/id"], Campaign, functools.partial(campaigns.fetch_campaigns_page, client, properties),
-            functools.partial(campaigns.changed_campaigns, client, properties), clock, CAMPAIGNS_INTERVAL)),
+            functools.partial(campaigns.changed_campaigns, client, properties), clock, POLL_INTERVAL)),
     ]  # fmt: skip
 
 
