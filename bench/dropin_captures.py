@@ -27,7 +27,8 @@ checkpoints merged as the runtime does, RFC 7396). The fakes' data is the same i
 dated from one anchor fixed per invocation of this script (`ANCHOR`, its start to the minute),
 so documents are compared exactly; only where they differ are they compared again with every
 date-time within 24 h of the run's start replaced by `<now>` (reported as such). In the states,
-two differing date-times count as equal only when both lie within 24 h of their own run's start,
+two differing date-times (strings, or numbers as epoch seconds) count as equal only when both
+lie within 24 h of their own run's start,
 at the same offset from it within 2 minutes: the values a connector derives from "now" (a
 snapshot's `updated_at`, `last_initialized`, a cursor capped at now minus a lag). How many were
 so matched is reported.
@@ -365,9 +366,10 @@ def _offset(value: Any, start: float) -> float | None:
 
 
 def same_up_to_now(a: Any, b: Any, start_a: float, start_b: float, counter: list[int]) -> bool:
-    """Equal as JSON, except that two differing date-times count as equal when each is within
-    NEAR of its own run's start and at the same offset from it (within SLACK): e.g. a snapshot's
-    `updated_at`, a cursor capped at now minus a lag. Counts those in `counter`."""
+    """Equal as JSON, except that two differing date-times (strings, or numbers as epoch seconds)
+    count as equal when each is within NEAR of its own run's start and at the same offset from it
+    (within SLACK): e.g. a snapshot's `updated_at`, a cursor capped at now minus a lag. Counts
+    those in `counter`."""
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same_up_to_now(a[k], b[k], start_a, start_b, counter) for k in a)
     if isinstance(a, list) and isinstance(b, list):
@@ -376,6 +378,12 @@ def same_up_to_now(a: Any, b: Any, start_a: float, start_b: float, counter: list
         )
     if a == b:
         return True
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        oa, ob = a - start_a, b - start_b  # epoch seconds
+        if abs(oa) < NEAR and abs(ob) < NEAR and abs(oa - ob) < SLACK:
+            counter[0] += 1
+            return True
+        return False
     oa, ob = _offset(a, start_a), _offset(b, start_b)
     if oa is not None and ob is not None and abs(oa - ob) < SLACK:
         counter[0] += 1
