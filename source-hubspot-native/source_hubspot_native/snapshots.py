@@ -5,6 +5,7 @@ deletes rows that vanished with tombstones (hubspot.md §2.1)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -99,11 +100,14 @@ def listings() -> list[Listing]:
 
 
 def property_listing(properties: Properties, types: list[CrmType]) -> Listing:
-    """Every CRM type's property definitions, each with the type it belongs to."""
+    """Every CRM type's property definitions, each with the type it belongs to. The types are
+    read at once: one after the other, each waits its turn among the change streams' requests,
+    and the snapshot took 20 s against the fake."""
 
     async def rows(client: HubSpot, log: logging.Logger) -> AsyncGenerator[dict[str, Any], None]:
-        for crm in types:
-            for prop in await properties.of(log, crm.path, fresh=True):
+        defs = await asyncio.gather(*(properties.of(log, crm.path, fresh=True) for crm in types))
+        for crm, props in zip(types, defs, strict=True):
+            for prop in props:
                 yield {**prop.raw, "hubspotObject": crm.binding}
 
     async def probe(client: HubSpot, log: logging.Logger) -> Any:
