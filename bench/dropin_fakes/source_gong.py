@@ -17,7 +17,11 @@ CONNECTOR = "source-gong"
 PATTERN = "backfill + incremental (GET params and POST filter bodies), cursor paging, snapshot"
 HOSTS = ["us-55616.api.gong.io"]
 CONFIG = {
-    "credentials": {"credentials_title": "API Key", "access_key": "fake-key", "access_key_secret": "fake-secret"},
+    "credentials": {
+        "credentials_title": "API Key",
+        "access_key": "fake-key",
+        "access_key_secret": "fake-secret",
+    },
     "region": "us-55616",
     "start_date": "2025-01-01T00:00:00Z",
 }
