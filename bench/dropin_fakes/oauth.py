@@ -1,10 +1,11 @@
-"""The OAuth2 pieces several fakes share: a token endpoint for the refresh_token grant that
-rotates the refresh token, the bearer check, and Estuary's config-encryption service (which a
+"""The OAuth2 pieces several fakes share: token endpoints for the refresh_token grant (rotating
+the refresh token) and the client_credentials grant, the bearer check, and Estuary's config-encryption service (which a
 connector calls to persist rotated tokens), recording what it was asked to encrypt so the harness
 can compare the two kits' rotated configs."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from aiohttp import web
@@ -39,6 +40,20 @@ def token_handler(refresh_token: str, client_id: str, client_secret: str) -> Any
                 "token_type": "bearer",
             }
         )
+
+    return token
+
+
+def client_credentials_handler(client_id: str, client_secret: str) -> Any:
+    """POST handler: the client_credentials grant, the client's id and secret in a basic header."""
+    expected = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+
+    async def token(request: web.Request) -> web.Response:
+        form = await request.post()
+        if form.get("grant_type") != "client_credentials" or request.headers.get("Authorization") != expected:
+            return web.json_response({"error": "invalid_client"}, status=401)
+        request.app["recorded"].append({"token_request": dict(form)})
+        return web.json_response({"access_token": ACCESS_TOKEN, "expires_in": 86400, "token_type": "bearer"})
 
     return token
 
