@@ -149,9 +149,15 @@ async def delayed_changes(
     cursor: Any,
 ) -> AsyncGenerator[Any, None]:
     """One delayed poll over `(cursor, min(now - lag, cursor + MAX_WINDOW)]`, with a checkpoint
-    after every window the lister completes; nothing until `min_window(lag)` has accumulated."""
+    after every window the lister completes; nothing until `min_window(lag)` has accumulated
+    (a pause of at most `NOT_READY_PAUSE`, then no checkpoint)."""
     horizon = clock.now() - lag
-    if horizon - cursor < min_window(lag):
+    short = min_window(lag) - (horizon - cursor)
+    if short > timedelta(0):
+        # Too little has settled. Returning at once, the engine (interval 0) would call again at
+        # once: a CPU spinning for up to 5 minutes (Estuary's 1fc4edc1f). Waiting here for all
+        # of it would hold a stop that long. So pause a little, then return.
+        await clock.sleep(min(short, NOT_READY_PAUSE).total_seconds())
         return
     upper = min(horizon, cursor + MAX_WINDOW)
     last = cursor
@@ -164,6 +170,10 @@ async def delayed_changes(
             cache.cleanup(name, last)
     yield upper
     cache.cleanup(name, upper)
+
+
+NOT_READY_PAUSE = timedelta(seconds=10)
+"""How long a delayed poll with too little settled to read pauses before it returns."""
 
 
 def min_window(lag: timedelta) -> timedelta:
