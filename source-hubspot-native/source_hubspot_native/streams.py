@@ -43,9 +43,8 @@ SUBMISSIONS_INTERVAL = timedelta(minutes=5)
 POLL_INTERVAL = timedelta(minutes=5)
 """Marketing emails, workflows and campaigns are polled every 5 minutes, not back to back as
 Estuary's connector does (interval 0). Back to back, a realtime stream asks again as soon as it
-is answered (marketing emails: four requests a poll) and a delayed stream waiting for its window
-spins; together they took most of the account's request budget (HubSpot's limit is the
-account's, shared by its apps) for listings that rarely change."""
+is answered (marketing emails: four requests a poll), spending the account's request budget
+(HubSpot's limit is the account's, shared by its apps) on listings that rarely change."""
 
 
 def form_submissions_resource(client: HubSpot) -> Built:
