@@ -17,13 +17,19 @@ Two measurements (issue 14):
    limits allow for this request pattern: R requests need at least (R - 110) / 11 s after the
    initial burst, so the bound is records / that. With a latency L, the list cursor being
    opaque, the chain of P pages alone needs P x L s: that bound is printed too.
-2. **Limits off**: the connector as a real process under `flowctl preview` (only `contacts`
+2. **Limits on, the whole capture**: the connector as a real process under `flowctl preview`
+   (only `contacts` bound, real time), where the backfill shares the budget with the binding's
+   realtime polls (the general budget) and delayed searches (their own): records/s from
+   flowctl's start, requests by kind, 429s, at each `--capture-intervals` (the binding's polling
+   interval; test.flow.yaml's and discover's default is PT0S: realtime polls back to back).
+3. **Limits off**: the connector as a real process under `flowctl preview` (only `contacts`
    bound), the fake served from a thread of this process: records/s, the connector's CPU
    seconds per 1,000 records and its peak RSS (VmHWM), at half and all of the records, to show
    RSS does not grow with them.
 
 Usage (from the repository root; re-executes itself in source-hubspot-native/.venv if needed):
     python bench/hubspot_backfill.py [--contacts 25000] [--quick] [--latency-ms 0,100,150]
+        [--capture-intervals PT0S,PT5S]
 """
 
 # bench-venv: source-hubspot-native
@@ -39,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,12 +243,26 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def unlimited_run(contacts: int) -> tuple[int, float, float, float, float, float]:
-    """Records, seconds, connector CPU seconds, peak RSS (MB), and the CPU seconds of flowctl and
-    of this process (the fake) during a preview of `contacts`."""
-    fake = FakeHubSpot(seed=7, sizes=sizes(contacts))
+@dataclass
+class Preview:
+    """The figures of one `flowctl preview` of the contacts binding."""
+
+    records: int
+    seconds: float
+    cpu: float  # the connector's CPU seconds
+    rss: float  # its peak RSS, MB
+    flowctl_cpu: float
+    fake_cpu: float  # this process's CPU seconds: the fake's
+    requests: Counter[str]  # API requests by path
+    refused: int  # 429s
+
+
+def preview_run(contacts: int, limits: bool = False, interval: str | None = None) -> Preview:
+    """A preview of `contacts` by the connector process, the fake's limits on or off, the
+    binding polled every `interval` (test.flow.yaml's PT0S if None)."""
+    fake = FakeHubSpot(seed=7, sizes=sizes(contacts), limits=limits)
     with serve_app_in_thread(lambda: make_app(fake)) as server, tempfile.TemporaryDirectory() as tmp:
-        catalog = catalog_for(server, Path(tmp), bindings=["contacts"])
+        catalog = catalog_for(server, Path(tmp), bindings=["contacts"], interval=interval)
         out = Path(tmp) / "out.jsonl"
         env = {**os.environ, "PATH": f"{VENV_PYTHON.parent}:{os.environ.get('PATH', '')}"}
         started = time.monotonic()
@@ -285,7 +306,24 @@ def unlimited_run(contacts: int) -> tuple[int, float, float, float, float, float
         after = psutil.Process().cpu_times()
         fake_cpu = (after.user + after.system) - (own.user + own.system)
         records = sum(1 for line in out.read_text().splitlines() if line.startswith('["acmeCo/contacts"'))
-    return records, seconds, cpu, rss, runtime, fake_cpu
+        requests = Counter(r.path for r in server.requests if not r.path.startswith(("/_fake/", "/oauth/")))
+    return Preview(records, seconds, cpu, rss, runtime, fake_cpu, requests, fake.status_log.count(429))
+
+
+def report_capture(run: Preview, interval: str) -> None:
+    """A whole capture under the limits: the backfill shares the budget with the binding's
+    realtime polls (general budget) and delayed searches (search budget)."""
+    lists = run.requests["/crm/v3/objects/contacts"]
+    recent = run.requests["/contacts/v1/lists/recently_updated/contacts/recent"]
+    searches = sum(c for path, c in run.requests.items() if path.endswith("/search"))
+    general = sum(run.requests.values()) - searches
+    print(
+        f"  interval {interval}: {run.records:,} contacts in {run.seconds:.1f}s (from flowctl's start): "
+        f"{run.records / run.seconds:,.0f} records/s; {general:,} requests on the general budget: {lists:,} "
+        f"backfill pages, {recent:,} realtime polls ({recent / max(1, general):.0%}), "
+        f"{general - lists - recent:,} others (discover, properties); {searches:,} searches (delayed, their own "
+        f"budget); 429s {run.refused}"
+    )
 
 
 def main() -> None:
@@ -299,6 +337,11 @@ def main() -> None:
         default="0,100,150",
         help="comma-separated modeled HubSpot latencies per request for the limits-on runs (default 0,100,150)",
     )
+    parser.add_argument(
+        "--capture-intervals",
+        default="PT0S,PT5S",
+        help="the binding's polling intervals for the whole-capture runs under the limits (default PT0S,PT5S)",
+    )
     args = parser.parse_args()
     contacts = 10_000 if args.quick else args.contacts
     latencies = [float(ms) / 1000 for ms in args.latency_ms.split(",") if ms.strip()]
@@ -307,13 +350,19 @@ def main() -> None:
     with asyncio.Runner(loop_factory=clock.loop_factory) as runner:
         for run in runner.run(limited_runs(clock, contacts, latencies)):
             report_limited(run)
+    print(
+        "limits on, the whole capture: the connector process under flowctl preview (contacts only), real "
+        "time, its realtime and delayed streams running beside the backfill"
+    )
+    for interval in args.capture_intervals.split(","):
+        report_capture(preview_run(contacts, limits=True, interval=interval.strip()), interval.strip())
     print("limits off: the connector process under flowctl preview (contacts only)")
     for count in (contacts // 2, contacts):
-        records, seconds, cpu, rss, runtime, fake_cpu = unlimited_run(count)
+        off = preview_run(count)
         print(
-            f"  {records:,} contacts in {seconds:.1f}s: {records / seconds:,.0f} records/s; connector CPU "
-            f"{cpu:.1f}s ({1000 * cpu / max(1, records):.2f}s per 1,000 records); peak RSS {rss:.0f} MB; "
-            f"CPU of flowctl {runtime:.1f}s, of the fake {fake_cpu:.1f}s"
+            f"  {off.records:,} contacts in {off.seconds:.1f}s: {off.records / off.seconds:,.0f} records/s; "
+            f"connector CPU {off.cpu:.1f}s ({1000 * off.cpu / max(1, off.records):.2f}s per 1,000 records); peak "
+            f"RSS {off.rss:.0f} MB; CPU of flowctl {off.flowctl_cpu:.1f}s, of the fake {off.fake_cpu:.1f}s"
         )
 
 
