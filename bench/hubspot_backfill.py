@@ -1,7 +1,7 @@
 """Benchmark: source-hubspot-native backfilling contacts with 400 properties (and their
 associated companies) from the fake HubSpot of source-hubspot-native/tests/fake_hubspot.
 
-Two measurements (issue 14):
+Three measurements (issue 14):
 
 1. **Limits on** (HubSpot's documented 110 requests / 10 s, search 5 / s): the connector's
    backfill code (its page function, documents serialized as the kit serializes them) in this
