@@ -6,13 +6,17 @@ the cache)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from change_streams import LookBack, backfill
 from fake_hubspot.marketing_control import join, touch_list
 from harness import LOG, collect, connected
 from source_hubspot_native.api import dual
+from source_hubspot_native.api import lists as lists_api
 from source_hubspot_native.api.lists import (
     changed_lists,
     changed_memberships,
@@ -106,3 +110,39 @@ async def test_a_poll_always_ends_in_a_later_cursor_even_if_the_clock_stepped_ba
         docs, cursor = await lists.poll(ahead)
         assert [d.listId for d in docs] == [int(c.fake.marketing.lists[0]["listId"])]
         assert cursor == ahead + timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize("parallel", [2, lists_api.PARALLEL_LISTS])
+async def test_the_members_of_changed_lists_are_read_several_lists_at_once(
+    parallel: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with connected() as c:
+        monkeypatch.setattr(lists_api, "PARALLEL_LISTS", parallel)
+        contact_lists = [r["listId"] for r in c.fake.marketing.lists if r["objectTypeId"] == "0-1"]
+        t0 = c.clock.now()
+        c.clock.advance(1)
+        contact = c.fake.ids("contacts")[0]
+        for list_id in contact_lists:
+            join(c.fake, list_id, contact)
+        in_flight, most = 0, 0
+        get = c.client.get
+
+        async def counted(log: Any, path: str, params: Any = None) -> Any:
+            nonlocal in_flight, most
+            if not path.endswith("/join-order"):
+                return await get(log, path, params)
+            in_flight += 1
+            most = max(most, in_flight)
+            try:
+                await asyncio.sleep(0.01)  # real time: the other reads start meanwhile
+                return await get(log, path, params)
+            finally:
+                in_flight -= 1
+
+        monkeypatch.setattr(c.client, "get", counted)
+        members = LookBack(c, "contact_list_memberships", functools.partial(changed_memberships, c.client))
+        docs, _ = await members.poll(t0)
+        assert sorted((d.listId, d.recordId) for d in docs) == sorted(
+            (int(i), contact) for i in contact_lists
+        )
+        assert most == min(parallel, len(contact_lists))
