@@ -34,10 +34,14 @@ def _default_meta() -> BaseDocument.Meta:  # Runs once BaseDocument exists.
 class BaseDocument(BaseModel):
     # A captured document. Undeclared fields are kept (`extra="allow"`), so models only need to
     # declare what the connector reads, and `_meta` is emitted only when it was explicitly set.
+    # `_meta` is populated by its alias only, as on the reference kit: input holding a `meta_`
+    # key (a connector re-validating `doc.model_dump()`, as source-front does) keeps it as an
+    # undeclared field and `_meta` gets its default, so such documents come out as they do in
+    # production (bench/dropin_captures.md).
     # (A comment, not a docstring: pydantic would publish a docstring as the `description` of
     # every document schema built on this class, which the reference kit's schemas do not have.)
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow")
 
     class Meta(BaseModel):
         op: Literal["c", "u", "d"] = Field(
@@ -122,7 +126,7 @@ class BaseDocument(BaseModel):
 
 
 def _is_deletion(data: dict[str, Any]) -> bool:
-    meta = data.get("_meta", data.get("meta_"))
+    meta = data.get("_meta")  # By its alias only: a `meta_` key is an undeclared field.
     op = meta.get("op") if isinstance(meta, dict) else getattr(meta, "op", None)
     return op == "d"
 
