@@ -63,7 +63,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flowctl"))  # its RFC 7396 merge
 from dropin_fakes.tls import make_ca_and_server
 from dropin_sweep import WORK as SWEEP
-from dropin_sweep import last_error, module_of
+from dropin_sweep import _kit_commit, last_error, module_of
 from flowctl.merge_patch import apply_merge_patch
 
 BENCH = Path(__file__).resolve().parent
@@ -413,6 +413,7 @@ async def run_connector(module: str, env: Env, args: argparse.Namespace) -> dict
     dirs = {kit: SWEEP / kit / name for kit in KITS}
     result: dict[str, Any] = {"connector": name, "pattern": fake.PATTERN, "notes": getattr(fake, "NOTES", "")}
     result["ran_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    result["kit_commit"] = _kit_commit()
     config = fake.config(ANCHOR) if hasattr(fake, "config") else fake.CONFIG
     async with serving(fake, env) as (port, log):
         disc = await one_shot(
@@ -599,6 +600,7 @@ def compare(runs: dict[str, Any], n_bindings: int, drop: list[str]) -> dict[str,
 def table(path: Path) -> None:
     rows = []
     passed = total = 0
+    commits: set[str] = set()
     for module in fake_modules():
         fake = load_fake(module)
         try:
@@ -607,6 +609,7 @@ def table(path: Path) -> None:
             rows.append(f"| {fake.CONNECTOR} | {fake.PATTERN} | not run | | | | |")
             continue
         total += 1
+        commits.add(r.get("kit_commit", "?"))
         c = r.get("comparison") or {}
         if "docs_ref" not in c:
             why = r.get("error") or c.get("why", "")
@@ -658,7 +661,9 @@ def table(path: Path) -> None:
         "loosely (date-times near the run's start, at the same offset from it).",
         "",
         f"**Same documents and final state on both kits: {passed} of {total} run.** "
-        f"Table written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"Table written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; our kit at "
+        f"{', '.join(f'`{c}`' for c in sorted(commits))} (`+changes`: the kit's files differed from "
+        "that commit); reference kit of estuary/connectors at `a9bf9533`; Python 3.12.",
         "",
         "| connector | pattern | docs ref / ours | states equal | docs equal | verdict | notes |",
         "|---|---|---|---|---|---|---|",
