@@ -669,8 +669,13 @@ def table(path: Path) -> None:
         "",
         f"**Same documents and final state on both kits: {passed} of {total} run.** "
         f"Table written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; our kit at "
-        f"{', '.join(f'`{c}`' for c in sorted(commits))} (`+changes`: the kit's files differed from "
-        "that commit); reference kit of estuary/connectors at `a9bf9533`; Python 3.12.",
+        f"{', '.join(f'`{c}`' for c in sorted(commits))}"
+        + (
+            " (`+changes`: the kit's files differed from that commit)"
+            if any("+" in c for c in commits)
+            else ""
+        )
+        + "; reference kit of estuary/connectors at `a9bf9533`; Python 3.12.",
         "",
         "| connector | pattern | docs ref / ours | states equal | docs equal | verdict | notes |",
         "|---|---|---|---|---|---|---|",
