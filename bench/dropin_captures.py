@@ -37,11 +37,16 @@ within 2 minutes: the values a connector derives from "now" (a snapshot's `updat
 reported. A fake's `DROP_FIELDS` (document fields of a known, explained difference) are left out
 of the comparison and counted.
 
+With `--resume`, both kits are then opened once more, each against a fresh fake, from the state
+the reference checkpointed (what a user switching kits resumes from; webhooks are not posted
+again, and quiet may end these runs before any checkpoint), and those two runs are compared the
+same way, no documents being a valid outcome.
+
 Results: `bench/.work/captures/<connector>.json` (every message of both runs, the fake's request
 log) and the table `bench/dropin_captures.md`.
 
     estuary-cdk/.venv/bin/python bench/dropin_captures.py [--only source-a,source-b] [--jobs 2]
-        [--table-only]
+        [--resume] [--idle 8] [--limit 120] [--table-only]
 """
 
 from __future__ import annotations
@@ -208,11 +213,13 @@ async def capture(
     limit: float,
     fake_log: RequestLog,
     webhooks: list[tuple[str, Any]],
+    quiet_after_open: bool = False,
 ) -> dict[str, Any]:
     """Runs `open` until the connector is quiet `idle` s after a checkpoint, neither writing nor
     calling the fake (or `limit` s, or it exits), answering acknowledgements; returns its
     messages, how it ended and its last error. `webhooks` (path, JSON body) are posted to the
-    connector's own webhook server once it has checkpointed."""
+    connector's own webhook server once it has checkpointed. `quiet_after_open`: quiet may end
+    the run before any checkpoint (a resumed capture may have nothing to checkpoint)."""
     started = time.monotonic()
     proc = await connector_process(cdir, env)
     assert proc.stdin and proc.stdout and proc.stderr
@@ -249,6 +256,7 @@ async def capture(
         messages.append(msg)
         if "opened" in msg:
             acks = bool(msg["opened"].get("explicitAcknowledgements"))
+            checkpointed = checkpointed or quiet_after_open
         elif "checkpoint" in msg:
             if webhooks and not checkpointed:
                 posting = asyncio.ensure_future(post_webhooks(webhooks, fake_log))
@@ -485,30 +493,59 @@ async def run_connector(module: str, env: Env, args: argparse.Namespace) -> dict
                 "state": {},
             }
         }
-        async with serving(fake, env) as (port, log):
-            wall = time.time()
-            run = await capture(
-                dirs[kit],
-                env.for_port(port),
-                open_request,
-                fake_idle(fake, args),
-                float(getattr(fake, "LIMIT", args.limit)),
-                log,
-                getattr(fake, "WEBHOOKS", []),
-            )
-            run["wall_start"] = wall
-            run["requests"] = list(log)
-            run["recorded"] = log.recorded
+        run = await run_open(fake, env, args, dirs[kit], open_request)
         runs[kit].update(run)
         print(
             f"  {name} {kit}: {run['ended']} rc={run['rc']} {run['seconds']}s "
-            f"{sum('captured' in m for m in run['messages'])} docs, {len(log)} requests",
+            f"{sum('captured' in m for m in run['messages'])} docs, {len(run['requests'])} requests",
             flush=True,
         )
     result["runs"] = runs
     result["comparison"] = compare(runs, len(chosen), getattr(fake, "DROP_FIELDS", []))
     result["dropped_fields"] = getattr(fake, "DROP_FIELDS", [])
+    if args.resume and "rc" in runs.get("ref", {}) and "rc" in runs.get("ours", {}):
+        # A user switching kits: both kits resume from the state the reference checkpointed.
+        resumed: dict[str, Any] = {}
+        for kit in KITS:
+            again = json.loads(json.dumps(open_request))
+            again["open"]["state"] = final_state(runs["ref"]["messages"])
+            resumed[kit] = await run_open(fake, env, args, dirs[kit], again, resumed=True)
+        result["resumed"] = resumed
+        result["resume_comparison"] = compare(
+            resumed, len(chosen), result["dropped_fields"], require_docs=False
+        )
+        print(
+            f"  {name} resumed from the reference's state: {result['resume_comparison']['verdict']}",
+            flush=True,
+        )
     return result
+
+
+async def run_open(
+    fake: ModuleType,
+    env: Env,
+    args: argparse.Namespace,
+    cdir: Path,
+    open_request: dict[str, Any],
+    resumed: bool = False,
+) -> dict[str, Any]:
+    """One `open` of the connector in `cdir` against a fresh fake; its messages and the fake's log."""
+    async with serving(fake, env) as (port, log):
+        wall = time.time()
+        run = await capture(
+            cdir,
+            env.for_port(port),
+            open_request,
+            fake_idle(fake, args),
+            float(getattr(fake, "LIMIT", args.limit)),
+            log,
+            getattr(fake, "WEBHOOKS", []),
+            quiet_after_open=resumed,
+        )
+        run["wall_start"] = wall
+        run["requests"] = list(log)
+        run["recorded"] = log.recorded
+    return run
 
 
 def fake_idle(fake: ModuleType, args: argparse.Namespace) -> float:
@@ -523,9 +560,12 @@ def drop_pointer(doc: Any, pointer: str) -> bool:
     return isinstance(doc, dict) and doc.pop(last, None) is not None
 
 
-def compare(runs: dict[str, Any], n_bindings: int, drop: list[str]) -> dict[str, Any]:
+def compare(
+    runs: dict[str, Any], n_bindings: int, drop: list[str], require_docs: bool = True
+) -> dict[str, Any]:
     """Ours against the reference (see the docstring); `drop`: document fields left out of the
-    comparison, each a known difference the fake module explains (counted per kit)."""
+    comparison, each a known difference the fake module explains (counted per kit);
+    `require_docs`: a run without documents is no evidence (a resumed run may rightly have none)."""
     if any("rc" not in runs.get(kit, {}) for kit in KITS):
         return {"verdict": "error", "why": "; ".join(f"{k}: {runs.get(k, {}).get('error')}" for k in KITS)}
     out: dict[str, Any] = {}
@@ -592,9 +632,11 @@ def compare(runs: dict[str, Any], n_bindings: int, drop: list[str]) -> dict[str,
         and out["states_equal"]
         and out["recorded_equal"]
         and out["webhooks"][0] == out["webhooks"][1]
-        and out["docs_ref"] > 0
+        and (out["docs_ref"] > 0 or not require_docs)
     )
-    out["verdict"] = "same" if ok else ("no documents" if out["docs_ref"] == 0 else "differs")
+    out["verdict"] = (
+        "same" if ok else ("no documents" if out["docs_ref"] == 0 and require_docs else "differs")
+    )
     return out
 
 
@@ -603,23 +645,30 @@ def compare(runs: dict[str, Any], n_bindings: int, drop: list[str]) -> dict[str,
 
 def table(path: Path) -> None:
     rows = []
-    passed = total = 0
+    passed = total = resume_total = resume_same = 0
     commits: set[str] = set()
     for module in fake_modules():
         fake = load_fake(module)
         try:
             r = json.loads((OUT / f"{fake.CONNECTOR}.json").read_text())
         except (OSError, ValueError):
-            rows.append(f"| {fake.CONNECTOR} | {fake.PATTERN} | not run | | | | |")
+            rows.append(f"| {fake.CONNECTOR} | {fake.PATTERN} | not run | | | | | |")
             continue
         total += 1
         commits.add(r.get("kit_commit", "?"))
         if "runs" in r and "bindings" in r:  # compared again, so the table follows these rules
             r["comparison"] = compare(r["runs"], len(r["bindings"]), r.get("dropped_fields", []))
         c = r.get("comparison") or {}
+        resumed = "not run"
+        if "resumed" in r:
+            rc = compare(r["resumed"], len(r["bindings"]), r.get("dropped_fields", []), require_docs=False)
+            resumed = f"{rc['verdict']} ({rc['docs_ref']} / {rc['docs_ours']} docs)"
+            resumed = resumed if rc["verdict"] == "same" else f"**{resumed}**"
+            resume_total += 1
+            resume_same += rc["verdict"] == "same"
         if "docs_ref" not in c:
             why = r.get("error") or c.get("why", "")
-            rows.append(f"| {fake.CONNECTOR} | {fake.PATTERN} | | | | error | {why[:200]} |")
+            rows.append(f"| {fake.CONNECTOR} | {fake.PATTERN} | | | | error | | {why[:200]} |")
             continue
         passed += c["verdict"] == "same"
         runs = r["runs"]
@@ -656,7 +705,7 @@ def table(path: Path) -> None:
         rows.append(
             f"| {fake.CONNECTOR} | {fake.PATTERN} | {c['docs_ref']} / {c['docs_ours']} "
             f"| {'yes' if c['states_equal'] else '**no**'} | {'yes' if c['docs_equal'] else '**no**'} "
-            f"| {verdict} | {'; '.join(notes).replace('|', '/')} |"
+            f"| {verdict} | {resumed} | {'; '.join(notes).replace('|', '/')} |"
         )
     head = [
         "# Drop-in captures: Estuary's connectors against local fakes, on both kits",
@@ -668,6 +717,8 @@ def table(path: Path) -> None:
         "of slack).",
         "",
         f"**Same documents and final state on both kits: {passed} of {total} run.** "
+        f"Then both kits opened again from the state the reference checkpointed (`--resume`: a user "
+        f"switching kits), and compared: the same in {resume_same} of {resume_total} resumed. "
         f"Table written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; our kit at "
         f"{', '.join(f'`{c}`' for c in sorted(commits))}"
         + (
@@ -677,8 +728,9 @@ def table(path: Path) -> None:
         )
         + "; reference kit of estuary/connectors at `a9bf9533`; Python 3.12.",
         "",
-        "| connector | pattern | docs ref / ours | states equal | docs equal | verdict | notes |",
-        "|---|---|---|---|---|---|---|",
+        "| connector | pattern | docs ref / ours | states equal | docs equal | verdict "
+        "| resumed from the reference's state | notes |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     path.write_text("\n".join(head + rows) + "\n")
     print(f"wrote {path}")
@@ -717,6 +769,11 @@ def main() -> None:
         "--idle", type=float, default=8.0, help="quiet seconds after a checkpoint that end a run"
     )
     parser.add_argument("--limit", type=float, default=120.0, help="longest run, seconds")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="then open both kits again from the reference's final state, and compare those runs",
+    )
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--table", type=Path, default=BENCH / "dropin_captures.md")
     args = parser.parse_args()
