@@ -27,6 +27,7 @@ class BindingView:
     state_key: str
     interval: float  # seconds between polls (the resource's `interval`; the kit's default is 0)
     interval_text: str  # as the catalog writes it, e.g. PT5M
+    keyed_by_row: bool = False  # collection key /_meta/row_id: the kit's snapshot bindings
 
 
 def _interval(resource: dict[str, Any]) -> tuple[float, str]:
@@ -45,8 +46,12 @@ def binding_views(built: BuiltCapture) -> list[BindingView]:
     views = []
     for b in built.bindings:
         seconds, text = _interval(b.resource)
-        views.append(BindingView(b.collection.name, b.state_key, seconds, text))
+        keyed_by_row = b.collection.key == [ROW_ID_POINTER]
+        views.append(BindingView(b.collection.name, b.state_key, seconds, text, keyed_by_row))
     return views
+
+
+ROW_ID_POINTER = "/_meta/row_id"
 
 
 def binding_state(state: dict[str, Any], state_key: str) -> dict[str, Any] | None:
@@ -124,6 +129,13 @@ def _after(due: float, interval: float, now: float) -> float:
 
 
 _BOOKKEEPING = frozenset({"last_initialized", "is_connector_initiated"})
+
+
+def first_snapshot_pending(view: BindingView, binding: dict[str, Any] | None) -> bool:
+    """A snapshot binding (keyed by row) whose state the kit has initialized but which holds no
+    progress yet: its first pass, which the kit starts at open, is still to commit. A binding
+    without state, or of another shape, is not known to be pending."""
+    return view.keyed_by_row and binding is not None and not set(binding) - _BOOKKEEPING
 
 
 def describe(binding: dict[str, Any] | None, had_backfill: bool) -> str:

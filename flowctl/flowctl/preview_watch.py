@@ -8,9 +8,10 @@ quiet for a while (what it waits for: each binding's next poll, the session's en
 each session boundary, and the summary at the end, also after Ctrl-C/SIGTERM.
 
 Caught up (`--until-caught-up`), from what the protocol lets the runtime observe:
-  1. the reduced state shows no backfill in progress (capture_state.py; a connector whose state
-     has no `bindingStateV1` backfills counts as having none), once at least one transaction
-     committed in the run, or once the connector answered Opened to a state that already holds
+  1. the reduced state shows no backfill in progress and no snapshot binding (keyed by
+     `/_meta/row_id`) whose state is initialized but holds no pass yet (capture_state.py; a
+     connector whose state has no `bindingStateV1` backfills counts as having none), once at
+     least one transaction committed in the run, or once the connector answered Opened to a state that already holds
      every binding with no backfill in progress (a resume of a capture that was caught up: an
      incremental fetch that finds nothing and an unchanged snapshot commit nothing at all), and
   2. since then (or since Opened), the connector committed no document for `--caught-up-idle`
@@ -205,6 +206,9 @@ class PreviewWatch:
             if running:
                 out.append((f"{view.collection} is backfilling ({running})", now))
                 continue
+            if cs.first_snapshot_pending(view, binding):
+                out.append((f"{view.collection} is taking its first snapshot", now))
+                continue
             nxt = cs.next_poll(view, binding, self.activity[i], now)
             if nxt is not None:
                 kind, when = nxt
@@ -219,7 +223,12 @@ class PreviewWatch:
 
     # --- caught up ---------------------------------------------------------------------------
     def backfills_done(self) -> bool:
-        return not any(cs.backfill_in_progress(cs.binding_state(self.state, v.state_key)) for v in self.views)
+        """No backfill in progress, and no snapshot binding still to commit its first pass."""
+        for view in self.views:
+            binding = cs.binding_state(self.state, view.state_key)
+            if cs.backfill_in_progress(binding) or cs.first_snapshot_pending(view, binding):
+                return False
+        return True
 
     def _resumed_caught_up(self) -> bool:
         """The connector opened on a state that holds every binding, none backfilling."""

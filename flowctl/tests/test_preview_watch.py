@@ -194,3 +194,34 @@ def test_until_caught_up_is_for_captures_only(tmp_path: Path) -> None:
     res = run_flowctl("preview", "--source", str(source), "--fixture", "-", "--until-caught-up")
     assert res.code == 2
     assert "--until-caught-up is for captures: a --fixture run ends with its fixture" in res.stderr
+
+
+def test_a_snapshot_binding_is_not_caught_up_before_its_first_pass_commits() -> None:
+    """The kit initializes a snapshot binding's state at open, then commits its first pass when
+    the listing is read: a slow listing (waiting on a rate limit behind other bindings) used to
+    let preview call the capture caught up without it. A binding keyed otherwise is not held."""
+    logs: list[OpsLog] = []
+    items = BindingView("acmeCo/items", "items", 0.0, "")
+    kinds = BindingView("acmeCo/kinds", "kinds", 300.0, "PT5M", keyed_by_row=True)
+    hooks = BindingView("acmeCo/hooks", "hooks", 0.0, "")  # e.g. webhooks: bookkeeping only, ever
+    watch = PreviewWatch([items, kinds, hooks], logs.append, until_caught_up=True, caught_up_idle=0.0)
+    opened = {"last_initialized": "2026-12-03T00:00:00Z"}
+    state: dict[str, Any] = {
+        "bindingStateV1": {
+            "items": {"inc": {"cursor": "2026-12-03T00:00:00Z"}},
+            "kinds": opened,
+            "hooks": opened,
+        }
+    }
+    watch.session_opened(1, state)
+    watch.transaction([3, 0, 0], 1, state, state)
+    assert not watch.backfills_done() and not watch.caught_up()
+    watch._wait_from = time.monotonic() - WAIT_NOTICE_AFTER
+    watch.idle(time.monotonic() + 30)
+    assert "acmeCo/kinds is taking its first snapshot" in logs[-1].message
+    passed = {
+        "bindingStateV1": {"kinds": {"snapshot": {"updated_at": "2026-12-03T00:00:01Z", "last_count": 2}}}
+    }
+    state["bindingStateV1"]["kinds"] = {**opened, **passed["bindingStateV1"]["kinds"]}
+    watch.transaction([0, 2, 0], 1, state, passed)
+    assert watch.backfills_done() and watch.caught_up()
