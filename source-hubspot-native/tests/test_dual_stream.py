@@ -146,3 +146,23 @@ async def test_realtime_after_a_downtime_catches_up_an_hour_at_a_time(c: Connect
     c.clock.advance(5 * 3600)
     _, cursor = await s.realtime(start)
     assert cursor == start + dual.MAX_WINDOW
+
+
+async def test_an_idle_realtime_poll_pauses_before_it_returns_a_busy_one_does_not(c: Connected) -> None:
+    """At interval 0 the engine polls again as soon as a poll returns: an idle binding would
+    spend the account's request budget on empty polls. One request per idle `IDLE_PAUSE`."""
+    s = Streams(c)
+    cursor = c.clock.now()
+    c.clock.advance(1)
+    sent, before = len(c.server.requests), c.clock.now()
+    docs, after_idle = await s.realtime(cursor)
+    assert (docs, after_idle) == ([], cursor)
+    assert c.clock.now() - before >= dual.IDLE_PAUSE
+    assert len(c.server.requests) - sent == 1
+    c.clock.advance(1)
+    changed = c.fake.crm.create("deals", {NAME: "Busy"})
+    c.clock.advance(SEARCH_LAG_MS / 1000)
+    before = c.clock.now()
+    docs, moved = await s.realtime(cursor)
+    assert [d.id for d in docs] == [changed.id] and moved > cursor
+    assert c.clock.now() - before < dual.IDLE_PAUSE

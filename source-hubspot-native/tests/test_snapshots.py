@@ -73,10 +73,8 @@ def expected_associations(fake: FakeHubSpot, store_name: str, record_id: int, ta
 
 
 def test_capture(fake: FakeHubSpot, server: LocalServer, tmp_path: Path, snapshot: Any) -> None:
-    # Idle 4 s: every snapshot binding has its first pass in before preview calls it caught up.
-    # Polled hourly: at interval 0 the change streams poll as fast as the private app's limit
-    # lets them, and the properties snapshot's nine sequential reads, each queued behind them,
-    # took 2-3 s apiece; preview then called the capture caught up before it was in.
+    # Polled hourly, so the change streams' polls leave the private app's budget to the
+    # backfills and snapshots (preview waits for every snapshot binding's first pass anyway).
     docs = capture(catalog_for(server, tmp_path, interval="PT1H"), idle="4s")
     for binding, store_name in CRM_BINDINGS.items():
         got = docs[f"acmeCo/{binding}"]
