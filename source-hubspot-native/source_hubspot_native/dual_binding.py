@@ -11,19 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from estuary_cdk.capture import Task
-from estuary_cdk.capture.common import (
-    CaptureBinding,
-    FetchPageFn,
-    RecurringFetchPageFn,
-    ResourceState,
-    open_binding,
-)
+from estuary_cdk.capture.common import CaptureBinding, FetchPageFn, RecurringFetchPageFn, ResourceState
 from estuary_cdk.http import Clock
 
 from .api import dual
 from .models import ConnectorState, ResourceConfig
+from .opening import Open, opener
 
 OpenFn = Callable[[CaptureBinding[ResourceConfig], int, ResourceState, Task, list[Any]], Awaitable[None]]
+"""An `open` that first commits the binding's sourced schema."""
 SourcedSchemaFn = Callable[[logging.Logger], Awaitable[dict[str, Any]]]
 
 
@@ -48,10 +44,21 @@ def dual_open(
     clock: Clock,
     lag: timedelta,
     sourced: SourcedSchemaFn | None = None,
-) -> OpenFn:
+) -> Open | OpenFn:
     """The `open` of a binding: its backfill, and the two streams sharing `name`'s entries of
     the emitted-changes cache. With `sourced`, the schema it reads now is committed (a
     checkpoint) as the binding's sourced schema before any document."""
+
+    start = opener(
+        fetch_page=fetch_page,
+        fetch_changes={
+            dual.REALTIME: functools.partial(dual.realtime_changes, name, realtime, hydrate, clock),
+            dual.DELAYED: functools.partial(dual.delayed_changes, name, delayed, hydrate, clock, lag),
+        },
+    )
+    if sourced is None:
+        return start
+    schema_of = sourced
 
     async def open(
         binding: CaptureBinding[ResourceConfig],
@@ -60,19 +67,8 @@ def dual_open(
         task: Task,
         all_bindings: list[Any],
     ) -> None:
-        if sourced is not None:
-            task.sourced_schema(binding_index, await sourced(task.log))
-            await task.checkpoint(ConnectorState())
-        open_binding(
-            binding,
-            binding_index,
-            state,
-            task,
-            fetch_page=fetch_page,
-            fetch_changes={
-                dual.REALTIME: functools.partial(dual.realtime_changes, name, realtime, hydrate, clock),
-                dual.DELAYED: functools.partial(dual.delayed_changes, name, delayed, hydrate, clock, lag),
-            },
-        )
+        task.sourced_schema(binding_index, await schema_of(task.log))
+        await task.checkpoint(ConnectorState())
+        start(binding, binding_index, state, task, all_bindings)
 
     return open
