@@ -55,10 +55,6 @@ Fetch = Callable[[Any, Callable[[dict[str, Any]], None]], Awaitable[list[dict[st
 """Reads one page: `fetch(cursor, first)` returns the bodies of its property chunks, and calls
 `first(body)` as soon as the first chunk's body (the one whose cursor is the page's) is in."""
 
-YIELD_EVERY = 1
-"""Rows merged between yields to the event loop while a page is worked on, so the next page's
-requests go out (and their answers come in) meanwhile rather than after the page."""
-
 
 def next_cursor(body: dict[str, Any]) -> str | None:
     following = ((body.get("paging") or {}).get("next") or {}).get("after")
@@ -172,9 +168,10 @@ async def fetch_crm_page(
     bodies = await reader.read((cutoff, is_connector_initiated, tuple(names)), fetch, page)
     others = [{row["id"]: row for row in body["results"]} for body in bodies[1:]]
     dropped = 0
-    for n, row in enumerate(bodies[0]["results"], 1):
-        if n % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
+    for row in bodies[0]["results"]:
+        # A turn of the event loop per row merged, so the next page's requests go out (and their
+        # answers come in) while this page is worked on rather than after it.
+        await asyncio.sleep(0)
         merged, consistent = dict(row.get("properties") or {}), True
         history = dict(row.get("propertiesWithHistory") or {})
         for other in others:
